@@ -1,0 +1,105 @@
+//! `bookstrack`: run the progress server, start jobs and watch them live.
+
+mod serve;
+mod watch;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "bookstrack",
+    version,
+    about = "BooksTrack job-progress service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Upload a library export to a server and show the import live.
+    Import {
+        file: PathBuf,
+        #[arg(
+            long,
+            env = "BOOKSTRACK_SERVER",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        server: String,
+        #[command(flatten)]
+        out: watch::OutputArgs,
+    },
+    /// Start an embedded server on a free port with a temporary data dir and
+    /// import FILE (or a bundled example) with a live progress bar.
+    Demo {
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        out: watch::OutputArgs,
+    },
+    /// Follow a job that is already running.
+    Watch {
+        job_id: String,
+        #[arg(long, env = "BOOKSTRACK_TOKEN")]
+        token: String,
+        #[arg(
+            long,
+            env = "BOOKSTRACK_SERVER",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        server: String,
+        #[command(flatten)]
+        out: watch::OutputArgs,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BOOKSTRACK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_tracing();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli.command).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cmd: Command) -> Result<ExitCode> {
+    match cmd {
+        Command::Serve(args) => serve::serve(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Import { file, server, out } => watch::import(&server, &file, &out).await,
+        Command::Demo { file, out } => serve::demo(file, &out).await,
+        Command::Watch {
+            job_id,
+            token,
+            server,
+            out,
+        } => watch::watch(&server, &job_id, &token, &out).await,
+    }
+}

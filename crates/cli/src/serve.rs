@@ -1,0 +1,118 @@
+use crate::watch;
+use anyhow::{Context, Result};
+use bookstrack_server::config::{self, Config};
+use bookstrack_server::Server;
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The bundled example for `bookstrack demo` with no file.
+const SAMPLE_CSV: &str = include_str!("../examples-data/goodreads_sample.csv");
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    #[arg(long, env = "BOOKSTRACK_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[arg(long, env = "BOOKSTRACK_DATA_DIR", default_value = "bookstrack-data")]
+    data_dir: PathBuf,
+    #[arg(long, env = "BOOKSTRACK_MAX_UPLOAD_BYTES", default_value_t = config::DEFAULT_MAX_UPLOAD_BYTES)]
+    max_upload_bytes: u64,
+    #[arg(long, env = "BOOKSTRACK_MAX_ROWS", default_value_t = config::DEFAULT_MAX_ROWS)]
+    max_rows: u64,
+    #[arg(long, env = "BOOKSTRACK_MAX_VIEWERS_PER_JOB", default_value_t = config::DEFAULT_MAX_VIEWERS_PER_JOB)]
+    max_viewers_per_job: usize,
+    #[arg(long, env = "BOOKSTRACK_MAX_WS_MESSAGE_BYTES", default_value_t = config::DEFAULT_MAX_WS_MESSAGE_BYTES)]
+    max_ws_message_bytes: usize,
+    #[arg(long, env = "BOOKSTRACK_EVENT_RETENTION", default_value_t = config::DEFAULT_EVENT_RETENTION)]
+    event_retention: u64,
+    #[arg(long, env = "BOOKSTRACK_TOKEN_TTL_SECS", default_value_t = config::DEFAULT_TOKEN_TTL_SECS)]
+    token_ttl_secs: u64,
+    #[arg(long, env = "BOOKSTRACK_TOKEN_REFRESH_WINDOW_SECS", default_value_t = config::DEFAULT_TOKEN_REFRESH_WINDOW_SECS)]
+    token_refresh_window_secs: u64,
+    #[arg(long, env = "BOOKSTRACK_READY_TIMEOUT_SECS", default_value_t = config::DEFAULT_READY_TIMEOUT_SECS)]
+    ready_timeout_secs: u64,
+    #[arg(long, env = "BOOKSTRACK_JOB_RETENTION_SECS", default_value_t = config::DEFAULT_JOB_RETENTION_SECS)]
+    job_retention_secs: u64,
+    #[arg(long, env = "BOOKSTRACK_WS_PING_INTERVAL_SECS", default_value_t = config::DEFAULT_WS_PING_INTERVAL_SECS)]
+    ws_ping_interval_secs: u64,
+    #[arg(long, env = "BOOKSTRACK_VIEWER_QUEUE", default_value_t = config::DEFAULT_VIEWER_QUEUE)]
+    viewer_queue: usize,
+    #[arg(long, env = "BOOKSTRACK_MAX_RUNNING_JOBS", default_value_t = config::DEFAULT_MAX_RUNNING_JOBS)]
+    max_running_jobs: usize,
+}
+
+impl ServeArgs {
+    fn config(&self) -> Config {
+        let mut c = Config::new(&self.data_dir);
+        c.max_upload_bytes = self.max_upload_bytes;
+        c.max_rows = self.max_rows;
+        c.max_viewers_per_job = self.max_viewers_per_job;
+        c.max_ws_message_bytes = self.max_ws_message_bytes;
+        c.event_retention = self.event_retention;
+        c.token_ttl = Duration::from_secs(self.token_ttl_secs);
+        c.token_refresh_window = Duration::from_secs(self.token_refresh_window_secs);
+        c.ready_timeout = Duration::from_secs(self.ready_timeout_secs);
+        c.job_retention = Duration::from_secs(self.job_retention_secs);
+        c.ws_ping_interval = Duration::from_secs(self.ws_ping_interval_secs.max(1));
+        c.viewer_queue = self.viewer_queue;
+        c.max_running_jobs = self.max_running_jobs;
+        c
+    }
+}
+
+/// Cancels `token` on ctrl-c or SIGTERM.
+fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = match signal(SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        token.cancel();
+    });
+}
+
+pub async fn serve(args: ServeArgs) -> Result<()> {
+    let cancel = CancellationToken::new();
+    cancel_on_signal(cancel.clone());
+    let server = Server::bind(args.config(), args.listen, cancel)
+        .await
+        .context("could not start the server")?;
+    println!("listening on http://{}", server.local_addr());
+    server.run().await?;
+    Ok(())
+}
+
+pub async fn demo(file: Option<PathBuf>, out: &watch::OutputArgs) -> Result<ExitCode> {
+    let dir = tempfile::tempdir().context("could not create a temporary data dir")?;
+    let file = match file {
+        Some(f) => f,
+        None => {
+            let p = dir.path().join("goodreads_library_export.csv");
+            std::fs::write(&p, SAMPLE_CSV)?;
+            p
+        }
+    };
+    let cancel = CancellationToken::new();
+    let config = Config::new(dir.path().join("data"));
+    let server = Server::bind(config, "127.0.0.1:0".parse()?, cancel.clone()).await?;
+    let url = format!("http://{}", server.local_addr());
+    eprintln!("embedded server on {url}");
+    let running = tokio::spawn(server.run());
+    let code = watch::import(&url, &file, out).await;
+    cancel.cancel();
+    running.await??;
+    code
+}

@@ -1,0 +1,160 @@
+//! Showing a job's events: a progress bar on a terminal, plain lines
+//! elsewhere, raw JSON with `--json`.
+
+use anyhow::Result;
+use bookstrack_client::{Client, ClientError, ReconnectPolicy};
+use bookstrack_protocol::{Envelope, Payload};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct OutputArgs {
+    /// One event per line, as received.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Exit codes: 0 complete, 1 job failed, 2 usage, 3 gave up reconnecting.
+const EXIT_FAILED: u8 = 1;
+const EXIT_GAVE_UP: u8 = 3;
+
+pub async fn import(server: &str, file: &Path, out: &OutputArgs) -> Result<ExitCode> {
+    let client = Client::new(server)?;
+    let started = client.start_import(file).await?;
+    if !out.json {
+        eprintln!("job {} started", started.job_id);
+    }
+    follow(&client, &started.job_id, &started.token, out, true).await
+}
+
+pub async fn watch(server: &str, job_id: &str, token: &str, out: &OutputArgs) -> Result<ExitCode> {
+    let client = Client::new(server)?;
+    follow(&client, job_id, token, out, false).await
+}
+
+async fn follow(
+    client: &Client,
+    job_id: &str,
+    token: &str,
+    out: &OutputArgs,
+    summary: bool,
+) -> Result<ExitCode> {
+    let mut events = client.events(job_id, token, ReconnectPolicy::default());
+    let bar = (!out.json && std::io::stderr().is_terminal()).then(|| {
+        let b = ProgressBar::new(0);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{bar:40.cyan/blue} {pos}/{len} rows  {per_sec}  eta {eta}  {wide_msg}",
+            )
+            .expect("valid template"),
+        );
+        b
+    });
+    let mut outcome: Option<Envelope> = None;
+    while let Some(ev) = events.next().await {
+        let env = match ev {
+            Ok(env) => env,
+            Err(ClientError::GaveUp { attempts, last }) => {
+                if let Some(b) = &bar {
+                    b.abandon();
+                }
+                eprintln!("gave up after {attempts} reconnect attempts: {last}");
+                return Ok(ExitCode::from(EXIT_GAVE_UP));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if out.json {
+            println!("{}", env.to_json());
+        } else if let Some(b) = &bar {
+            render(b, env.payload());
+        } else {
+            println!("{}", plain(&env));
+        }
+        if env.payload().is_terminal() {
+            outcome = Some(env);
+        }
+    }
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let Some(end) = outcome else {
+        return Ok(ExitCode::from(EXIT_GAVE_UP));
+    };
+    match end.payload() {
+        Payload::Error { error } => {
+            eprintln!("job failed: {}: {}", error.code, error.message);
+            Ok(ExitCode::from(EXIT_FAILED))
+        }
+        Payload::JobComplete { result } => {
+            if summary && !out.json {
+                let results = client.results(job_id, token).await?;
+                print_summary(result, &results);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => Ok(ExitCode::from(EXIT_FAILED)),
+    }
+}
+
+fn render(bar: &ProgressBar, p: &Payload) {
+    match p {
+        Payload::JobStarted { total_count } => bar.set_length(*total_count),
+        Payload::JobProgress(u) => {
+            if let Some(t) = u.total_books {
+                bar.set_length(t);
+            }
+            bar.set_position(u.books_processed.unwrap_or(0));
+            bar.set_message(u.current_title.clone().unwrap_or_else(|| u.status.clone()));
+        }
+        Payload::JobState { state } => {
+            bar.set_length(state.total_count);
+            bar.set_position(state.processed_count);
+        }
+        _ => {}
+    }
+}
+
+fn plain(env: &Envelope) -> String {
+    let seq = env.seq().map(|s| format!("#{s} ")).unwrap_or_default();
+    match env.payload() {
+        Payload::JobStarted { total_count } => format!("{seq}started: {total_count} rows"),
+        Payload::JobProgress(u) => format!(
+            "{seq}{:>5.1}% {}{}",
+            u.progress * 100.0,
+            u.status,
+            u.current_title
+                .as_deref()
+                .map(|t| format!(" — {t}"))
+                .unwrap_or_default()
+        ),
+        Payload::JobComplete { .. } => format!("{seq}complete"),
+        Payload::Error { error } => format!("{seq}error {}: {}", error.code, error.message),
+        Payload::JobState { state } => format!(
+            "resynced: {} of {} processed ({})",
+            state.processed_count,
+            state.total_count,
+            state.status.as_str()
+        ),
+        _ => String::new(),
+    }
+}
+
+fn print_summary(result: &serde_json::Map<String, Value>, results: &Value) {
+    let n = |k: &str| result.get(k).and_then(Value::as_u64).unwrap_or(0);
+    println!("rows      {}", n("totalBooks"));
+    println!("imported  {}", n("successCount"));
+    println!("failed    {}", n("failureCount"));
+    if let Some(errors) = results.get("errors").and_then(Value::as_array) {
+        for e in errors {
+            println!(
+                "  row {}: {}",
+                e.get("row").and_then(Value::as_u64).unwrap_or(0),
+                e.get("message").and_then(Value::as_str).unwrap_or("")
+            );
+        }
+    }
+}

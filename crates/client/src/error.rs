@@ -1,0 +1,28 @@
+use bookstrack_protocol::ErrorCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("could not reach the server: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("the server refused the request ({status}): {code}: {message}")]
+    Api {
+        status: u16,
+        code: ErrorCode,
+        message: String,
+    },
+    #[error("unexpected answer from the server ({status}): {body}")]
+    Unexpected { status: u16, body: String },
+    #[error("could not read the file {path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("WebSocket error: {0}")]
+    WebSocket(String),
+    #[error("gave up reconnecting after {attempts} attempts: {last}")]
+    GaveUp { attempts: u32, last: String },
+    #[error("the job is gone from the server")]
+    JobGone,
+    #[error("the server sent a malformed message: {0}")]
+    Protocol(String),
+}

@@ -1,0 +1,76 @@
+use crate::ErrorCode;
+use serde::{Deserialize, Serialize};
+
+/// `meta` of every HTTP envelope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    pub timestamp: i64,
+}
+
+/// `{success: true, data, meta}`: the seeds read `.data.token` from it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiSuccess<T> {
+    pub success: bool,
+    pub data: T,
+    pub meta: Meta,
+}
+
+impl<T> ApiSuccess<T> {
+    pub fn new(data: T, now_ms: i64) -> Self {
+        ApiSuccess {
+            success: true,
+            data,
+            meta: Meta { timestamp: now_ms },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// `{success: false, error: {code, message}, meta}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiFailure {
+    pub success: bool,
+    pub error: ApiError,
+    pub meta: Meta,
+}
+
+/// `data` of a job-start answer (202).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobStarted {
+    pub job_id: String,
+    pub token: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_photos: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshRequest {
+    pub job_id: String,
+    pub old_token: String,
+}
+
+/// Every value is a string: the Swift client decodes `[String: String]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshResponse {
+    pub job_id: String,
+    pub token: String,
+    /// Milliseconds since the Unix epoch, as a decimal string.
+    pub expires_at: String,
+}
+
+/// A row of the input that could not be used, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowError {
+    /// 1-based line-of-data number, the header being row 1: what a spreadsheet shows.
+    pub row: u64,
+    pub message: String,
+}

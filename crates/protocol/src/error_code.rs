@@ -1,0 +1,57 @@
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Error codes shared by HTTP error bodies and WebSocket `error` events.
+///
+/// The first seven are SPEC §3's; the others exist because none of those fits
+/// (a request body that is not what the endpoint takes, a full job, a refresh
+/// that lost its race).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    ConnectionFailed,
+    InvalidToken,
+    TokenExpired,
+    JobNotFound,
+    ProcessingFailed,
+    CsvParseError,
+    AiScanError,
+    /// A request that is malformed for reasons other than a CSV's content.
+    InvalidRequest,
+    /// An upload over the configured size limit (HTTP 413).
+    PayloadTooLarge,
+    /// The job already has as many viewers as it allows (HTTP 429).
+    TooManyConnections,
+    /// A token refresh that lost to a concurrent one, or a token already replaced (HTTP 409).
+    Conflict,
+    /// A token refresh asked for before the refresh window opened (HTTP 400).
+    RefreshTooEarly,
+    /// Something failed on the server's side (HTTP 500).
+    InternalError,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::ConnectionFailed => "CONNECTION_FAILED",
+            ErrorCode::InvalidToken => "INVALID_TOKEN",
+            ErrorCode::TokenExpired => "TOKEN_EXPIRED",
+            ErrorCode::JobNotFound => "JOB_NOT_FOUND",
+            ErrorCode::ProcessingFailed => "PROCESSING_FAILED",
+            ErrorCode::CsvParseError => "CSV_PARSE_ERROR",
+            ErrorCode::AiScanError => "AI_SCAN_ERROR",
+            ErrorCode::InvalidRequest => "INVALID_REQUEST",
+            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::TooManyConnections => "TOO_MANY_CONNECTIONS",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::RefreshTooEarly => "REFRESH_TOO_EARLY",
+            ErrorCode::InternalError => "INTERNAL_ERROR",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

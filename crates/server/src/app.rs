@@ -1,0 +1,262 @@
+//! The server's shared state and the operations that span its parts:
+//! starting a job, recovering jobs after a restart, cleaning up old ones.
+
+use crate::clock;
+use crate::config::Config;
+use crate::job::{spawn_owner, OwnerStart, Registry};
+use crate::metrics::Metrics;
+use crate::pipelines::{runner_for, BuildError};
+use crate::store::{Checkpoint, NewJob, SqliteStore, Store, StoreError, StoredEvent, Unfinished};
+use crate::token;
+use bookstrack_protocol::{
+    Envelope, ErrorCode, JobState, JobStatus, MessageFactory, Payload, Pipeline,
+};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error("could not prepare the data directory: {0}")]
+    DataDir(std::io::Error),
+}
+
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    pub registry: Registry,
+    /// Cancelled on shutdown: sockets close with 1001, owners checkpoint.
+    pub cancel: CancellationToken,
+    /// Owners, pipelines and sockets, which axum's graceful shutdown does not see.
+    pub tracker: TaskTracker,
+    /// Bounds how many pipelines run at once; the rest stay `queued`.
+    pub running: Arc<Semaphore>,
+    /// Wakes the cleanup task when a job ends.
+    pub cleanup: Arc<Notify>,
+}
+
+/// A started job: what the 202 answer carries.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub job_id: String,
+    pub token: String,
+}
+
+/// What happened to interrupted jobs at start-up.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    pub resumed: Vec<String>,
+    pub failed: Vec<String>,
+}
+
+impl App {
+    /// Opens the embedded SQLite store in `config.data_dir`.
+    pub fn open(config: Config, cancel: CancellationToken) -> Result<Arc<App>, AppError> {
+        std::fs::create_dir_all(config.uploads_dir()).map_err(AppError::DataDir)?;
+        let store = SqliteStore::open(&config.database_path())?;
+        Ok(App::with_store(config, Arc::new(store), cancel))
+    }
+
+    pub fn with_store(
+        config: Config,
+        store: Arc<dyn Store>,
+        cancel: CancellationToken,
+    ) -> Arc<App> {
+        let running = Arc::new(Semaphore::new(config.max_running_jobs.max(1)));
+        Arc::new(App {
+            config,
+            store,
+            metrics: Arc::new(Metrics::default()),
+            registry: Registry::default(),
+            cancel,
+            tracker: TaskTracker::new(),
+            running,
+            cleanup: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Where an upload for `job_id` is spooled, kept until the job ends.
+    pub fn spool_path(&self, job_id: &str) -> PathBuf {
+        self.config.uploads_dir().join(job_id)
+    }
+
+    pub fn new_job_id() -> String {
+        uuid::Uuid::now_v7().to_string()
+    }
+
+    /// Records the job and its token, then hands it to a new owner, which
+    /// waits for the first viewer's `ready` (at most `ready_timeout`).
+    pub async fn start_job(
+        self: &Arc<Self>,
+        job_id: String,
+        pipeline: Pipeline,
+        params: Value,
+        input: Option<PathBuf>,
+    ) -> Result<Started, AppError> {
+        let runner = runner_for(&params, input.as_deref())?;
+        let now = clock::now_ms();
+        let (token, token_hash) = token::generate();
+        let state = JobState::new(job_id.clone(), pipeline, now);
+        self.store
+            .create_job(NewJob {
+                state: state.clone(),
+                token_hash,
+                token_expires_at: now + self.config.token_ttl.as_millis() as i64,
+                input_path: input.map(|p| p.to_string_lossy().into_owned()),
+                params,
+            })
+            .await?;
+        Metrics::inc(&self.metrics.jobs_started);
+        spawn_owner(
+            self,
+            OwnerStart {
+                state,
+                runner,
+                resumed: None,
+            },
+        );
+        Ok(Started { job_id, token })
+    }
+
+    /// Picks up every job a previous process left queued or running: resumed
+    /// from its checkpoint where its input is still there, otherwise ended
+    /// with a PROCESSING_FAILED error so that nothing stays `running` forever.
+    pub async fn recover(self: &Arc<Self>) -> Result<Recovery, AppError> {
+        let mut report = Recovery::default();
+        for u in self.store.unfinished().await? {
+            let id = u.state.job_id.clone();
+            let input = u.input_path.as_ref().map(PathBuf::from);
+            match runner_for(&u.params, input.as_deref()) {
+                Ok(runner) => {
+                    let resumed = resumed_from(&u);
+                    let mut state = u.state;
+                    state.last_seq = state.last_seq.max(u.last_event_seq);
+                    spawn_owner(
+                        self,
+                        OwnerStart {
+                            state,
+                            runner,
+                            resumed: Some(resumed),
+                        },
+                    );
+                    tracing::info!(job_id = %id, "resumed job after restart");
+                    report.resumed.push(id);
+                }
+                Err(e) => {
+                    self.fail_unresumable(u, &e.to_string()).await?;
+                    tracing::warn!(job_id = %id, reason = %e, "could not resume job");
+                    report.failed.push(id);
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn fail_unresumable(&self, u: Unfinished, reason: &str) -> Result<(), AppError> {
+        let mut state = u.state;
+        let now = clock::now_ms();
+        let seq = state.last_seq.max(u.last_event_seq) + 1;
+        let message =
+            format!("the job was interrupted by a server restart and cannot resume: {reason}");
+        let env = MessageFactory::new(state.job_id.clone(), state.pipeline).error(
+            seq,
+            now,
+            ErrorCode::ProcessingFailed,
+            message.clone(),
+        );
+        state.status = JobStatus::Failed;
+        state.current_status = format!("Failed: {message}");
+        state.end_time = Some(now);
+        state.last_seq = seq;
+        state.version += 1;
+        self.store
+            .checkpoint(
+                &state.job_id.clone(),
+                Checkpoint {
+                    state: Some(state),
+                    cursor: u.cursor,
+                    event: Some(StoredEvent {
+                        seq,
+                        json: env.to_json(),
+                    }),
+                    retain: self.config.event_retention,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        Metrics::inc(&self.metrics.state_writes);
+        self.cleanup.notify_one();
+        Ok(())
+    }
+
+    /// Deletes every job that ended more than `job_retention` ago; returns how many.
+    pub async fn clean_expired(&self) -> Result<usize, StoreError> {
+        let cutoff = clock::now_ms() - self.config.job_retention.as_millis() as i64;
+        let ids = self.store.ended_before(cutoff).await?;
+        for id in &ids {
+            if let Ok(Some(path)) = self.store.input_path(id).await {
+                let _ = tokio::fs::remove_file(path).await;
+            }
+            self.store.delete_job(id).await?;
+            Metrics::inc(&self.metrics.jobs_cleaned);
+        }
+        Ok(ids.len())
+    }
+
+    /// The cleanup schedule, a task of its own: it never shares a timer with
+    /// a job's work, so the seeds' "alarm collision" cannot happen here.
+    pub fn spawn_cleanup(self: &Arc<Self>) {
+        let app = self.clone();
+        self.tracker.spawn(async move {
+            loop {
+                if let Err(e) = app.clean_expired().await {
+                    tracing::error!(error = %e, "cleanup failed");
+                }
+                let next = match app.store.earliest_end().await {
+                    Ok(Some(end)) => Some(end + app.config.job_retention.as_millis() as i64),
+                    Ok(None) => None,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cleanup could not read its schedule");
+                        Some(clock::now_ms() + 60_000)
+                    }
+                };
+                let sleep = async {
+                    match next {
+                        Some(at) => tokio::time::sleep(clock::until(at)).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = app.cancel.cancelled() => return,
+                    _ = app.cleanup.notified() => {}
+                    _ = sleep => {}
+                }
+            }
+        });
+    }
+}
+
+fn resumed_from(u: &Unfinished) -> crate::job::OwnerResumed {
+    let last_emitted_processed = u
+        .last_event
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<Envelope>(j).ok())
+        .and_then(|e| match e.into_payload() {
+            Payload::JobProgress(p) => p.books_processed,
+            _ => None,
+        });
+    crate::job::OwnerResumed {
+        cursor: u.cursor,
+        updates_since_checkpoint: u.updates_since_checkpoint,
+        checkpointed_at: u.checkpointed_at,
+        last_emitted_processed,
+    }
+}

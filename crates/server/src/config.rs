@@ -1,0 +1,103 @@
+//! Every limit and interval of the server, each a named default that a flag
+//! (or `BOOKSTRACK_*` variable) can override.
+
+use bookstrack_protocol::Pipeline;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 50 * 1024 * 1024;
+pub const DEFAULT_MAX_ROWS: u64 = 500_000;
+pub const DEFAULT_MAX_VIEWERS_PER_JOB: usize = 8;
+pub const DEFAULT_MAX_WS_MESSAGE_BYTES: usize = 64 * 1024;
+pub const DEFAULT_EVENT_RETENTION: u64 = 1000;
+pub const DEFAULT_TOKEN_TTL_SECS: u64 = 7200;
+pub const DEFAULT_TOKEN_REFRESH_WINDOW_SECS: u64 = 1800;
+pub const DEFAULT_READY_TIMEOUT_SECS: u64 = 30;
+pub const DEFAULT_JOB_RETENTION_SECS: u64 = 24 * 3600;
+pub const DEFAULT_WS_PING_INTERVAL_SECS: u64 = 30;
+pub const DEFAULT_WS_PONG_TIMEOUT_SECS: u64 = 10;
+/// Frames a viewer may have queued before its progress events are coalesced.
+pub const DEFAULT_VIEWER_QUEUE: usize = 64;
+/// Recent frames each live job keeps in memory to serve resumes without a read.
+pub const DEFAULT_REPLAY_CACHE: usize = 256;
+pub const DEFAULT_MAX_RUNNING_JOBS: usize = 4;
+
+/// When the job owner writes its state: every `updates` progress updates or
+/// `interval`, whichever comes first (SPEC §4), and always at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttle {
+    pub updates: u64,
+    pub interval: Duration,
+}
+
+impl Throttle {
+    pub fn for_pipeline(p: Pipeline) -> Throttle {
+        match p {
+            Pipeline::BatchEnrichment => Throttle {
+                updates: 5,
+                interval: Duration::from_secs(10),
+            },
+            Pipeline::CsvImport | Pipeline::AiScan => Throttle {
+                updates: 20,
+                interval: Duration::from_secs(30),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub max_upload_bytes: u64,
+    pub max_rows: u64,
+    pub max_viewers_per_job: usize,
+    pub max_ws_message_bytes: usize,
+    pub event_retention: u64,
+    pub token_ttl: Duration,
+    pub token_refresh_window: Duration,
+    pub ready_timeout: Duration,
+    pub job_retention: Duration,
+    pub ws_ping_interval: Duration,
+    pub ws_pong_timeout: Duration,
+    pub viewer_queue: usize,
+    pub replay_cache: usize,
+    pub max_running_jobs: usize,
+    /// Per-pipeline throttles; `None` uses SPEC §4's.
+    pub throttle_override: Option<Throttle>,
+}
+
+impl Config {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            data_dir: data_dir.into(),
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            max_rows: DEFAULT_MAX_ROWS,
+            max_viewers_per_job: DEFAULT_MAX_VIEWERS_PER_JOB,
+            max_ws_message_bytes: DEFAULT_MAX_WS_MESSAGE_BYTES,
+            event_retention: DEFAULT_EVENT_RETENTION,
+            token_ttl: Duration::from_secs(DEFAULT_TOKEN_TTL_SECS),
+            token_refresh_window: Duration::from_secs(DEFAULT_TOKEN_REFRESH_WINDOW_SECS),
+            ready_timeout: Duration::from_secs(DEFAULT_READY_TIMEOUT_SECS),
+            job_retention: Duration::from_secs(DEFAULT_JOB_RETENTION_SECS),
+            ws_ping_interval: Duration::from_secs(DEFAULT_WS_PING_INTERVAL_SECS),
+            ws_pong_timeout: Duration::from_secs(DEFAULT_WS_PONG_TIMEOUT_SECS),
+            viewer_queue: DEFAULT_VIEWER_QUEUE,
+            replay_cache: DEFAULT_REPLAY_CACHE,
+            max_running_jobs: DEFAULT_MAX_RUNNING_JOBS,
+            throttle_override: None,
+        }
+    }
+
+    pub fn throttle(&self, p: Pipeline) -> Throttle {
+        self.throttle_override
+            .unwrap_or_else(|| Throttle::for_pipeline(p))
+    }
+
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.data_dir.join("uploads")
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("bookstrack.sqlite3")
+    }
+}

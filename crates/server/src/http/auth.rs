@@ -1,0 +1,47 @@
+//! Token checks shared by the HTTP endpoints and the WebSocket upgrade.
+
+use crate::app::App;
+use crate::clock;
+use crate::metrics::Metrics;
+use crate::store::StoreError;
+use crate::token::{self, TokenCheck};
+use axum::http::HeaderMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    NotFound,
+    Invalid,
+    Expired,
+}
+
+pub enum AuthError {
+    Denied(Denied),
+    Store(StoreError),
+}
+
+/// Checks `presented` against the job's current token. Every refusal is
+/// counted; the token itself is never logged.
+pub async fn authorize(app: &App, job_id: &str, presented: Option<&str>) -> Result<(), AuthError> {
+    let record = app.store.token(job_id).await.map_err(AuthError::Store)?;
+    let verdict = match record {
+        None => Err(Denied::NotFound),
+        Some(r) => match token::check(presented, &r.hash, r.expires_at, clock::now_ms()) {
+            TokenCheck::Valid => Ok(()),
+            TokenCheck::Invalid => Err(Denied::Invalid),
+            TokenCheck::Expired => Err(Denied::Expired),
+        },
+    };
+    if verdict.is_err() {
+        Metrics::inc(&app.metrics.auth_failures);
+    }
+    verdict.map_err(AuthError::Denied)
+}
+
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}

@@ -1,0 +1,102 @@
+//! API errors and their HTTP rendering.
+
+use crate::app::AppError;
+use crate::clock;
+use crate::store::StoreError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bookstrack_protocol::{ApiError, ApiFailure, ErrorCode, Meta};
+
+/// An error answer in the SPEC §2 envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiErr {
+    pub status: StatusCode,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiErr {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiErr {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::InternalError,
+            message,
+        )
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidToken,
+            "Unauthorized",
+        )
+    }
+
+    pub fn expired() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::TokenExpired,
+            "Token expired",
+        )
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::JobNotFound,
+            "Job not found",
+        )
+    }
+}
+
+impl IntoResponse for ApiErr {
+    fn into_response(self) -> Response {
+        let body = ApiFailure {
+            success: false,
+            error: ApiError {
+                code: self.code,
+                message: self.message,
+            },
+            meta: Meta {
+                timestamp: clock::now_ms(),
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiErr {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage error");
+        ApiErr::internal("storage error")
+    }
+}
+
+impl From<AppError> for ApiErr {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Store(StoreError::Duplicate(id)) => ApiErr::new(
+                StatusCode::CONFLICT,
+                ErrorCode::Conflict,
+                format!("job {id} already exists"),
+            ),
+            other => {
+                tracing::error!(error = %other, "could not start job");
+                ApiErr::internal("could not start the job")
+            }
+        }
+    }
+}

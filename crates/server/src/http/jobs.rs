@@ -1,0 +1,97 @@
+//! `GET /api/job-state/{jobId}` and `GET /api/jobs/{jobId}/results`.
+
+use super::auth::{authorize, bearer, AuthError, Denied};
+use super::error::ApiErr;
+use crate::app::App;
+use crate::clock;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bookstrack_protocol::ApiSuccess;
+use serde_json::json;
+use std::sync::Arc;
+
+/// The seeds' client reads this endpoint's errors as `{"error": "…"}`.
+fn raw_error(status: StatusCode, message: &str, code: &str) -> Response {
+    (status, Json(json!({"error": message, "code": code}))).into_response()
+}
+
+pub async fn job_state(
+    State(app): State<Arc<App>>,
+    Path(job_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match authorize(&app, &job_id, bearer(&headers)).await {
+        Ok(()) => {}
+        Err(AuthError::Denied(Denied::NotFound)) => {
+            return raw_error(StatusCode::NOT_FOUND, "Job not found", "JOB_NOT_FOUND")
+        }
+        Err(AuthError::Denied(Denied::Expired)) => {
+            return raw_error(
+                StatusCode::UNAUTHORIZED,
+                "Invalid or expired token",
+                "TOKEN_EXPIRED",
+            )
+        }
+        Err(AuthError::Denied(Denied::Invalid)) => {
+            return raw_error(
+                StatusCode::UNAUTHORIZED,
+                "Invalid or expired token",
+                "INVALID_TOKEN",
+            )
+        }
+        Err(AuthError::Store(e)) => return ApiErr::from(e).into_response(),
+    }
+    match app.store.job_state(&job_id).await {
+        Ok(Some(state)) => Json(state).into_response(),
+        Ok(None) => raw_error(StatusCode::NOT_FOUND, "Job not found", "JOB_NOT_FOUND"),
+        Err(e) => ApiErr::from(e).into_response(),
+    }
+}
+
+fn denied(d: Denied) -> ApiErr {
+    match d {
+        Denied::NotFound => ApiErr::not_found(),
+        Denied::Invalid => ApiErr::unauthorized(),
+        Denied::Expired => ApiErr::expired(),
+    }
+}
+
+pub fn auth_err(e: AuthError) -> ApiErr {
+    match e {
+        AuthError::Denied(d) => denied(d),
+        AuthError::Store(e) => e.into(),
+    }
+}
+
+pub async fn results(
+    State(app): State<Arc<App>>,
+    Path(job_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiErr> {
+    authorize(&app, &job_id, bearer(&headers))
+        .await
+        .map_err(auth_err)?;
+    let state = app
+        .store
+        .job_state(&job_id)
+        .await?
+        .ok_or_else(ApiErr::not_found)?;
+    let output = app
+        .store
+        .output(&job_id)
+        .await?
+        .ok_or_else(ApiErr::not_found)?;
+    let data = json!({
+        "jobId": job_id,
+        "pipeline": state.pipeline,
+        "status": state.status,
+        "totalCount": state.total_count,
+        "successCount": state.success_count,
+        "failureCount": state.failure_count,
+        "books": output.items,
+        "errors": output.errors,
+    });
+    Ok(Json(ApiSuccess::new(data, clock::now_ms())).into_response())
+}

@@ -1,0 +1,119 @@
+//! Jobs: one owner task per job (the seeds' Durable Object), the registry of
+//! live owners, the viewers they fan out to, and the contract a pipeline
+//! implements to run under an owner.
+
+mod frame;
+mod owner;
+mod registry;
+mod replay;
+mod viewer;
+
+pub use frame::{Frame, FrameKind, Protocol};
+pub(crate) use owner::{spawn_owner, OwnerStart, Resumed as OwnerResumed};
+pub use owner::{OwnerMsg, SubscribeError};
+pub use registry::{JobHandle, Registry};
+pub use replay::replay_from_store;
+pub use viewer::Viewer;
+
+use bookstrack_protocol::{ErrorCode, RowError};
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// A pipeline's report of how far it got, with the output produced since its
+/// previous report. The owner persists output and `cursor` together.
+#[derive(Debug, Clone, Default)]
+pub struct ProgressReport {
+    pub processed: u64,
+    pub success: u64,
+    pub failure: u64,
+    pub status: String,
+    pub current_title: Option<String>,
+    pub items: Vec<Value>,
+    pub errors: Vec<RowError>,
+    /// Where to restart after a crash (pipeline-defined, e.g. input records consumed).
+    pub cursor: u64,
+}
+
+#[derive(Debug)]
+pub enum PipelineMsg {
+    Started { total: u64 },
+    Progress(Box<ProgressReport>),
+    Finished(Result<Map<String, Value>, JobFailure>),
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct JobFailure {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl JobFailure {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        JobFailure {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a pipeline stopped early without a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped;
+
+/// Where a resumed run starts: the last checkpoint's cursor and counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResumePoint {
+    pub cursor: u64,
+    pub processed: u64,
+    pub success: u64,
+    pub failure: u64,
+}
+
+/// What a running pipeline holds: its way to report to the owner.
+pub struct JobContext {
+    tx: mpsc::Sender<OwnerMsg>,
+    cancel: CancellationToken,
+    pub resume: ResumePoint,
+}
+
+impl JobContext {
+    pub(crate) fn new(
+        tx: mpsc::Sender<OwnerMsg>,
+        cancel: CancellationToken,
+        resume: ResumePoint,
+    ) -> Self {
+        JobContext { tx, cancel, resume }
+    }
+
+    fn send(&self, msg: PipelineMsg) -> Result<(), Stopped> {
+        if self.cancel.is_cancelled() {
+            return Err(Stopped);
+        }
+        self.tx
+            .blocking_send(OwnerMsg::Pipeline(msg))
+            .map_err(|_| Stopped)
+    }
+
+    pub fn started(&self, total: u64) -> Result<(), Stopped> {
+        self.send(PipelineMsg::Started { total })
+    }
+
+    pub fn progress(&self, report: ProgressReport) -> Result<(), Stopped> {
+        self.send(PipelineMsg::Progress(Box::new(report)))
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}
+
+/// A pipeline run: blocking code (parsing, OCR, HTTP via a local runtime)
+/// executed on the blocking pool. Returns the `job_complete` extras.
+pub trait JobRunner: Send + 'static {
+    fn run(
+        self: Box<Self>,
+        ctx: &JobContext,
+    ) -> Result<Result<Map<String, Value>, JobFailure>, Stopped>;
+}

@@ -1,0 +1,416 @@
+//! The single owner of one job: the only writer of its state, the only
+//! assigner of its `seq`, the one place its events are logged and fanned out.
+//! Everything else talks to it through its channel.
+
+use super::{
+    replay_from_store, Frame, FrameKind, JobContext, JobFailure, JobRunner, PipelineMsg,
+    ProgressReport, ResumePoint, Stopped, Viewer,
+};
+use crate::app::App;
+use crate::clock;
+use crate::metrics::Metrics;
+use crate::store::{Checkpoint, StoredEvent};
+use bookstrack_protocol::{
+    Envelope, ErrorCode, JobState, JobStatus, MessageFactory, Payload, ProgressUpdate, RowError,
+};
+use serde_json::{Map, Value};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+/// Depth of an owner's inbox; a pipeline that outruns its owner waits here.
+const OWNER_INBOX: usize = 256;
+
+pub enum OwnerMsg {
+    Subscribe {
+        viewer: Arc<Viewer>,
+        last_seq: u64,
+        reply: oneshot::Sender<Result<(), SubscribeError>>,
+    },
+    /// A viewer sent `{"type":"ready"}`.
+    Ready,
+    Pipeline(PipelineMsg),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubscribeError {
+    #[error("this job already has {0} viewers")]
+    Full(usize),
+    #[error("could not read the event log: {0}")]
+    Store(String),
+}
+
+/// How an owner begins: a new job waits for its first viewer's `ready`; a
+/// job picked up after a restart carries on from its checkpoint.
+pub(crate) struct OwnerStart {
+    pub state: JobState,
+    pub runner: Box<dyn JobRunner>,
+    pub resumed: Option<Resumed>,
+}
+
+pub(crate) struct Resumed {
+    pub cursor: u64,
+    pub updates_since_checkpoint: u64,
+    pub checkpointed_at: i64,
+    /// `booksProcessed` of the last progress event any viewer may have seen.
+    pub last_emitted_processed: Option<u64>,
+}
+
+struct Owner {
+    app: Arc<App>,
+    factory: MessageFactory,
+    state: JobState,
+    ring: VecDeque<Arc<Frame>>,
+    viewers: Vec<Arc<Viewer>>,
+    viewer_count: Arc<AtomicUsize>,
+    pending_items: Vec<Value>,
+    pending_errors: Vec<RowError>,
+    cursor: u64,
+    updates_since_persist: u64,
+    last_persist: Instant,
+    last_emitted_processed: Option<u64>,
+}
+
+pub(crate) fn spawn_owner(app: &Arc<App>, start: OwnerStart) {
+    let (tx, rx) = mpsc::channel(OWNER_INBOX);
+    let viewer_count = Arc::new(AtomicUsize::new(0));
+    let job_id = start.state.job_id.clone();
+    app.registry.insert(
+        job_id.clone(),
+        super::JobHandle {
+            tx: tx.clone(),
+            viewers: viewer_count.clone(),
+        },
+    );
+    let (cursor, updates, last_persist, last_emitted) = match &start.resumed {
+        Some(r) => (
+            r.cursor,
+            r.updates_since_checkpoint,
+            {
+                let since = (clock::now_ms() - r.checkpointed_at).max(0) as u64;
+                let now = Instant::now();
+                now.checked_sub(std::time::Duration::from_millis(since))
+                    .unwrap_or(now)
+            },
+            r.last_emitted_processed,
+        ),
+        None => (0, 0, Instant::now(), None),
+    };
+    let owner = Owner {
+        app: app.clone(),
+        factory: MessageFactory::new(job_id, start.state.pipeline),
+        state: start.state,
+        ring: VecDeque::new(),
+        viewers: Vec::new(),
+        viewer_count,
+        pending_items: Vec::new(),
+        pending_errors: Vec::new(),
+        cursor,
+        updates_since_persist: updates,
+        last_persist,
+        last_emitted_processed: last_emitted,
+    };
+    let wait_for_ready = start.resumed.is_none();
+    app.tracker
+        .spawn(owner.run(rx, tx, start.runner, wait_for_ready));
+}
+
+impl Owner {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<OwnerMsg>,
+        tx: mpsc::Sender<OwnerMsg>,
+        runner: Box<dyn JobRunner>,
+        wait_for_ready: bool,
+    ) {
+        let cancel = self.app.cancel.clone();
+        if wait_for_ready {
+            let deadline = tokio::time::sleep(self.app.config.ready_timeout);
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return self.shutdown().await,
+                    _ = &mut deadline => break,
+                    msg = rx.recv() => match msg {
+                        Some(OwnerMsg::Ready) => break,
+                        Some(OwnerMsg::Subscribe { viewer, last_seq, reply }) => {
+                            let r = self.subscribe(viewer, last_seq).await;
+                            let _ = reply.send(r);
+                        }
+                        Some(OwnerMsg::Pipeline(_)) => {}
+                        None => return,
+                    },
+                }
+            }
+        }
+        self.start_pipeline(tx, runner);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return self.shutdown().await,
+                msg = rx.recv() => match msg {
+                    Some(OwnerMsg::Ready) => {}
+                    Some(OwnerMsg::Subscribe { viewer, last_seq, reply }) => {
+                        let r = self.subscribe(viewer, last_seq).await;
+                        let _ = reply.send(r);
+                    }
+                    Some(OwnerMsg::Pipeline(m)) => {
+                        if self.on_pipeline(m).await {
+                            break;
+                        }
+                    }
+                    None => return,
+                },
+            }
+        }
+        self.app.registry.remove(&self.state.job_id);
+    }
+
+    fn start_pipeline(&self, tx: mpsc::Sender<OwnerMsg>, runner: Box<dyn JobRunner>) {
+        let cancel = self.app.cancel.child_token();
+        let resume = ResumePoint {
+            cursor: self.cursor,
+            processed: self.state.processed_count,
+            success: self.state.success_count,
+            failure: self.state.failure_count,
+        };
+        let ctx = JobContext::new(tx.clone(), cancel.clone(), resume);
+        let running = self.app.running.clone();
+        self.app.tracker.spawn(async move {
+            let _permit = tokio::select! {
+                p = running.acquire_owned() => p,
+                _ = cancel.cancelled() => return,
+            };
+            let verdict = match tokio::task::spawn_blocking(move || runner.run(&ctx)).await {
+                Ok(Ok(verdict)) => verdict,
+                Ok(Err(Stopped)) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "pipeline crashed");
+                    Err(JobFailure::new(
+                        ErrorCode::ProcessingFailed,
+                        "the job's pipeline crashed",
+                    ))
+                }
+            };
+            let _ = tx
+                .send(OwnerMsg::Pipeline(PipelineMsg::Finished(verdict)))
+                .await;
+        });
+    }
+
+    async fn subscribe(
+        &mut self,
+        viewer: Arc<Viewer>,
+        last_seq: u64,
+    ) -> Result<(), SubscribeError> {
+        self.viewers.retain(|v| !v.is_closed());
+        let max = self.app.config.max_viewers_per_job;
+        if self.viewers.len() >= max {
+            return Err(SubscribeError::Full(max));
+        }
+        let frames = replay_from_store(
+            self.app.store.as_ref(),
+            &self.state,
+            last_seq,
+            self.app.config.event_retention,
+            self.ring.make_contiguous(),
+        )
+        .await
+        .map_err(|e| SubscribeError::Store(e.to_string()))?;
+        viewer.push_replay(frames);
+        self.viewers.push(viewer);
+        self.viewer_count
+            .store(self.viewers.len(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Returns true once the job has reached its terminal state.
+    async fn on_pipeline(&mut self, msg: PipelineMsg) -> bool {
+        if self.state.status.is_terminal() {
+            return true;
+        }
+        Metrics::inc(&self.app.metrics.state_updates);
+        match msg {
+            PipelineMsg::Started { total } => {
+                let first_start = self.state.status == JobStatus::Queued;
+                self.state.total_count = total;
+                self.state.status = JobStatus::Running;
+                self.state.current_status = "Running".into();
+                if first_start {
+                    self.emit(Payload::JobStarted { total_count: total }).await;
+                }
+                self.persist(None).await;
+                false
+            }
+            PipelineMsg::Progress(report) => {
+                self.on_progress(*report).await;
+                false
+            }
+            PipelineMsg::Finished(Ok(extras)) => {
+                self.finish(JobStatus::Complete, "Complete", Ok(extras))
+                    .await;
+                true
+            }
+            PipelineMsg::Finished(Err(f)) => {
+                let status = format!("Failed: {}", f.message);
+                self.finish(JobStatus::Failed, &status, Err(f)).await;
+                true
+            }
+        }
+    }
+
+    async fn on_progress(&mut self, r: ProgressReport) {
+        let s = &mut self.state;
+        s.processed_count = r.processed;
+        s.success_count = r.success;
+        s.failure_count = r.failure;
+        s.current_status = r.status.clone();
+        self.cursor = r.cursor;
+        self.pending_items.extend(r.items);
+        self.pending_errors.extend(r.errors);
+        // Progress never goes backwards for a viewer: after a restart the
+        // pipeline redoes work since its checkpoint without re-announcing it.
+        let behind = self
+            .last_emitted_processed
+            .is_some_and(|last| r.processed < last);
+        if !behind {
+            let total = self.state.total_count;
+            let progress = if total == 0 {
+                0.0
+            } else {
+                (r.processed as f64 / total as f64).clamp(0.0, 1.0)
+            };
+            self.emit(Payload::JobProgress(ProgressUpdate {
+                progress,
+                status: r.status,
+                books_processed: Some(r.processed),
+                total_books: Some(total),
+                current_title: r.current_title,
+            }))
+            .await;
+            self.last_emitted_processed = Some(r.processed);
+        }
+        self.updates_since_persist += 1;
+        let throttle = self.app.config.throttle(self.state.pipeline);
+        if self.updates_since_persist >= throttle.updates
+            || self.last_persist.elapsed() >= throttle.interval
+        {
+            self.persist(None).await;
+        }
+    }
+
+    async fn finish(
+        &mut self,
+        status: JobStatus,
+        current_status: &str,
+        verdict: Result<Map<String, Value>, JobFailure>,
+    ) {
+        let now = clock::now_ms();
+        self.state.status = status;
+        self.state.current_status = current_status.to_string();
+        self.state.end_time = Some(now);
+        let seq = self.state.last_seq + 1;
+        let env = match verdict {
+            Ok(extras) => self.factory.complete(
+                seq,
+                now,
+                self.state.total_count,
+                self.state.success_count,
+                self.state.failure_count,
+                extras,
+            ),
+            Err(f) => self.factory.error(seq, now, f.code, f.message),
+        };
+        let json = env.to_json();
+        self.state.last_seq = seq;
+        // The terminal event, the final state and the last output land in
+        // one transaction: a reader never sees one without the others.
+        self.persist(Some(StoredEvent {
+            seq,
+            json: json.clone(),
+        }))
+        .await;
+        self.fan_out(Frame::new(&env, json));
+        for v in &self.viewers {
+            v.finish();
+        }
+        Metrics::inc(&self.app.metrics.jobs_finished);
+        self.app.cleanup.notify_one();
+        self.remove_input().await;
+    }
+
+    async fn remove_input(&self) {
+        if let Ok(Some(path)) = self.app.store.input_path(&self.state.job_id).await {
+            let _ = tokio::fs::remove_file(path).await;
+        }
+        let spool = self.app.config.uploads_dir().join(&self.state.job_id);
+        let _ = tokio::fs::remove_file(spool).await;
+    }
+
+    /// Logs a non-terminal event ahead of sending it, so that any event a
+    /// viewer has seen survives a crash and a resume never hits a gap.
+    async fn emit(&mut self, payload: Payload) {
+        let seq = self.state.last_seq + 1;
+        let env: Envelope = self.factory.event(seq, clock::now_ms(), payload);
+        let json = env.to_json();
+        if let Err(e) = self
+            .app
+            .store
+            .append_event(
+                &self.state.job_id,
+                seq,
+                &json,
+                self.app.config.event_retention,
+            )
+            .await
+        {
+            tracing::error!(job_id = %self.state.job_id, error = %e, "could not log event");
+        }
+        self.state.last_seq = seq;
+        self.fan_out(Frame::new(&env, json));
+    }
+
+    fn fan_out(&mut self, frame: Arc<Frame>) {
+        self.ring.push_back(frame.clone());
+        while self.ring.len() > self.app.config.replay_cache.max(1) {
+            self.ring.pop_front();
+        }
+        let before = self.viewers.len();
+        self.viewers.retain(|v| v.push(frame.clone()));
+        if self.viewers.len() != before {
+            self.viewer_count
+                .store(self.viewers.len(), Ordering::Relaxed);
+        }
+        debug_assert!(frame.kind != FrameKind::Terminal || self.state.status.is_terminal());
+    }
+
+    async fn persist(&mut self, event: Option<StoredEvent>) {
+        self.state.version += 1;
+        let cp = Checkpoint {
+            state: Some(self.state.clone()),
+            cursor: self.cursor,
+            items: std::mem::take(&mut self.pending_items),
+            errors: std::mem::take(&mut self.pending_errors),
+            event,
+            retain: self.app.config.event_retention,
+        };
+        match self.app.store.checkpoint(&self.state.job_id, cp).await {
+            Ok(()) => Metrics::inc(&self.app.metrics.state_writes),
+            Err(e) => {
+                tracing::error!(job_id = %self.state.job_id, error = %e, "could not persist job state")
+            }
+        }
+        self.updates_since_persist = 0;
+        self.last_persist = Instant::now();
+    }
+
+    /// Server shutdown: keep everything done so far; the job resumes from
+    /// here at the next start.
+    async fn shutdown(mut self) {
+        if !self.state.status.is_terminal() {
+            self.persist(None).await;
+        }
+        self.app.registry.remove(&self.state.job_id);
+    }
+}

@@ -1,0 +1,19 @@
+//! The BooksTrack progress server: long jobs (library imports, enrichment,
+//! shelf scans) run under one owner each and push their progress to
+//! WebSocket viewers, with every event logged for gap-free resume.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod job;
+pub mod metrics;
+pub mod pipelines;
+pub mod server;
+pub mod store;
+pub mod token;
+pub mod ws;
+
+pub use app::{App, AppError, Started};
+pub use config::Config;
+pub use server::{ServeError, Server};

@@ -1,0 +1,34 @@
+//! Pipelines: the work a job does. Each is a [`JobRunner`] built from the
+//! job's stored parameters, so a restart can rebuild and resume it.
+
+pub mod csv_import;
+pub mod synthetic;
+
+use crate::job::JobRunner;
+use serde_json::Value;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("unknown runner {0:?}")]
+    UnknownRunner(String),
+    #[error("this job needs its input file, which is gone")]
+    InputMissing,
+    #[error("bad job parameters: {0}")]
+    BadParams(String),
+}
+
+/// Rebuilds a job's runner from what `create_job` stored.
+pub fn runner_for(params: &Value, input: Option<&Path>) -> Result<Box<dyn JobRunner>, BuildError> {
+    let runner = params.get("runner").and_then(Value::as_str).unwrap_or("");
+    match runner {
+        csv_import::RUNNER => {
+            let input = input
+                .filter(|p| p.exists())
+                .ok_or(BuildError::InputMissing)?;
+            Ok(Box::new(csv_import::CsvImport::from_params(params, input)?))
+        }
+        synthetic::RUNNER => Ok(Box::new(synthetic::Synthetic::from_params(params)?)),
+        other => Err(BuildError::UnknownRunner(other.to_string())),
+    }
+}

@@ -1,0 +1,127 @@
+//! Storage behind a trait so that a second backend (Redis, for scale-out) can
+//! slot in; `tests/store_contract.rs` runs one suite against every backend.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use crate::token::TokenHash;
+use async_trait::async_trait;
+use bookstrack_protocol::{JobState, RowError};
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("job {0} already exists")]
+    Duplicate(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A job as first written: its state, its token's hash and where its input is.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub state: JobState,
+    pub token_hash: TokenHash,
+    pub token_expires_at: i64,
+    /// The spooled input, kept until the job ends so a restart can resume it.
+    pub input_path: Option<String>,
+    /// Pipeline-specific parameters needed to resume (JSON).
+    pub params: Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRecord {
+    pub hash: TokenHash,
+    pub expires_at: i64,
+    /// The token this one replaced: presenting it again is a lost refresh
+    /// race (409), not an unknown token (401).
+    pub previous: Option<TokenHash>,
+}
+
+/// A durable checkpoint: the state plus the output produced since the last one
+/// and where the pipeline is, written in one transaction so they agree.
+#[derive(Debug, Clone, Default)]
+pub struct Checkpoint {
+    pub state: Option<JobState>,
+    pub cursor: u64,
+    pub items: Vec<Value>,
+    pub errors: Vec<RowError>,
+    /// An event logged in the same transaction (the terminal one).
+    pub event: Option<StoredEvent>,
+    /// Event retention to trim to when `event` is set.
+    pub retain: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub seq: u64,
+    pub json: String,
+}
+
+/// What a restart needs to pick an interrupted job back up.
+#[derive(Debug, Clone)]
+pub struct Unfinished {
+    pub state: JobState,
+    pub cursor: u64,
+    pub input_path: Option<String>,
+    pub params: Value,
+    /// Highest seq in the event log: the next event continues after it.
+    pub last_event_seq: u64,
+    /// Progress events logged since the last checkpoint: the durable half of
+    /// the write throttle (seeds' review, issue #2).
+    pub updates_since_checkpoint: u64,
+    /// The JSON of the newest event, to keep progress monotonic on resume.
+    pub last_event: Option<String>,
+    pub checkpointed_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobOutput {
+    pub items: Vec<Value>,
+    pub errors: Vec<RowError>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn create_job(&self, job: NewJob) -> StoreResult<()>;
+    async fn job_state(&self, job_id: &str) -> StoreResult<Option<JobState>>;
+    async fn token(&self, job_id: &str) -> StoreResult<Option<TokenRecord>>;
+    /// Replaces the token only if `old` is still the current one; `false` when
+    /// another refresh got there first.
+    async fn replace_token(
+        &self,
+        job_id: &str,
+        old: &TokenHash,
+        new: &TokenHash,
+        expires_at: i64,
+    ) -> StoreResult<bool>;
+    /// Appends one event and trims the log to the newest `retain` events.
+    async fn append_event(
+        &self,
+        job_id: &str,
+        seq: u64,
+        json: &str,
+        retain: u64,
+    ) -> StoreResult<()>;
+    /// Retained events with seq > `after`, oldest first, at most `limit`.
+    async fn events_after(
+        &self,
+        job_id: &str,
+        after: u64,
+        limit: u64,
+    ) -> StoreResult<Vec<StoredEvent>>;
+    async fn checkpoint(&self, job_id: &str, cp: Checkpoint) -> StoreResult<()>;
+    async fn output(&self, job_id: &str) -> StoreResult<Option<JobOutput>>;
+    async fn unfinished(&self) -> StoreResult<Vec<Unfinished>>;
+    /// Ended jobs whose end time is at or before `ended_before`.
+    async fn ended_before(&self, ended_before: i64) -> StoreResult<Vec<String>>;
+    /// The earliest end time of a job not yet deleted.
+    async fn earliest_end(&self) -> StoreResult<Option<i64>>;
+    async fn input_path(&self, job_id: &str) -> StoreResult<Option<String>>;
+    async fn delete_job(&self, job_id: &str) -> StoreResult<()>;
+}

@@ -1,0 +1,484 @@
+//! The embedded backend: SQLite in WAL mode with synchronous=NORMAL, one
+//! writer connection and one reader connection. Every call runs on tokio's
+//! blocking pool so a slow disk never stalls the async workers.
+
+use super::*;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    status TEXT NOT NULL,
+    end_time INTEGER,
+    cursor INTEGER NOT NULL DEFAULT 0,
+    input_path TEXT,
+    params TEXT NOT NULL DEFAULT 'null',
+    checkpointed_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_end ON jobs(end_time) WHERE end_time IS NOT NULL;
+CREATE TABLE IF NOT EXISTS tokens (
+    job_id TEXT PRIMARY KEY,
+    hash BLOB NOT NULL,
+    expires_at INTEGER NOT NULL,
+    previous_hash BLOB
+);
+CREATE TABLE IF NOT EXISTS events (
+    job_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    is_progress INTEGER NOT NULL,
+    json TEXT NOT NULL,
+    PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS items (
+    job_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    json TEXT NOT NULL,
+    PRIMARY KEY (job_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS row_errors (
+    job_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    row_num INTEGER NOT NULL,
+    message TEXT NOT NULL,
+    PRIMARY KEY (job_id, idx)
+) WITHOUT ROWID;
+";
+
+fn db<E: std::fmt::Display>(e: E) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+fn open(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(path).map_err(db)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(db)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(db)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(db)?;
+    Ok(conn)
+}
+
+/// Logs one event and drops those that fell out of the retention window.
+fn insert_event(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    seq: u64,
+    json: &str,
+    retain: u64,
+) -> StoreResult<()> {
+    let is_progress = json.starts_with("{\"type\":\"job_progress\"");
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO events (job_id, seq, is_progress, json) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .map_err(db)?
+    .execute(params![id, seq as i64, is_progress, json])
+    .map_err(db)?;
+    if seq > retain {
+        tx.prepare_cached("DELETE FROM events WHERE job_id = ?1 AND seq <= ?2")
+            .map_err(db)?
+            .execute(params![id, (seq - retain) as i64])
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+fn parse_state(s: &str) -> StoreResult<JobState> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        let writer = open(path)?;
+        writer.execute_batch(SCHEMA).map_err(db)?;
+        let reader = open(path)?;
+        Ok(SqliteStore {
+            writer: Arc::new(Mutex::new(writer)),
+            reader: Arc::new(Mutex::new(reader)),
+        })
+    }
+
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let conn = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(db)?
+    }
+
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let conn = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&guard)
+        })
+        .await
+        .map_err(db)?
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_job(&self, job: NewJob) -> StoreResult<()> {
+        self.write(move |c| {
+            let tx = c.transaction().map_err(db)?;
+            let state = serde_json::to_string(&job.state).map_err(db)?;
+            let inserted = tx
+                .execute(
+                    "INSERT OR IGNORE INTO jobs (job_id, state, status, end_time, input_path, params, checkpointed_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        job.state.job_id,
+                        state,
+                        job.state.status.as_str(),
+                        job.state.end_time,
+                        job.input_path,
+                        job.params.to_string(),
+                        job.state.start_time
+                    ],
+                )
+                .map_err(db)?;
+            if inserted == 0 {
+                return Err(StoreError::Duplicate(job.state.job_id.clone()));
+            }
+            tx.execute(
+                "INSERT INTO tokens (job_id, hash, expires_at) VALUES (?1, ?2, ?3)",
+                params![job.state.job_id, &job.token_hash[..], job.token_expires_at],
+            )
+            .map_err(db)?;
+            tx.commit().map_err(db)
+        })
+        .await
+    }
+
+    async fn job_state(&self, job_id: &str) -> StoreResult<Option<JobState>> {
+        let id = job_id.to_string();
+        self.read(move |c| {
+            let s: Option<String> = c
+                .query_row("SELECT state FROM jobs WHERE job_id = ?1", [&id], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(db)?;
+            s.map(|s| parse_state(&s)).transpose()
+        })
+        .await
+    }
+
+    async fn token(&self, job_id: &str) -> StoreResult<Option<TokenRecord>> {
+        let id = job_id.to_string();
+        self.read(move |c| {
+            let row: Option<(Vec<u8>, i64, Option<Vec<u8>>)> = c
+                .query_row(
+                    "SELECT hash, expires_at, previous_hash FROM tokens WHERE job_id = ?1",
+                    [&id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+                .map_err(db)?;
+            let to_hash = |h: Vec<u8>| -> StoreResult<TokenHash> {
+                h.try_into()
+                    .map_err(|_| StoreError::Corrupt("token hash length".into()))
+            };
+            row.map(|(h, expires_at, prev)| {
+                Ok(TokenRecord {
+                    hash: to_hash(h)?,
+                    expires_at,
+                    previous: prev.map(to_hash).transpose()?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn replace_token(
+        &self,
+        job_id: &str,
+        old: &TokenHash,
+        new: &TokenHash,
+        expires_at: i64,
+    ) -> StoreResult<bool> {
+        let (id, old, new) = (job_id.to_string(), *old, *new);
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE tokens SET hash = ?1, expires_at = ?2, previous_hash = ?4
+                     WHERE job_id = ?3 AND hash = ?4",
+                    params![&new[..], expires_at, id, &old[..]],
+                )
+                .map_err(db)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn append_event(
+        &self,
+        job_id: &str,
+        seq: u64,
+        json: &str,
+        retain: u64,
+    ) -> StoreResult<()> {
+        let (id, json) = (job_id.to_string(), json.to_string());
+        self.write(move |c| {
+            let tx = c.transaction().map_err(db)?;
+            insert_event(&tx, &id, seq, &json, retain)?;
+            tx.commit().map_err(db)
+        })
+        .await
+    }
+
+    async fn events_after(
+        &self,
+        job_id: &str,
+        after: u64,
+        limit: u64,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let id = job_id.to_string();
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT seq, json FROM events WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                )
+                .map_err(db)?;
+            let rows = st
+                .query_map(params![id, after as i64, limit as i64], |r| {
+                    Ok(StoredEvent {
+                        seq: r.get::<_, i64>(0)? as u64,
+                        json: r.get(1)?,
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn checkpoint(&self, job_id: &str, cp: Checkpoint) -> StoreResult<()> {
+        let id = job_id.to_string();
+        self.write(move |c| {
+            let tx = c.transaction().map_err(db)?;
+            if let Some(ev) = &cp.event {
+                insert_event(&tx, &id, ev.seq, &ev.json, cp.retain)?;
+            }
+            if !cp.items.is_empty() {
+                let next: i64 = tx
+                    .query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM items WHERE job_id = ?1", [&id], |r| r.get(0))
+                    .map_err(db)?;
+                let mut st = tx
+                    .prepare_cached("INSERT INTO items (job_id, idx, json) VALUES (?1, ?2, ?3)")
+                    .map_err(db)?;
+                for (i, item) in cp.items.iter().enumerate() {
+                    st.execute(params![id, next + i as i64, item.to_string()])
+                        .map_err(db)?;
+                }
+            }
+            if !cp.errors.is_empty() {
+                let next: i64 = tx
+                    .query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM row_errors WHERE job_id = ?1", [&id], |r| r.get(0))
+                    .map_err(db)?;
+                let mut st = tx
+                    .prepare_cached(
+                        "INSERT INTO row_errors (job_id, idx, row_num, message) VALUES (?1, ?2, ?3, ?4)",
+                    )
+                    .map_err(db)?;
+                for (i, e) in cp.errors.iter().enumerate() {
+                    st.execute(params![id, next + i as i64, e.row as i64, e.message])
+                        .map_err(db)?;
+                }
+            }
+            if let Some(state) = &cp.state {
+                let json = serde_json::to_string(state).map_err(db)?;
+                let input_cleared = state.status.is_terminal();
+                tx.execute(
+                    "UPDATE jobs SET state = ?2, status = ?3, end_time = ?4, cursor = ?5,
+                        checkpointed_at = ?6,
+                        input_path = CASE WHEN ?7 THEN NULL ELSE input_path END
+                     WHERE job_id = ?1",
+                    params![
+                        id,
+                        json,
+                        state.status.as_str(),
+                        state.end_time,
+                        cp.cursor as i64,
+                        crate::clock::now_ms(),
+                        input_cleared
+                    ],
+                )
+                .map_err(db)?;
+            }
+            tx.commit().map_err(db)
+        })
+        .await
+    }
+
+    async fn output(&self, job_id: &str) -> StoreResult<Option<JobOutput>> {
+        let id = job_id.to_string();
+        self.read(move |c| {
+            let exists: Option<i64> = c
+                .query_row("SELECT 1 FROM jobs WHERE job_id = ?1", [&id], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            if exists.is_none() {
+                return Ok(None);
+            }
+            let mut st = c
+                .prepare_cached("SELECT json FROM items WHERE job_id = ?1 ORDER BY idx")
+                .map_err(db)?;
+            let items = st
+                .query_map([&id], |r| r.get::<_, String>(0))
+                .map_err(db)?
+                .map(|r| {
+                    let s = r.map_err(db)?;
+                    serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(e.to_string()))
+                })
+                .collect::<StoreResult<Vec<Value>>>()?;
+            let mut st = c
+                .prepare_cached(
+                    "SELECT row_num, message FROM row_errors WHERE job_id = ?1 ORDER BY idx",
+                )
+                .map_err(db)?;
+            let errors = st
+                .query_map([&id], |r| {
+                    Ok(RowError {
+                        row: r.get::<_, i64>(0)? as u64,
+                        message: r.get(1)?,
+                    })
+                })
+                .map_err(db)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db)?;
+            Ok(Some(JobOutput { items, errors }))
+        })
+        .await
+    }
+
+    async fn unfinished(&self) -> StoreResult<Vec<Unfinished>> {
+        self.read(|c| {
+            let mut st = c
+                .prepare(
+                    "SELECT j.state, j.cursor, j.input_path, j.params, j.checkpointed_at,
+                        (SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.job_id = j.job_id),
+                        (SELECT json FROM events e WHERE e.job_id = j.job_id ORDER BY seq DESC LIMIT 1)
+                     FROM jobs j WHERE j.status IN ('queued', 'running')",
+                )
+                .map_err(db)?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                    ))
+                })
+                .map_err(db)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for (state, cursor, input_path, params, checkpointed_at, last_seq, last_event) in rows {
+                let state = parse_state(&state)?;
+                let updates: i64 = c
+                    .query_row(
+                        "SELECT COUNT(*) FROM events WHERE job_id = ?1 AND seq > ?2 AND is_progress = 1",
+                        params![state.job_id, state.last_seq as i64],
+                        |r| r.get(0),
+                    )
+                    .map_err(db)?;
+                out.push(Unfinished {
+                    cursor: cursor as u64,
+                    input_path,
+                    params: serde_json::from_str(&params).unwrap_or(Value::Null),
+                    last_event_seq: last_seq as u64,
+                    updates_since_checkpoint: updates as u64,
+                    last_event,
+                    checkpointed_at,
+                    state,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn ended_before(&self, ended_before: i64) -> StoreResult<Vec<String>> {
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT job_id FROM jobs WHERE end_time IS NOT NULL AND end_time <= ?1",
+                )
+                .map_err(db)?;
+            let ids = st
+                .query_map([ended_before], |r| r.get(0))
+                .map_err(db)?
+                .collect::<Result<Vec<String>, _>>()
+                .map_err(db)?;
+            Ok(ids)
+        })
+        .await
+    }
+
+    async fn earliest_end(&self) -> StoreResult<Option<i64>> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT MIN(end_time) FROM jobs WHERE end_time IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn input_path(&self, job_id: &str) -> StoreResult<Option<String>> {
+        let id = job_id.to_string();
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT input_path FROM jobs WHERE job_id = ?1",
+                [&id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?
+            .flatten())
+        })
+        .await
+    }
+
+    async fn delete_job(&self, job_id: &str) -> StoreResult<()> {
+        let id = job_id.to_string();
+        self.write(move |c| {
+            let tx = c.transaction().map_err(db)?;
+            for table in ["events", "items", "row_errors", "tokens", "jobs"] {
+                tx.execute(&format!("DELETE FROM {table} WHERE job_id = ?1"), [&id])
+                    .map_err(db)?;
+            }
+            tx.commit().map_err(db)
+        })
+        .await
+    }
+}
