@@ -31,7 +31,7 @@ pub async fn authorize(app: &App, job_id: &str, presented: Option<&str>) -> Resu
             TokenCheck::Expired => Err(Denied::Expired),
         },
     };
-    if verdict.is_err() {
+    if matches!(verdict, Err(Denied::Invalid | Denied::Expired)) {
         Metrics::inc(&app.metrics.auth_failures);
     }
     verdict.map_err(AuthError::Denied)
