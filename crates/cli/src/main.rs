@@ -59,8 +59,14 @@ enum Command {
 }
 
 fn init_tracing() {
+    // tungstenite's client handshake traces its request line, token included.
     let filter = tracing_subscriber::EnvFilter::try_from_env("BOOKSTRACK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+        .add_directive(
+            "tungstenite::handshake::client=off"
+                .parse()
+                .expect("valid directive"),
+        );
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -197,6 +197,19 @@ impl App {
         Ok(())
     }
 
+    /// The job's state: the live owner's if it is running, else the stored one.
+    pub async fn job_state(&self, job_id: &str) -> Result<Option<JobState>, StoreError> {
+        if let Some(h) = self.registry.get(job_id) {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if h.tx.send(crate::job::OwnerMsg::Snapshot(tx)).await.is_ok() {
+                if let Ok(state) = rx.await {
+                    return Ok(Some(state));
+                }
+            }
+        }
+        self.store.job_state(job_id).await
+    }
+
     /// Deletes every job that ended more than `job_retention` ago; returns how many.
     pub async fn clean_expired(&self) -> Result<usize, StoreError> {
         let cutoff = clock::now_ms() - self.config.job_retention.as_millis() as i64;

@@ -55,7 +55,9 @@ async fn goodreads_import_streams_every_event_and_keeps_results() {
     assert_eq!(state["processedCount"], 120);
     assert!(state["endTime"].as_i64().is_some());
 
-    let (s, res) = srv.get(&format!("/api/jobs/{job}/results"), Some(token)).await;
+    let (s, res) = srv
+        .get(&format!("/api/jobs/{job}/results"), Some(token))
+        .await;
     assert_eq!(s, 200);
     let books = res["data"]["books"].as_array().unwrap();
     assert_eq!(books.len(), 118);
@@ -76,21 +78,40 @@ async fn auth_and_not_found_paths() {
     let (job, token) = srv.start_import(&goodreads_csv(3, &[])).await;
 
     let (s, b) = srv.refused(&format!("jobId={job}")).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (401, Some("INVALID_TOKEN")));
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (401, Some("INVALID_TOKEN"))
+    );
     assert_eq!(b["error"]["message"], "Unauthorized");
     let (s, _) = srv.refused(&format!("jobId={job}&token=wrong")).await;
     assert_eq!(s, 401);
     let (s, b) = srv.refused(&format!("jobId=nope&token={token}")).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (404, Some("JOB_NOT_FOUND")));
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (404, Some("JOB_NOT_FOUND"))
+    );
 
     let (s, b) = srv.get(&format!("/api/job-state/{job}"), None).await;
-    assert_eq!((s, b["error"].as_str()), (401, Some("Invalid or expired token")));
-    let (s, b) = srv.get(&format!("/api/job-state/{job}"), Some("wrong")).await;
-    assert_eq!((s, b["error"].as_str()), (401, Some("Invalid or expired token")));
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (401, Some("Invalid or expired token"))
+    );
+    let (s, b) = srv
+        .get(&format!("/api/job-state/{job}"), Some("wrong"))
+        .await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (401, Some("Invalid or expired token"))
+    );
     let (s, b) = srv.get("/api/job-state/nope", Some(&token)).await;
     assert_eq!((s, b["error"].as_str()), (404, Some("Job not found")));
-    let (s, b) = srv.get(&format!("/api/jobs/{job}/results"), Some("wrong")).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (401, Some("INVALID_TOKEN")));
+    let (s, b) = srv
+        .get(&format!("/api/jobs/{job}/results"), Some("wrong"))
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (401, Some("INVALID_TOKEN"))
+    );
     let (s, _) = srv.get("/api/jobs/nope/results", Some(&token)).await;
     assert_eq!(s, 404);
 
@@ -107,7 +128,10 @@ async fn auth_and_not_found_paths() {
         .lines()
         .find(|l| l.starts_with("bookstrack_auth_failures_total "))
         .unwrap();
-    assert_eq!(line, "bookstrack_auth_failures_total 5", "unknown jobs are not auth failures");
+    assert_eq!(
+        line, "bookstrack_auth_failures_total 5",
+        "unknown jobs are not auth failures"
+    );
     srv.stop().await;
 }
 
@@ -117,9 +141,14 @@ async fn expired_tokens_are_refused_with_token_expired() {
     let (job, token) = srv.start_import(&goodreads_csv(3, &[])).await;
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     let (s, b) = srv.refused(&format!("jobId={job}&token={token}")).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (401, Some("TOKEN_EXPIRED")));
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (401, Some("TOKEN_EXPIRED"))
+    );
     assert_eq!(b["error"]["message"], "Token expired");
-    let (s, _) = srv.get(&format!("/api/job-state/{job}"), Some(&token)).await;
+    let (s, _) = srv
+        .get(&format!("/api/job-state/{job}"), Some(&token))
+        .await;
     assert_eq!(s, 401);
     srv.stop().await;
 }
@@ -154,9 +183,11 @@ async fn ping_gets_pong_in_the_envelope() {
     let (job, token) = srv.start_import(&goodreads_csv(3, &[])).await;
     let mut ws = srv.connect(&job, &token, "").await;
     use futures_util::SinkExt;
-    ws.send(tokio_tungstenite::tungstenite::Message::text(r#"{"type":"ping"}"#))
-        .await
-        .unwrap();
+    ws.send(tokio_tungstenite::tungstenite::Message::text(
+        r#"{"type":"ping"}"#,
+    ))
+    .await
+    .unwrap();
     let pong = next_json(&mut ws).await.unwrap();
     assert_eq!(pong["type"], "pong");
     assert_eq!(pong["payload"]["type"], "pong");
@@ -173,7 +204,10 @@ async fn viewers_per_job_are_capped() {
     // The owner registers a viewer asynchronously; give it a moment.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let (s, b) = srv.refused(&format!("jobId={job}&token={token}")).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (429, Some("TOO_MANY_CONNECTIONS")));
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (429, Some("TOO_MANY_CONNECTIONS"))
+    );
     srv.stop().await;
 }
 
@@ -187,7 +221,10 @@ async fn upload_size_limit_is_exact() {
     let mut bigger = csv.into_bytes();
     bigger.push(b'\n');
     let (s, b) = srv.upload(bigger).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (413, Some("PAYLOAD_TOO_LARGE")));
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (413, Some("PAYLOAD_TOO_LARGE"))
+    );
     srv.stop().await;
 }
 
@@ -197,8 +234,14 @@ async fn row_limit_is_exact() {
     let (s, _) = srv.upload(goodreads_csv(5, &[]).into_bytes()).await;
     assert_eq!(s, 202);
     let (s, b) = srv.upload(goodreads_csv(6, &[]).into_bytes()).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("CSV_PARSE_ERROR")));
-    assert!(b["error"]["message"].as_str().unwrap().contains("limit of 5"));
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("CSV_PARSE_ERROR"))
+    );
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("limit of 5"));
     srv.stop().await;
 }
 
@@ -207,7 +250,10 @@ async fn bad_files_are_refused_before_a_job_starts() {
     let srv = TestServer::start(|_| {}).await;
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (Vec::new(), "empty"),
-        (vec![0x89, b'P', b'N', b'G', 0, 0, 0, 13, 0xff, 0], "not text"),
+        (
+            vec![0x89, b'P', b'N', b'G', 0, 0, 0, 13, 0xff, 0],
+            "not text",
+        ),
         (b"name,colour\nfoo,red\n".to_vec(), "missing column"),
         (format!("{GOODREADS_HEADER}\n").into_bytes(), "no rows"),
     ];
@@ -230,7 +276,9 @@ async fn bad_files_are_refused_before_a_job_starts() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 400);
-    let uploads = std::fs::read_dir(srv.dir.path().join("uploads")).unwrap().count();
+    let uploads = std::fs::read_dir(srv.dir.path().join("uploads"))
+        .unwrap()
+        .count();
     assert_eq!(uploads, 0, "refused uploads leave nothing behind");
     srv.stop().await;
 }
@@ -238,7 +286,8 @@ async fn bad_files_are_refused_before_a_job_starts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csv_gemini_alias_and_health() {
     let srv = TestServer::start(|_| {}).await;
-    let part = reqwest::multipart::Part::bytes(goodreads_csv(2, &[]).into_bytes()).file_name("a.csv");
+    let part =
+        reqwest::multipart::Part::bytes(goodreads_csv(2, &[]).into_bytes()).file_name("a.csv");
     let resp = srv
         .http
         .post(format!("{}/api/import/csv-gemini", srv.url))
@@ -247,7 +296,12 @@ async fn csv_gemini_alias_and_health() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 202);
-    let health = srv.http.get(format!("{}/healthz", srv.url)).send().await.unwrap();
+    let health = srv
+        .http
+        .get(format!("{}/healthz", srv.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status().as_u16(), 200);
     srv.stop().await;
 }

@@ -21,7 +21,12 @@ async fn synthetic(srv: &TestServer, steps: u64, interval_ms: u64) -> (String, S
     };
     let started = srv
         .app
-        .start_job(App::new_job_id(), Pipeline::BatchEnrichment, s.params(), None)
+        .start_job(
+            App::new_job_id(),
+            Pipeline::BatchEnrichment,
+            s.params(),
+            None,
+        )
         .await
         .unwrap();
     (started.job_id, started.token)
@@ -46,7 +51,10 @@ async fn resume_by_last_seq_has_no_gap_and_no_duplicate() {
     let mut ws = srv.connect(&job, &token, &format!("&lastSeq={last}")).await;
     let (rest, code) = read_to_close(&mut ws).await;
     assert_eq!(code, Some(CLOSE_NORMAL));
-    assert!(rest.iter().all(|m| m["type"] != "job_state"), "retention covers the gap");
+    assert!(
+        rest.iter().all(|m| m["type"] != "job_state"),
+        "retention covers the gap"
+    );
     let end = assert_contiguous(&rest, last + 1);
     assert_eq!(rest.last().unwrap()["type"], "job_complete");
     assert_eq!(end, 42, "job_started + 40 progress + job_complete");
@@ -106,10 +114,20 @@ async fn live_resume_past_the_replay_cache_reads_the_log() {
         }
     }
     drop(ws);
+    let (_, state) = srv
+        .get(&format!("/api/job-state/{job}"), Some(&token))
+        .await;
+    assert!(
+        state["lastSeq"].as_u64().unwrap() >= 3,
+        "job-state is the owner's live state, not the throttled checkpoint: {state}"
+    );
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut ws = srv.connect(&job, &token, "&lastSeq=3").await;
     let (rest, _) = read_to_close(&mut ws).await;
-    assert_eq!(rest[0]["seq"], 4, "served from the log, not the 2-frame cache");
+    assert_eq!(
+        rest[0]["seq"], 4,
+        "served from the log, not the 2-frame cache"
+    );
     assert_contiguous(&rest, 4);
     srv.stop().await;
 }
@@ -124,7 +142,12 @@ async fn concurrent_refreshes_have_exactly_one_winner() {
     let (job, token) = srv.start_import(&goodreads_csv(3, &[])).await;
     let mut tasks = Vec::new();
     for _ in 0..8 {
-        let (http, url, job, token) = (srv.http.clone(), srv.url.clone(), job.clone(), token.clone());
+        let (http, url, job, token) = (
+            srv.http.clone(),
+            srv.url.clone(),
+            job.clone(),
+            token.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let r = http
                 .post(format!("{url}/api/token/refresh"))
@@ -146,16 +169,21 @@ async fn concurrent_refreshes_have_exactly_one_winner() {
     }
     assert_eq!(winners.len(), 1, "exactly one refresh wins");
     let w = &winners[0];
-    let map: std::collections::HashMap<String, String> = serde_json::from_value(w.clone()).expect("all values are strings");
+    let map: std::collections::HashMap<String, String> =
+        serde_json::from_value(w.clone()).expect("all values are strings");
     assert_eq!(map["jobId"], job);
     let new_token = map["token"].clone();
     assert!(map["expiresAt"].parse::<i64>().unwrap() > 0);
 
     let (s, _) = srv.refused(&format!("jobId={job}&token={token}")).await;
     assert_eq!(s, 401, "the replaced token stops working");
-    let (s, _) = srv.get(&format!("/api/job-state/{job}"), Some(&token)).await;
+    let (s, _) = srv
+        .get(&format!("/api/job-state/{job}"), Some(&token))
+        .await;
     assert_eq!(s, 401);
-    let (s, _) = srv.get(&format!("/api/job-state/{job}"), Some(&new_token)).await;
+    let (s, _) = srv
+        .get(&format!("/api/job-state/{job}"), Some(&new_token))
+        .await;
     assert_eq!(s, 200);
     let mut ws = srv.connect(&job, &new_token, "").await;
     send_ready(&mut ws).await;
@@ -171,18 +199,32 @@ async fn refresh_outside_the_window_or_with_a_bad_token_is_refused() {
     let post = |body: Value| {
         let (http, url) = (srv.http.clone(), srv.url.clone());
         async move {
-            let r = http.post(format!("{url}/api/token/refresh")).json(&body).send().await.unwrap();
-            (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+            let r = http
+                .post(format!("{url}/api/token/refresh"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
         }
     };
     let (s, b) = post(serde_json::json!({"jobId": job, "oldToken": token})).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("REFRESH_TOO_EARLY")));
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("REFRESH_TOO_EARLY"))
+    );
     let (s, _) = post(serde_json::json!({"jobId": job, "oldToken": "bad"})).await;
     assert_eq!(s, 401);
     let (s, _) = post(serde_json::json!({"jobId": "nope", "oldToken": token})).await;
     assert_eq!(s, 404);
     let (s, b) = post(serde_json::json!({"job": 1})).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("INVALID_REQUEST")));
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("INVALID_REQUEST"))
+    );
     srv.stop().await;
 }
 
@@ -202,7 +244,11 @@ async fn state_writes_follow_the_throttle() {
     // Start, then one write per 5 of the 50 progress updates, then the end.
     assert_eq!(m.state_writes.load(Ordering::Relaxed), 1 + 10 + 1);
     assert_eq!(m.state_updates.load(Ordering::Relaxed), 1 + 50 + 1);
-    assert_eq!(state["version"], 1 + 12, "version counts every persisted change");
+    assert_eq!(
+        state["version"],
+        1 + 12,
+        "version counts every persisted change"
+    );
     srv.stop().await;
 }
 
@@ -220,9 +266,10 @@ async fn a_silent_slow_viewer_is_coalesced_and_slows_no_one() {
     let addr = srv.url.trim_start_matches("http://").parse().unwrap();
     let stream = sock.connect(addr).await.unwrap();
     let url = srv.ws_url(&format!("jobId={job}&token={token}"));
-    let (mut slow, _) = tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
-        .await
-        .unwrap();
+    let (mut slow, _) =
+        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .unwrap();
     let mut fast = srv.connect(&job, &token, "").await;
     send_ready(&mut fast).await;
     let (msgs, code) = tokio::time::timeout(Duration::from_secs(120), read_to_close(&mut fast))
@@ -298,6 +345,9 @@ async fn shutdown_closes_sockets_with_1001_and_keeps_state() {
         .iter()
         .filter_map(|m| m["payload"]["booksProcessed"].as_u64())
         .collect();
-    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "progress never goes back");
+    assert!(
+        progress.windows(2).all(|w| w[0] <= w[1]),
+        "progress never goes back"
+    );
     srv.stop().await;
 }

@@ -51,7 +51,10 @@ async fn a_job_waits_for_ready_at_most_the_timeout() {
     let t0 = tokio::time::Instant::now();
     until_status(&app, &id, JobStatus::Complete).await;
     let waited = t0.elapsed();
-    assert!(waited >= Duration::from_secs(1) && waited < Duration::from_secs(2), "{waited:?}");
+    assert!(
+        waited >= Duration::from_secs(1) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -60,7 +63,14 @@ async fn ready_starts_the_job_at_once() {
     let app = app(&dir, |_| {});
     let id = start(&app, 3).await;
     let t0 = tokio::time::Instant::now();
-    app.registry.get(&id).unwrap().tx.send(OwnerMsg::Ready).await.ok().unwrap();
+    app.registry
+        .get(&id)
+        .unwrap()
+        .tx
+        .send(OwnerMsg::Ready)
+        .await
+        .ok()
+        .unwrap();
     until_status(&app, &id, JobStatus::Complete).await;
     assert!(t0.elapsed() < Duration::from_secs(1));
 }
@@ -78,7 +88,12 @@ async fn finished_jobs_are_deleted_24h_after_they_end() {
         .start_job(
             App::new_job_id(),
             Pipeline::CsvImport,
-            Synthetic { steps: 1, interval: Duration::ZERO, fail_after: None }.params(),
+            Synthetic {
+                steps: 1,
+                interval: Duration::ZERO,
+                fail_after: None,
+            }
+            .params(),
             None,
         )
         .await
@@ -95,8 +110,16 @@ async fn finished_jobs_are_deleted_24h_after_they_end() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     assert_eq!(status(&app, &id).await, None, "deleted after 24 h");
-    assert!(app.store.events_after(&id, 0, 100).await.unwrap().is_empty());
+    assert!(app
+        .store
+        .events_after(&id, 0, 100)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(app.store.token(&id).await.unwrap().is_none());
     assert_eq!(app.metrics.jobs_cleaned.load(Ordering::Relaxed), 1);
-    assert!(status(&app, &later).await.is_some(), "the later job is kept");
+    assert!(
+        status(&app, &later).await.is_some(),
+        "the later job is kept"
+    );
 }

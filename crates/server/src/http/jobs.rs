@@ -43,7 +43,7 @@ pub async fn job_state(
         }
         Err(AuthError::Store(e)) => return ApiErr::from(e).into_response(),
     }
-    match app.store.job_state(&job_id).await {
+    match app.job_state(&job_id).await {
         Ok(Some(state)) => Json(state).into_response(),
         Ok(None) => raw_error(StatusCode::NOT_FOUND, "Job not found", "JOB_NOT_FOUND"),
         Err(e) => ApiErr::from(e).into_response(),

@@ -31,6 +31,8 @@ pub enum OwnerMsg {
     },
     /// A viewer sent `{"type":"ready"}`.
     Ready,
+    /// The current state, fresher than the throttled checkpoint.
+    Snapshot(oneshot::Sender<JobState>),
     Pipeline(PipelineMsg),
 }
 
@@ -139,6 +141,9 @@ impl Owner {
                             let r = self.subscribe(viewer, last_seq).await;
                             let _ = reply.send(r);
                         }
+                        Some(OwnerMsg::Snapshot(reply)) => {
+                            let _ = reply.send(self.state.clone());
+                        }
                         Some(OwnerMsg::Pipeline(_)) => {}
                         None => return,
                     },
@@ -151,6 +156,9 @@ impl Owner {
                 _ = cancel.cancelled() => return self.shutdown().await,
                 msg = rx.recv() => match msg {
                     Some(OwnerMsg::Ready) => {}
+                    Some(OwnerMsg::Snapshot(reply)) => {
+                        let _ = reply.send(self.state.clone());
+                    }
                     Some(OwnerMsg::Subscribe { viewer, last_seq, reply }) => {
                         let r = self.subscribe(viewer, last_seq).await;
                         let _ = reply.send(r);

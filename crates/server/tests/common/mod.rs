@@ -61,7 +61,10 @@ impl TestServer {
     }
 
     pub fn ws_url(&self, query: &str) -> String {
-        format!("{}/ws/progress?{query}", self.url.replace("http://", "ws://"))
+        format!(
+            "{}/ws/progress?{query}",
+            self.url.replace("http://", "ws://")
+        )
     }
 
     pub async fn upload(&self, bytes: Vec<u8>) -> (u16, Value) {
@@ -99,9 +102,11 @@ impl TestServer {
     }
 
     pub async fn connect(&self, job: &str, token: &str, extra: &str) -> Ws {
-        let (ws, _) = tokio_tungstenite::connect_async(self.ws_url(&format!("jobId={job}&token={token}{extra}")))
-            .await
-            .expect("websocket connects");
+        let (ws, _) = tokio_tungstenite::connect_async(
+            self.ws_url(&format!("jobId={job}&token={token}{extra}")),
+        )
+        .await
+        .expect("websocket connects");
         ws
     }
 
@@ -124,7 +129,9 @@ impl TestServer {
     /// Polls job-state until it is terminal.
     pub async fn wait_terminal(&self, job: &str, token: &str) -> Value {
         for _ in 0..600 {
-            let (_, s) = self.get(&format!("/api/job-state/{job}"), Some(token)).await;
+            let (_, s) = self
+                .get(&format!("/api/job-state/{job}"), Some(token))
+                .await;
             if matches!(s["status"].as_str(), Some("complete" | "failed")) {
                 return s;
             }

@@ -1,0 +1,100 @@
+//! `kill -9` of the real server mid-job, then a restart on the same data dir.
+
+mod support;
+
+use serde_json::Value;
+use std::collections::HashSet;
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_loses_no_finished_job_and_resumes_interrupted_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let s1 = ServerProc::start(dir.path(), 0, &[]);
+    let url = s1.url.clone();
+
+    // A job that finishes before the crash.
+    let (done, done_tok) = upload(&url, goodreads_csv(10)).await;
+    let mut ws = connect(&url, &done, &done_tok, 0, true).await;
+    while next_event(&mut ws).await.is_some() {}
+
+    // Two queued jobs (no viewer yet): one keeps its input, one loses it.
+    let (queued, queued_tok) = upload(&url, goodreads_csv(500)).await;
+    let (lost, lost_tok) = upload(&url, goodreads_csv(500)).await;
+
+    // A large job, killed mid-run.
+    const ROWS: usize = 150_000;
+    let (big, big_tok) = upload(&url, goodreads_csv(ROWS)).await;
+    let mut ws = connect(&url, &big, &big_tok, 0, true).await;
+    let mut seen = Vec::new();
+    while seen.len() < 5 {
+        seen.push(next_event(&mut ws).await.expect("events before the kill"));
+    }
+    s1.kill9();
+    let last_seen = seen.last().unwrap()["seq"].as_u64().unwrap();
+    assert_eq!(
+        seen.iter()
+            .map(|e| e["seq"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        (1..=last_seen).collect::<Vec<_>>()
+    );
+    std::fs::remove_file(dir.path().join("uploads").join(&lost)).unwrap();
+
+    let s2 = ServerProc::start(dir.path(), 0, &[]);
+    let url = s2.url.clone();
+
+    // The big job was interrupted, not finished: it is running again.
+    let (_, state) = get(&url, &format!("/api/job-state/{big}"), &big_tok).await;
+    assert_eq!(state["status"], "running", "{state}");
+    assert!(state["lastSeq"].as_u64().unwrap() >= last_seen);
+
+    // The finished job, its state and its results are all there.
+    let (s, state) = get(&url, &format!("/api/job-state/{done}"), &done_tok).await;
+    assert_eq!((s, state["status"].as_str()), (200, Some("complete")));
+    let (_, res) = get(&url, &format!("/api/jobs/{done}/results"), &done_tok).await;
+    assert_eq!(res["data"]["books"].as_array().unwrap().len(), 10);
+
+    // The interrupted job resumes; its viewer resumes by lastSeq with no gap.
+    let mut ws = connect(&url, &big, &big_tok, last_seen, false).await;
+    let mut next = last_seen + 1;
+    let mut end: Option<Value> = None;
+    let mut processed = 0;
+    while let Some(ev) = next_event(&mut ws).await {
+        assert_eq!(ev["seq"].as_u64(), Some(next), "no gap, no duplicate: {ev}");
+        next += 1;
+        if let Some(p) = ev["payload"]["booksProcessed"].as_u64() {
+            assert!(p >= processed, "progress never goes back");
+            processed = p;
+        }
+        end = Some(ev);
+    }
+    let end = end.expect("the job ends");
+    assert_eq!(end["type"], "job_complete", "{end}");
+    assert_eq!(end["payload"]["result"]["totalBooks"], ROWS as u64);
+    assert_eq!(
+        end["payload"]["result"]["failureCount"],
+        expected_failures(ROWS) as u64
+    );
+    let (_, res) = get(&url, &format!("/api/jobs/{big}/results"), &big_tok).await;
+    let books = res["data"]["books"].as_array().unwrap();
+    assert_eq!(books.len(), ROWS - expected_failures(ROWS));
+    let rows: HashSet<u64> = books.iter().map(|b| b["row"].as_u64().unwrap()).collect();
+    assert_eq!(
+        rows.len(),
+        books.len(),
+        "no row imported twice across the restart"
+    );
+
+    // The queued job with its input runs; the one without ends with PROCESSING_FAILED.
+    let mut ws = connect(&url, &queued, &queued_tok, 0, false).await;
+    let mut last = None;
+    while let Some(ev) = next_event(&mut ws).await {
+        last = Some(ev);
+    }
+    assert_eq!(last.unwrap()["type"], "job_complete");
+    let mut ws = connect(&url, &lost, &lost_tok, 0, false).await;
+    let ev = next_event(&mut ws).await.unwrap();
+    assert_eq!(ev["type"], "error");
+    assert_eq!(ev["payload"]["error"]["code"], "PROCESSING_FAILED");
+    let (_, state) = get(&url, &format!("/api/job-state/{lost}"), &lost_tok).await;
+    assert_eq!(state["status"], "failed");
+}
