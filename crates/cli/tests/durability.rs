@@ -98,3 +98,46 @@ async fn kill9_loses_no_finished_job_and_resumes_interrupted_ones() {
     let (_, state) = get(&url, &format!("/api/job-state/{lost}"), &lost_tok).await;
     assert_eq!(state["status"], "failed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_closes_sockets_with_1001_exits_cleanly_and_the_job_resumes() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s1 = ServerProc::start(dir.path(), 0, &[]);
+    let (job, token) = upload(&s1.url, goodreads_csv(150_000)).await;
+    let mut ws = connect(&s1.url, &job, &token, 0, true).await;
+    let mut last = 0;
+    for _ in 0..3 {
+        last = next_event(&mut ws).await.unwrap()["seq"].as_u64().unwrap();
+    }
+    let pid = s1.child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let code = loop {
+        match ws.next().await {
+            Some(Ok(Message::Close(f))) => break f.map(|f| u16::from(f.code)),
+            Some(Ok(Message::Text(t))) => {
+                let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+                if let Some(s) = v["seq"].as_u64() {
+                    last = s;
+                }
+            }
+            Some(Ok(_)) => {}
+            other => panic!("no close frame: {other:?}"),
+        }
+    };
+    assert_eq!(code, Some(1001));
+    let status = s1.child.wait().unwrap();
+    assert!(status.success(), "clean exit: {status}");
+
+    let s2 = ServerProc::start(dir.path(), 0, &[]);
+    let mut ws = connect(&s2.url, &job, &token, last, false).await;
+    let mut next = last + 1;
+    let mut end = None;
+    while let Some(ev) = next_event(&mut ws).await {
+        assert_eq!(ev["seq"].as_u64(), Some(next));
+        next += 1;
+        end = Some(ev);
+    }
+    assert_eq!(end.unwrap()["type"], "job_complete");
+}

@@ -10,7 +10,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bookstrack_protocol::{ClientMessage, ErrorCode, MessageFactory, V1Message};
+use bookstrack_protocol::{ClientMessage, ErrorCode, MessageFactory, Pipeline, V1Message};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use std::sync::atomic::Ordering;
@@ -101,6 +101,14 @@ pub async fn ws_progress(
         })
 }
 
+/// How a viewer was attached: to a live owner, or from the log of a job
+/// with no owner (`terminal` tells whether that job has ended).
+struct Attached {
+    pipeline: Pipeline,
+    live: bool,
+    terminal: bool,
+}
+
 /// Registers the viewer with the live owner, or, for a job that has ended,
 /// fills it from the event log.
 async fn attach(
@@ -108,7 +116,7 @@ async fn attach(
     viewer: &Arc<Viewer>,
     job_id: &str,
     last_seq: u64,
-) -> Result<bool, (u16, String)> {
+) -> Result<Attached, (u16, String)> {
     if let Some(h) = app.registry.get(job_id) {
         let (reply, rx) = oneshot::channel();
         let msg = OwnerMsg::Subscribe {
@@ -118,7 +126,13 @@ async fn attach(
         };
         if h.tx.send(msg).await.is_ok() {
             match rx.await {
-                Ok(Ok(())) => return Ok(true),
+                Ok(Ok(())) => {
+                    return Ok(Attached {
+                        pipeline: h.pipeline,
+                        live: true,
+                        terminal: false,
+                    })
+                }
                 Ok(Err(e @ SubscribeError::Full(_))) => {
                     return Err((CLOSE_TRY_AGAIN, e.to_string()))
                 }
@@ -144,7 +158,11 @@ async fn attach(
     .map_err(|e| (CLOSE_INTERNAL, e.to_string()))?;
     viewer.push_replay(frames);
     viewer.finish();
-    Ok(state.status.is_terminal())
+    Ok(Attached {
+        pipeline: state.pipeline,
+        live: false,
+        terminal: state.status.is_terminal(),
+    })
 }
 
 async fn session(
@@ -163,23 +181,22 @@ async fn session(
             reason: Utf8Bytes::from(reason.to_string()),
         }))
     };
-    let live = match attach(&app, &viewer, &job_id, last_seq).await {
-        Ok(terminal) => terminal || app.registry.get(&job_id).is_some(),
+    let attached = match attach(&app, &viewer, &job_id, last_seq).await {
+        Ok(a) => a,
         Err((code, reason)) => {
             let _ = sink.send(close(code, &reason)).await;
             app.metrics.open_sockets.fetch_sub(1, Ordering::Relaxed);
             return;
         }
     };
-    let pipeline = app
-        .store
-        .job_state(&job_id)
-        .await
-        .ok()
-        .flatten()
-        .map(|s| s.pipeline)
-        .unwrap_or(bookstrack_protocol::Pipeline::CsvImport);
-    let factory = MessageFactory::new(job_id.clone(), pipeline);
+    // A job with no owner that has not ended cannot progress here (it is
+    // being recovered): close so the client retries, rather than 1000.
+    let (end_code, end_reason) = if attached.live || attached.terminal {
+        (CLOSE_NORMAL, "job finished")
+    } else {
+        (CLOSE_TRY_AGAIN, "job not running")
+    };
+    let factory = MessageFactory::new(job_id.clone(), attached.pipeline);
     let control = |env: bookstrack_protocol::Envelope| -> Message {
         match protocol {
             Protocol::V2 => Message::Text(Utf8Bytes::from(env.to_json())),
@@ -215,8 +232,7 @@ async fn session(
                     }
                     sink.flush().await.map_err(|_| ())?;
                     if finished {
-                        let reason = if live { "job finished" } else { "job not running" };
-                        let _ = sink.send(close(CLOSE_NORMAL, reason)).await;
+                        let _ = sink.send(close(end_code, end_reason)).await;
                         return Ok(());
                     }
                 }

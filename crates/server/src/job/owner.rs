@@ -84,6 +84,7 @@ pub(crate) fn spawn_owner(app: &Arc<App>, start: OwnerStart) {
         super::JobHandle {
             tx: tx.clone(),
             viewers: viewer_count.clone(),
+            pipeline: start.state.pipeline,
         },
     );
     let (cursor, updates, last_persist, last_emitted) = match &start.resumed {

@@ -12,6 +12,7 @@ pub struct JobHandle {
     pub tx: mpsc::Sender<OwnerMsg>,
     /// Maintained by the owner; read before an upgrade to refuse early.
     pub viewers: Arc<AtomicUsize>,
+    pub pipeline: bookstrack_protocol::Pipeline,
 }
 
 impl JobHandle {
