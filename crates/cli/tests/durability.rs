@@ -112,7 +112,11 @@ async fn sigterm_closes_sockets_with_1001_exits_cleanly_and_the_job_resumes() {
         last = next_event(&mut ws).await.unwrap()["seq"].as_u64().unwrap();
     }
     let pid = s1.child.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let code = loop {
         match ws.next().await {
             Some(Ok(Message::Close(f))) => break f.map(|f| u16::from(f.code)),

@@ -38,13 +38,7 @@ async fn resume_by_last_seq_has_no_gap_and_no_duplicate() {
     let (job, token) = synthetic(&srv, 40, 5).await;
     let mut ws = srv.connect(&job, &token, "").await;
     send_ready(&mut ws).await;
-    let mut seen = Vec::new();
-    while seen.len() < 10 {
-        let m = next_json(&mut ws).await.unwrap();
-        if m["seq"].is_u64() {
-            seen.push(m);
-        }
-    }
+    let seen = next_events(&mut ws, 10).await;
     drop(ws);
     let last = assert_contiguous(&seen, 1);
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -106,13 +100,7 @@ async fn live_resume_past_the_replay_cache_reads_the_log() {
     let (job, token) = synthetic(&srv, 60, 10).await;
     let mut ws = srv.connect(&job, &token, "").await;
     send_ready(&mut ws).await;
-    let mut seen = Vec::new();
-    while seen.len() < 3 {
-        let m = next_json(&mut ws).await.unwrap();
-        if m["seq"].is_u64() {
-            seen.push(m);
-        }
-    }
+    next_events(&mut ws, 3).await;
     drop(ws);
     let (_, state) = srv
         .get(&format!("/api/job-state/{job}"), Some(&token))
@@ -322,12 +310,7 @@ async fn shutdown_closes_sockets_with_1001_and_keeps_state() {
     let (job, token) = synthetic(&srv, 1000, 20).await;
     let mut ws = srv.connect(&job, &token, "").await;
     send_ready(&mut ws).await;
-    let mut seen = 0;
-    while seen < 5 {
-        if next_json(&mut ws).await.unwrap()["seq"].is_u64() {
-            seen += 1;
-        }
-    }
+    next_events(&mut ws, 5).await;
     srv.cancel.cancel();
     let (_, code) = read_to_close(&mut ws).await;
     assert_eq!(code, Some(CLOSE_GOING_AWAY));

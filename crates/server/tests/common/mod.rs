@@ -160,6 +160,18 @@ pub async fn next_json(ws: &mut Ws) -> Result<Value, Option<u16>> {
     }
 }
 
+/// The next `n` job events (messages with a `seq`), skipping control messages.
+pub async fn next_events(ws: &mut Ws, n: usize) -> Vec<Value> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let m = next_json(ws).await.expect("socket open");
+        if m["seq"].is_u64() {
+            out.push(m);
+        }
+    }
+    out
+}
+
 /// Every message until the server closes, and the close code.
 pub async fn read_to_close(ws: &mut Ws) -> (Vec<Value>, Option<u16>) {
     let mut out = Vec::new();
