@@ -241,6 +241,27 @@ async fn state_writes_follow_the_throttle() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_is_also_written_when_the_interval_passes() {
+    let srv = TestServer::start(|c| {
+        c.throttle_override = Some(Throttle {
+            updates: 1000,
+            interval: Duration::from_millis(250),
+        });
+        c.ready_timeout = Duration::ZERO;
+    })
+    .await;
+    // 12 updates 100 ms apart: the count never triggers, the clock does.
+    let (job, token) = synthetic(&srv, 12, 100).await;
+    srv.wait_terminal(&job, &token).await;
+    let writes = srv.app.metrics.state_writes.load(Ordering::Relaxed);
+    assert!(
+        (3..12).contains(&(writes - 2)),
+        "start + end + one write per 250 ms of updates, not one per update: {writes}"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_slow_viewer_is_coalesced_and_slows_no_one() {
     let srv = TestServer::start(|c| {
         c.viewer_queue = 8;
