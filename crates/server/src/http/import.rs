@@ -7,7 +7,7 @@
 use super::error::ApiErr;
 use crate::app::App;
 use crate::clock;
-use crate::pipelines::csv_import::{self, CsvImport, ScanError};
+use crate::pipelines::csv_import::{self, CsvImport, Format, ScanError};
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -30,10 +30,25 @@ pub async fn import_csv(
     let spool = app.spool_path(&job_id);
     let guard = SpoolGuard(Some(spool.clone()));
     let mut got_file = false;
+    let mut forced = None;
     while let Some(field) = multipart.next_field().await.map_err(bad_multipart)? {
-        if field.name() == Some("file") && !got_file {
-            spool_field(field, &spool, app.config.max_upload_bytes).await?;
-            got_file = true;
+        match field.name() {
+            Some("file") if !got_file => {
+                spool_field(field, &spool, app.config.max_upload_bytes).await?;
+                got_file = true;
+            }
+            Some("format") => {
+                let name = field.text().await.map_err(bad_multipart)?;
+                forced = Some(Format::parse(&name).ok_or_else(|| {
+                    ApiErr::bad_request(
+                        ErrorCode::InvalidRequest,
+                        format!(
+                            "unknown format {name:?}: use goodreads, storygraph, librarything or generic"
+                        ),
+                    )
+                })?);
+            }
+            _ => {}
         }
     }
     if !got_file {
@@ -44,7 +59,7 @@ pub async fn import_csv(
     }
     let max_rows = app.config.max_rows;
     let path = spool.clone();
-    let info = tokio::task::spawn_blocking(move || csv_import::scan(&path, max_rows))
+    let info = tokio::task::spawn_blocking(move || csv_import::scan(&path, max_rows, forced))
         .await
         .map_err(|e| ApiErr::internal(e.to_string()))?
         .map_err(|e| match e {

@@ -83,6 +83,11 @@ pub async fn results(
         .output(&job_id)
         .await?
         .ok_or_else(ApiErr::not_found)?;
+    // Rows merged into an earlier one are stored beside the books they match.
+    let (duplicates, books): (Vec<_>, Vec<_>) = output
+        .items
+        .into_iter()
+        .partition(|i| i.get("duplicateOfRow").is_some());
     let data = json!({
         "jobId": job_id,
         "pipeline": state.pipeline,
@@ -90,7 +95,8 @@ pub async fn results(
         "totalCount": state.total_count,
         "successCount": state.success_count,
         "failureCount": state.failure_count,
-        "books": output.items,
+        "books": books,
+        "duplicates": duplicates,
         "errors": output.errors,
     });
     Ok(Json(ApiSuccess::new(data, clock::now_ms())).into_response())

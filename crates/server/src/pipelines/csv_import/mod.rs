@@ -1,16 +1,21 @@
-//! `csv_import`: a library export in, one book record per row out. A row
-//! that cannot be imported is a failure with its row number; it never stops
-//! the others.
+//! `csv_import`: a library export in, one normalised book per row out.
+//! A row that cannot be imported is a failure with its row number; it never
+//! stops the others. The file is streamed from its spool on disk, so memory
+//! stays flat whatever its size.
 
-mod goodreads;
+mod book;
+mod format;
 pub mod isbn;
+mod normalise;
 
-pub use goodreads::{Book, Columns};
+pub use book::{map_row, Book};
+pub use format::{Format, Layout};
 
 use super::BuildError;
 use crate::job::{JobContext, JobFailure, JobRunner, ProgressReport, Stopped};
 use bookstrack_protocol::{ErrorCode, RowError};
 use serde_json::{json, Map, Value};
+use std::collections::hash_map::{Entry, HashMap};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -20,13 +25,14 @@ pub const RUNNER: &str = "csv_import";
 /// Most rows between two progress reports; fewer for small files so a
 /// viewer still sees about a hundred steps.
 const MAX_ROWS_PER_REPORT: u64 = 250;
-/// Bytes inspected to tell text from binary.
+/// Bytes inspected to tell text from binary and to pick the delimiter.
 const SNIFF_BYTES: usize = 8192;
 
 /// What a pre-scan learned about an upload before its job is created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanInfo {
-    pub format: &'static str,
+    pub format: Format,
+    pub delimiter: u8,
     pub rows: u64,
 }
 
@@ -37,7 +43,7 @@ pub enum ScanError {
     Empty,
     #[error("the file is not text (binary data in its first bytes)")]
     Binary,
-    #[error("the header is not a recognised library export: missing column(s) {0}")]
+    #[error("{0}")]
     UnknownHeader(String),
     #[error("the file has {rows} rows, more than the limit of {limit}")]
     TooManyRows { rows: u64, limit: u64 },
@@ -49,138 +55,206 @@ pub enum ScanError {
     Io(String),
 }
 
-fn reader(path: &Path) -> std::io::Result<csv::Reader<BufReader<File>>> {
-    Ok(csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(BufReader::with_capacity(1 << 16, File::open(path)?)))
+fn io(e: std::io::Error) -> ScanError {
+    ScanError::Io(e.to_string())
+}
+
+/// Reads an export record by record, mapping each to a book.
+pub struct Parser {
+    layout: Layout,
+    reader: csv::Reader<BufReader<File>>,
+    rec: csv::ByteRecord,
+    header_len: usize,
+    consumed: u64,
+    done: bool,
+}
+
+impl Parser {
+    /// Opens `path`, recognising its delimiter and format (`forced` wins).
+    pub fn open(path: &Path, forced: Option<Format>) -> Result<Parser, ScanError> {
+        let mut head = vec![0u8; SNIFF_BYTES];
+        let n = File::open(path).and_then(|mut f| f.read(&mut head)).map_err(io)?;
+        head.truncate(n);
+        if head.iter().all(|b| b.is_ascii_whitespace()) {
+            return Err(ScanError::Empty);
+        }
+        if head.contains(&0) {
+            return Err(ScanError::Binary);
+        }
+        let delimiter = format::sniff_delimiter(&head);
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .delimiter(delimiter)
+            // LibraryThing's TSV does not quote; a `"` there is just a character.
+            .quoting(delimiter != b'\t')
+            .from_reader(BufReader::with_capacity(1 << 16, File::open(path).map_err(io)?));
+        let header: Vec<String> = reader
+            .byte_headers()
+            .map_err(|e| malformed(&e))?
+            .iter()
+            .map(|h| format::decode(h).into_owned())
+            .collect();
+        let layout = Layout::detect(&header, delimiter, forced).map_err(ScanError::UnknownHeader)?;
+        Ok(Parser {
+            layout,
+            reader,
+            rec: csv::ByteRecord::new(),
+            header_len: header.len(),
+            consumed: 0,
+            done: false,
+        })
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The next row: its number (the header is row 1) and its book or why not.
+    pub fn next_row(&mut self) -> Option<(u64, Result<Book, String>)> {
+        if self.done {
+            return None;
+        }
+        match self.reader.read_byte_record(&mut self.rec) {
+            Ok(false) => None,
+            Ok(true) => {
+                self.consumed += 1;
+                let row = self.consumed + 1;
+                Some((row, map_row(&self.layout, &self.rec, row)))
+            }
+            Err(e) => {
+                self.consumed += 1;
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                    self.done = true;
+                }
+                Some((self.consumed + 1, Err(format!("unreadable row: {e}"))))
+            }
+        }
+    }
+
+    /// Counts the rows without mapping them, refusing over `max_rows` and a
+    /// quoted field that is never closed (the csv reader would otherwise
+    /// swallow the rest of the file into it).
+    fn count(&mut self, max_rows: u64) -> Result<u64, ScanError> {
+        let mut rows = 0u64;
+        let mut last_short_multiline: Option<u64> = None;
+        loop {
+            match self.reader.read_byte_record(&mut self.rec) {
+                Ok(true) => {
+                    rows += 1;
+                    if rows > max_rows {
+                        return Err(ScanError::TooManyRows { rows, limit: max_rows });
+                    }
+                    let short = self.rec.len() < self.header_len;
+                    let multiline = self.rec.iter().any(|f| f.contains(&b'\n'));
+                    last_short_multiline = (short && multiline)
+                        .then(|| self.rec.position().map_or(0, |p| p.line()));
+                }
+                Ok(false) => break,
+                Err(e) => return Err(malformed(&e)),
+            }
+        }
+        if let Some(line) = last_short_multiline {
+            return Err(ScanError::Malformed {
+                line,
+                reason: "a quoted field opened here is never closed".into(),
+            });
+        }
+        Ok(rows)
+    }
+}
+
+fn malformed(e: &csv::Error) -> ScanError {
+    ScanError::Malformed {
+        line: e.position().map(|p| p.line()).unwrap_or(0),
+        reason: e.to_string(),
+    }
 }
 
 /// Recognises the format and counts the rows, so that a bad file is refused
 /// with a reason before any job exists.
-pub fn scan(path: &Path, max_rows: u64) -> Result<ScanInfo, ScanError> {
-    let io = |e: std::io::Error| ScanError::Io(e.to_string());
-    let mut head = vec![0u8; SNIFF_BYTES];
-    let mut f = File::open(path).map_err(io)?;
-    let n = f.read(&mut head).map_err(io)?;
-    head.truncate(n);
-    if head.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(ScanError::Empty);
-    }
-    if head.contains(&0) {
-        return Err(ScanError::Binary);
-    }
-    let mut r = reader(path).map_err(io)?;
-    let header = r.headers().map_err(|e| malformed(&e))?.clone();
-    let cols = Columns::from_header(header.iter());
-    if !cols.is_goodreads() {
-        return Err(ScanError::UnknownHeader(cols.missing().join(", ")));
-    }
-    let mut rows = 0u64;
-    let mut rec = csv::ByteRecord::new();
-    loop {
-        match r.read_byte_record(&mut rec) {
-            Ok(true) => {
-                rows += 1;
-                if rows > max_rows {
-                    return Err(ScanError::TooManyRows {
-                        rows,
-                        limit: max_rows,
-                    });
-                }
-            }
-            Ok(false) => break,
-            Err(e) => return Err(malformed(&e)),
-        }
-    }
+pub fn scan(path: &Path, max_rows: u64, forced: Option<Format>) -> Result<ScanInfo, ScanError> {
+    let mut p = Parser::open(path, forced)?;
+    let rows = p.count(max_rows)?;
     if rows == 0 {
         return Err(ScanError::NoRows);
     }
     Ok(ScanInfo {
-        format: "goodreads",
+        format: p.layout.format,
+        delimiter: p.layout.delimiter,
         rows,
     })
-}
-
-fn malformed(e: &csv::Error) -> ScanError {
-    let line = e.position().map(|p| p.line()).unwrap_or(0);
-    ScanError::Malformed {
-        line,
-        reason: e.to_string(),
-    }
 }
 
 pub struct CsvImport {
     input: PathBuf,
     rows: u64,
+    format: Format,
 }
 
 impl CsvImport {
     pub fn params(info: &ScanInfo) -> Value {
-        json!({"runner": RUNNER, "format": info.format, "rows": info.rows})
+        json!({"runner": RUNNER, "format": info.format.name(), "rows": info.rows})
     }
 
     pub fn from_params(p: &Value, input: &Path) -> Result<Self, BuildError> {
-        Ok(CsvImport {
-            input: input.to_path_buf(),
-            rows: p
-                .get("rows")
-                .and_then(Value::as_u64)
-                .ok_or_else(|| BuildError::BadParams("rows".into()))?,
-        })
+        let rows = p.get("rows").and_then(Value::as_u64);
+        let format = p.get("format").and_then(Value::as_str).and_then(Format::parse);
+        match (rows, format) {
+            (Some(rows), Some(format)) => Ok(CsvImport {
+                input: input.to_path_buf(),
+                rows,
+                format,
+            }),
+            _ => Err(BuildError::BadParams("rows and format".into())),
+        }
     }
 }
 
 impl JobRunner for CsvImport {
-    fn run(
-        self: Box<Self>,
-        ctx: &JobContext,
-    ) -> Result<Result<Map<String, Value>, JobFailure>, Stopped> {
-        let fail = |m: String| Ok(Err(JobFailure::new(ErrorCode::CsvParseError, m)));
+    fn run(self: Box<Self>, ctx: &JobContext) -> Result<Result<Map<String, Value>, JobFailure>, Stopped> {
         ctx.started(self.rows)?;
-        let mut r = match reader(&self.input) {
-            Ok(r) => r,
-            Err(e) => return fail(format!("could not read the upload: {e}")),
-        };
-        let cols = match r.headers() {
-            Ok(h) => Columns::from_header(h.iter()),
-            Err(e) => return fail(e.to_string()),
+        let mut parser = match Parser::open(&self.input, Some(self.format)) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(JobFailure::new(ErrorCode::CsvParseError, e.to_string()))),
         };
         let every = (self.rows / 100).clamp(1, MAX_ROWS_PER_REPORT);
         let resume = ctx.resume;
-        let (mut success, mut failure) = (resume.success, resume.failure);
+        let (mut success, mut failure, mut duplicates) = (resume.success, resume.failure, 0u64);
+        // First row of each distinct book; rebuilt from the rows before the
+        // cursor on resume, so duplicates are still found across a restart.
+        let mut seen: HashMap<String, u64> = HashMap::new();
         let mut report = ProgressReport::default();
-        let mut consumed = 0u64;
-        let mut sent = resume.cursor;
-        let mut rec = csv::StringRecord::new();
-        loop {
-            let read = r.read_record(&mut rec);
-            if matches!(read, Ok(false)) {
-                break;
-            }
-            consumed += 1;
-            if consumed <= resume.cursor {
-                continue;
-            }
-            // Row 1 is the header, as a spreadsheet shows it.
-            let row = consumed + 1;
-            let outcome = match read {
-                Ok(_) => goodreads::book_from_record(&cols, &rec, row),
-                Err(e) => Err(format!("unreadable row: {e}")),
-            };
+        let (mut consumed, mut sent) = (0u64, resume.cursor);
+        while let Some((row, outcome)) = parser.next_row() {
+            consumed = row - 1;
+            let replaying = consumed <= resume.cursor;
             match outcome {
-                Ok(book) => {
-                    success += 1;
-                    report.current_title = Some(book.title.clone());
-                    report
-                        .items
-                        .push(serde_json::to_value(&book).expect("book serialises"));
-                }
-                Err(message) => {
+                Ok(book) => match seen.entry(book.dedupe_key()) {
+                    Entry::Occupied(first) => {
+                        duplicates += 1;
+                        if !replaying {
+                            success += 1;
+                            report.items.push(json!({
+                                "row": row, "duplicateOfRow": *first.get(), "title": book.title,
+                            }));
+                        }
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert(row);
+                        if !replaying {
+                            success += 1;
+                            report.current_title = Some(book.title.clone());
+                            report.items.push(serde_json::to_value(&book).expect("book serialises"));
+                        }
+                    }
+                },
+                Err(message) if !replaying => {
                     failure += 1;
                     report.errors.push(RowError { row, message });
                 }
+                Err(_) => {}
             }
-            if consumed.is_multiple_of(every) {
+            if !replaying && consumed.is_multiple_of(every) {
                 self.send(ctx, &mut report, consumed, success, failure)?;
                 sent = consumed;
             }
@@ -189,7 +263,9 @@ impl JobRunner for CsvImport {
             self.send(ctx, &mut report, consumed, success, failure)?;
         }
         let mut extras = Map::new();
-        extras.insert("format".into(), "goodreads".into());
+        extras.insert("format".into(), self.format.name().into());
+        extras.insert("duplicates".into(), duplicates.into());
+        extras.insert("uniqueBooks".into(), (seen.len() as u64).into());
         Ok(Ok(extras))
     }
 }
