@@ -62,9 +62,10 @@ async fn goodreads_import_streams_every_event_and_keeps_results() {
     let books = res["data"]["books"].as_array().unwrap();
     assert_eq!(books.len(), 118);
     assert_eq!(books[0]["title"], "Book 0: A Novel, Part 0");
-    assert_eq!(books[0]["authors"][0], "Author 0");
+    assert_eq!(books[0]["author"], "Author 0");
+    assert_eq!(books[0]["authors"][0]["name"], "Author 0");
     assert_eq!(books[0]["isbn13"].as_str().unwrap().len(), 13);
-    assert_eq!(books[0]["shelf"], "read");
+    assert_eq!(books[0]["status"], "read");
     assert_eq!(books[0]["dateRead"], "2024-01-02");
     let errors = res["data"]["errors"].as_array().unwrap();
     let rows: Vec<u64> = errors.iter().map(|e| e["row"].as_u64().unwrap()).collect();
@@ -254,7 +255,7 @@ async fn bad_files_are_refused_before_a_job_starts() {
             vec![0x89, b'P', b'N', b'G', 0, 0, 0, 13, 0xff, 0],
             "not text",
         ),
-        (b"name,colour\nfoo,red\n".to_vec(), "missing column"),
+        (b"name,colour\nfoo,red\n".to_vec(), "unrecognised header"),
         (format!("{GOODREADS_HEADER}\n").into_bytes(), "no rows"),
     ];
     for (bytes, reason) in cases {
@@ -303,5 +304,99 @@ async fn csv_gemini_alias_and_health() {
         .await
         .unwrap();
     assert_eq!(health.status().as_u16(), 200);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_in_one_import_are_merged_and_counted() {
+    let srv = TestServer::start(|_| {}).await;
+    let csv = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/goodreads_legacy.csv"),
+    )
+    .unwrap();
+    let (job, token) = srv.start_import(std::str::from_utf8(&csv).unwrap()).await;
+    let mut ws = srv.connect(&job, &token, "").await;
+    send_ready(&mut ws).await;
+    let (msgs, _) = read_to_close(&mut ws).await;
+    let result = &msgs.last().unwrap()["payload"]["result"];
+    assert_eq!(result["totalBooks"], 5);
+    assert_eq!(
+        result["successCount"], 4,
+        "a merged duplicate is an imported row"
+    );
+    assert_eq!(result["failureCount"], 1);
+    assert_eq!(result["duplicates"], 1);
+    assert_eq!(result["uniqueBooks"], 3);
+    assert_eq!(result["format"], "goodreads");
+    let (_, res) = srv
+        .get(&format!("/api/jobs/{job}/results"), Some(&token))
+        .await;
+    assert_eq!(res["data"]["books"].as_array().unwrap().len(), 3);
+    let dups = res["data"]["duplicates"].as_array().unwrap();
+    assert_eq!(dups.len(), 1);
+    assert_eq!(
+        (dups[0]["row"].as_u64(), dups[0]["duplicateOfRow"].as_u64()),
+        (Some(5), Some(2))
+    );
+    assert_eq!(res["data"]["errors"][0]["row"], 6);
+    srv.stop().await;
+}
+
+async fn upload_with_format(srv: &TestServer, bytes: &[u8], format: Option<&str>) -> (u16, Value) {
+    let part = reqwest::multipart::Part::bytes(bytes.to_vec()).file_name("export.csv");
+    let mut form = reqwest::multipart::Form::new();
+    if let Some(f) = format {
+        form = form.text("format", f.to_string());
+    }
+    let resp = srv
+        .http
+        .post(format!("{}/api/import/csv", srv.url))
+        .multipart(form.part("file", part))
+        .send()
+        .await
+        .unwrap();
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_format_field_overrides_detection() {
+    let srv = TestServer::start(|_| {}).await;
+    let generic = b"Title,Author\nA Book,An Author\n";
+    let (s, b) = upload_with_format(&srv, generic, Some("goodreads")).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("CSV_PARSE_ERROR"))
+    );
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not a goodreads export"));
+    let (s, _) = upload_with_format(&srv, generic, Some("generic")).await;
+    assert_eq!(s, 202);
+    let (s, b) = upload_with_format(&srv, generic, Some("excel")).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("INVALID_REQUEST"))
+    );
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unterminated_quote_is_refused_with_its_line() {
+    let srv = TestServer::start(|_| {}).await;
+    let csv = "Title,Author,Shelf\nOne,A,read\nTwo,B,read\nThree,C,read\nFour,D,read\n\"Five,E,read\nSix,F,read\n";
+    let (s, b) = srv.upload(csv.as_bytes().to_vec()).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("CSV_PARSE_ERROR"))
+    );
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("line 6"),
+        "{b}"
+    );
     srv.stop().await;
 }

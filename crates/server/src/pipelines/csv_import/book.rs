@@ -79,7 +79,10 @@ impl Book {
         match (&self.isbn13, &self.open_library_work_id) {
             (Some(i), _) => format!("isbn:{i}"),
             (None, Some(w)) if self.title.is_empty() => format!("ol:{w}"),
-            _ => format!("t:{}", normalise::title_author_key(&self.title, self.author.as_deref())),
+            _ => format!(
+                "t:{}",
+                normalise::title_author_key(&self.title, self.author.as_deref())
+            ),
         }
     }
 }
@@ -134,13 +137,28 @@ pub fn map_row(layout: &Layout, rec: &csv::ByteRecord, row: u64) -> Result<Book,
         Format::LibraryThing => {
             if let Some(a) = r.get(Field::Author) {
                 let role = r.get(Field::AuthorRole);
-                push(Person { name: normalise::first_last(&a), role }, &mut authors);
+                push(
+                    Person {
+                        name: normalise::first_last(&a),
+                        role,
+                    },
+                    &mut authors,
+                );
             }
-            let roles: Vec<String> = r.get(Field::AdditionalRoles).map(|s| s.split(['|', ';']).map(|x| x.trim().to_string()).collect()).unwrap_or_default();
+            let roles: Vec<String> = r
+                .get(Field::AdditionalRoles)
+                .map(|s| s.split(['|', ';']).map(|x| x.trim().to_string()).collect())
+                .unwrap_or_default();
             if let Some(more) = r.get(Field::Additional) {
                 for (i, a) in more.split(['|', ';']).enumerate() {
                     let role = roles.get(i).filter(|r| !r.is_empty()).cloned();
-                    push(Person { name: normalise::first_last(a), role }, &mut authors);
+                    push(
+                        Person {
+                            name: normalise::first_last(a),
+                            role,
+                        },
+                        &mut authors,
+                    );
                 }
             }
         }
@@ -194,7 +212,11 @@ pub fn map_row(layout: &Layout, rec: &csv::ByteRecord, row: u64) -> Result<Book,
         }
     }
     for f in [Field::Tags, Field::Collections] {
-        for t in r.get(f).iter().flat_map(|v| split_list(v).collect::<Vec<_>>()) {
+        for t in r
+            .get(f)
+            .iter()
+            .flat_map(|v| split_list(v).collect::<Vec<_>>())
+        {
             match normalise::status(&t) {
                 Some(st) => {
                     status.get_or_insert(st);
@@ -205,7 +227,10 @@ pub fn map_row(layout: &Layout, rec: &csv::ByteRecord, row: u64) -> Result<Book,
         }
     }
 
-    let (mut date_started, mut date_read) = (r.get(Field::DateStarted).and_then(|d| normalise::date(&d)), r.get(Field::DateRead).and_then(|d| normalise::date(&d)));
+    let (mut date_started, mut date_read) = (
+        r.get(Field::DateStarted).and_then(|d| normalise::date(&d)),
+        r.get(Field::DateRead).and_then(|d| normalise::date(&d)),
+    );
     if let Some(range) = r.get(Field::DatesRead) {
         let (s, e) = normalise::date_range(&range);
         date_started = date_started.or(s);
@@ -213,7 +238,11 @@ pub fn map_row(layout: &Layout, rec: &csv::ByteRecord, row: u64) -> Result<Book,
     }
     if status.is_none() && !matches!(fmt, Format::LibraryThing | Format::OpenLibrary) {
         // A custom exclusive shelf says nothing of progress; the dates do.
-        status = Some(if date_read.is_some() { ReadStatus::Read } else { ReadStatus::ToRead });
+        status = Some(if date_read.is_some() {
+            ReadStatus::Read
+        } else {
+            ReadStatus::ToRead
+        });
     }
     if status.is_none() && date_read.is_some() {
         status = Some(ReadStatus::Read);
@@ -227,18 +256,23 @@ pub fn map_row(layout: &Layout, rec: &csv::ByteRecord, row: u64) -> Result<Book,
         None => (None, false),
     };
     let spoiler = tagged_spoiler
-        || r.get(Field::Spoiler).is_some_and(|s| s.eq_ignore_ascii_case("true"));
+        || r.get(Field::Spoiler)
+            .is_some_and(|s| s.eq_ignore_ascii_case("true"));
 
     let publisher = r.get(Field::Publisher).map(|p| match fmt {
         // LibraryThing: `Gallimard (1979), Poche`.
         Format::LibraryThing => p.split(" (").next().unwrap_or(&p).trim().to_string(),
         _ => p,
     });
-    let year_published = r.get(Field::Year).and_then(|y| normalise::year(y.get(..4.min(y.len())).unwrap_or(&y)).or_else(|| normalise::year(&y)));
-    let owned = r.get(Field::Owned).map(|o| match o.to_lowercase().as_str() {
-        "yes" | "true" => true,
-        other => other.parse::<u32>().is_ok_and(|n| n > 0),
+    let year_published = r.get(Field::Year).and_then(|y| {
+        normalise::year(y.get(..4.min(y.len())).unwrap_or(&y)).or_else(|| normalise::year(&y))
     });
+    let owned = r
+        .get(Field::Owned)
+        .map(|o| match o.to_lowercase().as_str() {
+            "yes" | "true" => true,
+            other => other.parse::<u32>().is_ok_and(|n| n > 0),
+        });
 
     Ok(Book {
         row,
@@ -254,7 +288,14 @@ pub fn map_row(layout: &Layout, rec: &csv::ByteRecord, row: u64) -> Result<Book,
         rating: r.get(Field::Rating).and_then(|v| normalise::rating(&v)),
         publisher,
         binding: r.get(Field::Binding),
-        pages: r.get(Field::Pages).and_then(|p| p.trim_end_matches(|c: char| !c.is_ascii_digit()).parse().ok()).filter(|p| *p > 0),
+        pages: r
+            .get(Field::Pages)
+            .and_then(|p| {
+                p.trim_end_matches(|c: char| !c.is_ascii_digit())
+                    .parse()
+                    .ok()
+            })
+            .filter(|p| *p > 0),
         year_published,
         original_publication_year: r.get(Field::OriginalYear).and_then(|y| normalise::year(&y)),
         date_started,

@@ -36,7 +36,7 @@ impl Format {
             Format::Generic,
         ]
         .into_iter()
-            .find(|f| f.name().eq_ignore_ascii_case(s.trim()))
+        .find(|f| f.name().eq_ignore_ascii_case(s.trim()))
     }
 
     /// Columns whose presence identifies the format.
@@ -86,23 +86,68 @@ pub enum Field {
 /// are here, so one table serves all of them and the generic case.
 const SYNONYMS: &[(Field, &[&str])] = &[
     (Field::Title, &["title", "book title", "book name", "name"]),
-    (Field::Author, &["author", "authors", "primary author", "author name", "writer", "by"]),
+    (
+        Field::Author,
+        &[
+            "author",
+            "authors",
+            "primary author",
+            "author name",
+            "writer",
+            "by",
+        ],
+    ),
     (Field::AuthorRole, &["primary author role"]),
-    (Field::Additional, &["additional authors", "secondary author", "secondary authors", "other authors"]),
+    (
+        Field::Additional,
+        &[
+            "additional authors",
+            "secondary author",
+            "secondary authors",
+            "other authors",
+        ],
+    ),
     (Field::AdditionalRoles, &["secondary author roles"]),
     (Field::Contributors, &["contributors"]),
-    (Field::Isbn, &["isbn13", "isbn-13", "isbn 13", "isbn", "isbn10", "isbn-10", "isbn 10", "isbn/uid", "isbns", "ean"]),
-    (Field::Rating, &["my rating", "star rating", "rating", "stars"]),
+    (
+        Field::Isbn,
+        &[
+            "isbn13", "isbn-13", "isbn 13", "isbn", "isbn10", "isbn-10", "isbn 10", "isbn/uid",
+            "isbns", "ean",
+        ],
+    ),
+    (
+        Field::Rating,
+        &["my rating", "star rating", "rating", "stars"],
+    ),
     (Field::Publisher, &["publisher", "publication"]),
     (Field::Binding, &["binding", "format", "media"]),
-    (Field::Pages, &["number of pages", "page count", "pages", "num pages"]),
-    (Field::Year, &["year published", "publication year", "year", "date"]),
+    (
+        Field::Pages,
+        &["number of pages", "page count", "pages", "num pages"],
+    ),
+    (
+        Field::Year,
+        &["year published", "publication year", "year", "date"],
+    ),
     (Field::OriginalYear, &["original publication year"]),
-    (Field::DateRead, &["date read", "last date read", "read date", "date finished"]),
+    (
+        Field::DateRead,
+        &["date read", "last date read", "read date", "date finished"],
+    ),
     (Field::DatesRead, &["dates read"]),
     (Field::DateStarted, &["date started", "started"]),
     (Field::DateAdded, &["date added", "entry date", "added"]),
-    (Field::Status, &["exclusive shelf", "read status", "status", "shelf", "bookshelf"]),
+    (
+        Field::Status,
+        &[
+            "exclusive shelf",
+            "read status",
+            "status",
+            "shelf",
+            "bookshelf",
+        ],
+    ),
     (Field::Tags, &["bookshelves", "tags", "shelves"]),
     (Field::Collections, &["collections"]),
     (Field::Review, &["my review", "review", "notes"]),
@@ -134,8 +179,9 @@ pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
 
 fn cp1252(b: u8) -> char {
     const HIGH: [char; 32] = [
-        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž', '\u{8f}',
-        '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}', 'ž', 'Ÿ',
+        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž',
+        '\u{8f}', '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}',
+        'ž', 'Ÿ',
     ];
     match b {
         0x80..=0x9f => HIGH[(b - 0x80) as usize],
@@ -165,12 +211,17 @@ pub struct Layout {
 
 impl Layout {
     /// Recognises `header`; `forced` is the upload's `format` field.
-    pub fn detect(header: &[String], delimiter: u8, forced: Option<Format>) -> Result<Layout, String> {
+    pub fn detect(
+        header: &[String],
+        delimiter: u8,
+        forced: Option<Format>,
+    ) -> Result<Layout, String> {
         let names: Vec<String> = header.iter().map(|h| normalise_header(h)).collect();
         let has = |c: &str| names.iter().any(|n| n == c);
         let format = match forced {
             Some(f) => {
-                let missing: Vec<&str> = f.signature().iter().copied().filter(|c| !has(c)).collect();
+                let missing: Vec<&str> =
+                    f.signature().iter().copied().filter(|c| !has(c)).collect();
                 if !missing.is_empty() {
                     return Err(format!(
                         "the header is not a {} export: missing column(s) {}",
@@ -187,8 +238,8 @@ impl Layout {
                 Format::OpenLibrary,
             ]
             .into_iter()
-                .find(|f| f.signature().iter().all(|c| has(c)))
-                .unwrap_or(Format::Generic),
+            .find(|f| f.signature().iter().all(|c| has(c)))
+            .unwrap_or(Format::Generic),
         };
         let mut columns: HashMap<Field, Vec<usize>> = HashMap::new();
         for (field, synonyms) in SYNONYMS {
@@ -251,26 +302,47 @@ mod tests {
         assert_eq!(l.columns(Field::Isbn), &[6, 5], "ISBN13 before ISBN");
         assert_eq!(l.column(Field::Author), Some(2), "not `Author l-f`");
         assert_eq!(l.column(Field::Rating), Some(7), "not `Average Rating`");
-        let sg = header("\u{feff}Title,Authors,Contributors,ISBN/UID,Format,Read Status,Star Rating", ',');
-        assert_eq!(Layout::detect(&sg, b',', None).unwrap().format, Format::StoryGraph);
-        let lt = header("Book Id\tTitle\tPrimary Author\tISBN\tISBNs\tCollections", '\t');
+        let sg = header(
+            "\u{feff}Title,Authors,Contributors,ISBN/UID,Format,Read Status,Star Rating",
+            ',',
+        );
+        assert_eq!(
+            Layout::detect(&sg, b',', None).unwrap().format,
+            Format::StoryGraph
+        );
+        let lt = header(
+            "Book Id\tTitle\tPrimary Author\tISBN\tISBNs\tCollections",
+            '\t',
+        );
         let l = Layout::detect(&lt, b'\t', None).unwrap();
         assert_eq!(l.format, Format::LibraryThing);
         assert_eq!(l.columns(Field::Isbn), &[3, 4]);
         let ol = header("Work Id,Edition Id,Bookshelf", ',');
-        assert_eq!(Layout::detect(&ol, b',', None).unwrap().format, Format::OpenLibrary);
+        assert_eq!(
+            Layout::detect(&ol, b',', None).unwrap().format,
+            Format::OpenLibrary
+        );
         let generic = header("  BOOK   Title ,Writer,EAN", ',');
-        assert_eq!(Layout::detect(&generic, b',', None).unwrap().format, Format::Generic);
+        assert_eq!(
+            Layout::detect(&generic, b',', None).unwrap().format,
+            Format::Generic
+        );
     }
 
     #[test]
     fn refuses_headers_it_cannot_use() {
         let err = Layout::detect(&header("name,colour", ','), b',', None).unwrap_err();
         assert!(err.contains("unrecognised header"), "{err}");
-        let err = Layout::detect(&header("Title,Author", ','), b',', Some(Format::Goodreads)).unwrap_err();
-        assert!(err.contains("missing column(s) book id, exclusive shelf"), "{err}");
+        let err = Layout::detect(&header("Title,Author", ','), b',', Some(Format::Goodreads))
+            .unwrap_err();
+        assert!(
+            err.contains("missing column(s) book id, exclusive shelf"),
+            "{err}"
+        );
         assert_eq!(
-            Layout::detect(&header("Title,Author", ','), b',', Some(Format::Generic)).unwrap().format,
+            Layout::detect(&header("Title,Author", ','), b',', Some(Format::Generic))
+                .unwrap()
+                .format,
             Format::Generic
         );
     }

@@ -34,9 +34,14 @@ pub fn is_valid_isbn10(s: &str) -> bool {
     sum.is_multiple_of(11)
 }
 
+/// An ISBN-13 is an EAN-13 in the 978/979 "Bookland" ranges; other EANs
+/// with a good checksum (UPCs on the same books) are not ISBNs.
 pub fn is_valid_isbn13(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.len() != 13 || !b.iter().all(u8::is_ascii_digit) {
+    if b.len() != 13
+        || !b.iter().all(u8::is_ascii_digit)
+        || !(s.starts_with("978") || s.starts_with("979"))
+    {
         return false;
     }
     let sum: u32 = b
@@ -68,7 +73,11 @@ pub fn isbn13_to_10(isbn13: &str) -> Option<String> {
         .map(|(i, c)| (c - b'0') as u32 * (10 - i as u32))
         .sum();
     let check = (11 - sum % 11) % 11;
-    let c = if check == 10 { 'X' } else { char::from(b'0' + check as u8) };
+    let c = if check == 10 {
+        'X'
+    } else {
+        char::from(b'0' + check as u8)
+    };
     Some(format!("{body}{c}"))
 }
 
@@ -99,7 +108,10 @@ pub fn is_excel_mangled(raw: &str) -> bool {
 pub enum Identifier {
     Isbn13(String),
     /// A valid ISBN-10 with its ISBN-13.
-    Isbn10 { isbn10: String, isbn13: String },
+    Isbn10 {
+        isbn10: String,
+        isbn13: String,
+    },
     Asin(String),
     Mangled(String),
     None,
@@ -160,22 +172,47 @@ mod tests {
         assert_eq!(parse_isbn13("9781250847394"), None, "bad check digit");
         assert_eq!(parse_isbn10("080442957X").as_deref(), Some("080442957X"));
         assert_eq!(parse_isbn13("=\"\""), None);
+        assert_eq!(
+            parse_isbn13("0785342633719"),
+            None,
+            "a UPC with a valid EAN checksum"
+        );
     }
 
     #[test]
     fn classifies_identifiers() {
-        assert_eq!(classify("9.78053E+12", false), Identifier::Mangled("9.78053E+12".into()));
+        assert_eq!(
+            classify("9.78053E+12", false),
+            Identifier::Mangled("9.78053E+12".into())
+        );
         assert!(is_excel_mangled("9.78001e+12"));
         assert!(!is_excel_mangled("9780802148049"));
-        assert_eq!(classify("B07MNWKF2M", false), Identifier::Asin("B07MNWKF2M".into()));
+        assert_eq!(
+            classify("B07MNWKF2M", false),
+            Identifier::Asin("B07MNWKF2M".into())
+        );
         assert_eq!(
             classify("140143505", true),
-            Identifier::Isbn10 { isbn10: "0140143505".into(), isbn13: isbn10_to_13("0140143505") }
+            Identifier::Isbn10 {
+                isbn10: "0140143505".into(),
+                isbn13: isbn10_to_13("0140143505")
+            }
         );
         assert_eq!(classify("140143505", false), Identifier::None);
-        assert_eq!(classify("38549081", true), Identifier::None, "padding must give a valid checksum");
-        assert_eq!(classify("[2070291340]", false), Identifier::None, "brackets are LibraryThing's, stripped by the caller");
-        assert_eq!(classify("9780802148049", true), Identifier::Isbn13("9780802148049".into()));
+        assert_eq!(
+            classify("38549081", true),
+            Identifier::None,
+            "padding must give a valid checksum"
+        );
+        assert_eq!(
+            classify("[2070291340]", false),
+            Identifier::None,
+            "brackets are LibraryThing's, stripped by the caller"
+        );
+        assert_eq!(
+            classify("9780802148049", true),
+            Identifier::Isbn13("9780802148049".into())
+        );
         assert_eq!(classify("", true), Identifier::None);
     }
 

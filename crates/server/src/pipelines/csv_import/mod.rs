@@ -73,7 +73,9 @@ impl Parser {
     /// Opens `path`, recognising its delimiter and format (`forced` wins).
     pub fn open(path: &Path, forced: Option<Format>) -> Result<Parser, ScanError> {
         let mut head = vec![0u8; SNIFF_BYTES];
-        let n = File::open(path).and_then(|mut f| f.read(&mut head)).map_err(io)?;
+        let n = File::open(path)
+            .and_then(|mut f| f.read(&mut head))
+            .map_err(io)?;
         head.truncate(n);
         if head.iter().all(|b| b.is_ascii_whitespace()) {
             return Err(ScanError::Empty);
@@ -87,14 +89,18 @@ impl Parser {
             .delimiter(delimiter)
             // LibraryThing's TSV does not quote; a `"` there is just a character.
             .quoting(delimiter != b'\t')
-            .from_reader(BufReader::with_capacity(1 << 16, File::open(path).map_err(io)?));
+            .from_reader(BufReader::with_capacity(
+                1 << 16,
+                File::open(path).map_err(io)?,
+            ));
         let header: Vec<String> = reader
             .byte_headers()
             .map_err(|e| malformed(&e))?
             .iter()
             .map(|h| format::decode(h).into_owned())
             .collect();
-        let layout = Layout::detect(&header, delimiter, forced).map_err(ScanError::UnknownHeader)?;
+        let layout =
+            Layout::detect(&header, delimiter, forced).map_err(ScanError::UnknownHeader)?;
         Ok(Parser {
             layout,
             reader,
@@ -136,24 +142,31 @@ impl Parser {
     /// swallow the rest of the file into it).
     fn count(&mut self, max_rows: u64) -> Result<u64, ScanError> {
         let mut rows = 0u64;
-        let mut last_short_multiline: Option<u64> = None;
+        let mut unclosed: Option<u64> = None;
         loop {
             match self.reader.read_byte_record(&mut self.rec) {
                 Ok(true) => {
                     rows += 1;
                     if rows > max_rows {
-                        return Err(ScanError::TooManyRows { rows, limit: max_rows });
+                        return Err(ScanError::TooManyRows {
+                            rows,
+                            limit: max_rows,
+                        });
                     }
-                    let short = self.rec.len() < self.header_len;
-                    let multiline = self.rec.iter().any(|f| f.contains(&b'\n'));
-                    last_short_multiline = (short && multiline)
-                        .then(|| self.rec.position().map_or(0, |p| p.line()));
+                    // A record that runs over several lines yet has fewer
+                    // fields than the header is a quote that swallowed rows.
+                    if unclosed.is_none()
+                        && self.rec.len() < self.header_len
+                        && self.rec.iter().any(|f| f.contains(&b'\n'))
+                    {
+                        unclosed = Some(self.rec.position().map_or(0, |p| p.line()));
+                    }
                 }
                 Ok(false) => break,
                 Err(e) => return Err(malformed(&e)),
             }
         }
-        if let Some(line) = last_short_multiline {
+        if let Some(line) = unclosed {
             return Err(ScanError::Malformed {
                 line,
                 reason: "a quoted field opened here is never closed".into(),
@@ -198,7 +211,10 @@ impl CsvImport {
 
     pub fn from_params(p: &Value, input: &Path) -> Result<Self, BuildError> {
         let rows = p.get("rows").and_then(Value::as_u64);
-        let format = p.get("format").and_then(Value::as_str).and_then(Format::parse);
+        let format = p
+            .get("format")
+            .and_then(Value::as_str)
+            .and_then(Format::parse);
         match (rows, format) {
             (Some(rows), Some(format)) => Ok(CsvImport {
                 input: input.to_path_buf(),
@@ -211,11 +227,19 @@ impl CsvImport {
 }
 
 impl JobRunner for CsvImport {
-    fn run(self: Box<Self>, ctx: &JobContext) -> Result<Result<Map<String, Value>, JobFailure>, Stopped> {
+    fn run(
+        self: Box<Self>,
+        ctx: &JobContext,
+    ) -> Result<Result<Map<String, Value>, JobFailure>, Stopped> {
         ctx.started(self.rows)?;
         let mut parser = match Parser::open(&self.input, Some(self.format)) {
             Ok(p) => p,
-            Err(e) => return Ok(Err(JobFailure::new(ErrorCode::CsvParseError, e.to_string()))),
+            Err(e) => {
+                return Ok(Err(JobFailure::new(
+                    ErrorCode::CsvParseError,
+                    e.to_string(),
+                )))
+            }
         };
         let every = (self.rows / 100).clamp(1, MAX_ROWS_PER_REPORT);
         let resume = ctx.resume;
@@ -244,7 +268,9 @@ impl JobRunner for CsvImport {
                         if !replaying {
                             success += 1;
                             report.current_title = Some(book.title.clone());
-                            report.items.push(serde_json::to_value(&book).expect("book serialises"));
+                            report
+                                .items
+                                .push(serde_json::to_value(&book).expect("book serialises"));
                         }
                     }
                 },

@@ -6,10 +6,20 @@ use serde::Serialize;
 /// Anything else (notably a re-saved spreadsheet's `4/8/2022`) is left out
 /// rather than guessed.
 pub fn date(raw: &str) -> Option<String> {
-    let t = raw.trim().trim_start_matches('[').trim_end_matches(']').trim();
+    let t = raw
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim();
     let mut parts = t.split(['/', '-']);
     let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || y.len() != 4 || m.is_empty() || m.len() > 2 || d.is_empty() || d.len() > 2 {
+    if parts.next().is_some()
+        || y.len() != 4
+        || m.is_empty()
+        || m.len() > 2
+        || d.is_empty()
+        || d.len() > 2
+    {
         return None;
     }
     let (y, m, d): (u32, u32, u32) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
@@ -73,7 +83,10 @@ pub fn status(raw: &str) -> Option<ReadStatus> {
 /// `Title (Series, #1)` → (`Title`, `Series`, `1`).
 pub fn split_series(title: &str) -> (String, Option<(String, String)>) {
     let t = title.trim();
-    if let Some(inner) = t.strip_suffix(')').and_then(|s| s.rfind('(').map(|i| (i, &s[i + 1..]))) {
+    if let Some(inner) = t
+        .strip_suffix(')')
+        .and_then(|s| s.rfind('(').map(|i| (i, &s[i + 1..])))
+    {
         let (open, inner) = inner;
         if let Some(hash) = inner.rfind('#') {
             let number = inner[hash + 1..].trim();
@@ -176,7 +189,10 @@ fn goodreads_link(s: &str) -> Option<(&str, usize)> {
 
 /// An HTML entity at the start of `s`: (character, length).
 fn entity(s: &str) -> Option<(char, usize)> {
-    let end = s.get(..12)?.find(';').or_else(|| s.find(';').filter(|e| *e < 12))?;
+    let end = s
+        .get(..12)?
+        .find(';')
+        .or_else(|| s.find(';').filter(|e| *e < 12))?;
     let name = &s[1..end];
     let ch = match name {
         "amp" => '&',
@@ -185,7 +201,9 @@ fn entity(s: &str) -> Option<(char, usize)> {
         "quot" => '"',
         "apos" => '\'',
         "nbsp" => '\u{a0}',
-        n if n.starts_with("#x") || n.starts_with("#X") => char::from_u32(u32::from_str_radix(&n[2..], 16).ok()?)?,
+        n if n.starts_with("#x") || n.starts_with("#X") => {
+            char::from_u32(u32::from_str_radix(&n[2..], 16).ok()?)?
+        }
         n if n.starts_with('#') => char::from_u32(n[1..].parse().ok()?)?,
         _ => return None,
     };
@@ -236,10 +254,16 @@ mod tests {
     #[test]
     fn statuses() {
         assert_eq!(status("read"), Some(ReadStatus::Read));
-        assert_eq!(status("currently-reading"), Some(ReadStatus::CurrentlyReading));
+        assert_eq!(
+            status("currently-reading"),
+            Some(ReadStatus::CurrentlyReading)
+        );
         assert_eq!(status("to-read"), Some(ReadStatus::ToRead));
         assert_eq!(status("did-not-finish"), Some(ReadStatus::DidNotFinish));
-        assert_eq!(status("Currently reading"), Some(ReadStatus::CurrentlyReading));
+        assert_eq!(
+            status("Currently reading"),
+            Some(ReadStatus::CurrentlyReading)
+        );
         assert_eq!(status("owned-but-unread"), None);
     }
 
@@ -247,13 +271,22 @@ mod tests {
     fn series() {
         assert_eq!(
             split_series("Constitution (Legacy Fleet Trilogy, #1)"),
-            ("Constitution".into(), Some(("Legacy Fleet Trilogy".into(), "1".into())))
+            (
+                "Constitution".into(),
+                Some(("Legacy Fleet Trilogy".into(), "1".into()))
+            )
         );
         assert_eq!(
             split_series("Leviathan Wakes (The Expanse #1)"),
-            ("Leviathan Wakes".into(), Some(("The Expanse".into(), "1".into())))
+            (
+                "Leviathan Wakes".into(),
+                Some(("The Expanse".into(), "1".into()))
+            )
         );
-        assert_eq!(split_series("Gay New York (Revised)"), ("Gay New York (Revised)".into(), None));
+        assert_eq!(
+            split_series("Gay New York (Revised)"),
+            ("Gay New York (Revised)".into(), None)
+        );
         assert_eq!(split_series("(Untitled)"), ("(Untitled)".into(), None));
     }
 
@@ -262,8 +295,14 @@ mod tests {
         assert_eq!(
             people("Joseph Grenny, Marina Bornas Montaña (Translator)"),
             vec![
-                Person { name: "Joseph Grenny".into(), role: None },
-                Person { name: "Marina Bornas Montaña".into(), role: Some("Translator".into()) }
+                Person {
+                    name: "Joseph Grenny".into(),
+                    role: None
+                },
+                Person {
+                    name: "Marina Bornas Montaña".into(),
+                    role: Some("Translator".into())
+                }
             ]
         );
         assert_eq!(first_last("Cortazar, Julio"), "Julio Cortazar");
