@@ -11,7 +11,10 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn parse(name: &str) -> (Format, Vec<(u64, Result<Book, String>)>) {
+/// A parsed row: its number and its book, or why it could not be imported.
+type Row = (u64, Result<Book, String>);
+
+fn parse(name: &str) -> (Format, Vec<Row>) {
     let mut p = Parser::open(&fixture(name), None).unwrap();
     let format = p.layout().format;
     let mut rows = Vec::new();
