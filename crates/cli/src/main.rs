@@ -1,5 +1,6 @@
 //! `bookstrack`: run the progress server, start jobs and watch them live.
 
+mod bench;
 mod serve;
 mod watch;
 
@@ -42,6 +43,9 @@ enum Command {
         #[command(flatten)]
         out: watch::OutputArgs,
     },
+    /// Measure the service (see BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(bench::Scenario),
     /// Follow a job that is already running.
     Watch {
         job_id: String,
@@ -101,6 +105,7 @@ async fn run(cmd: Command) -> Result<ExitCode> {
         Command::Serve(args) => serve::serve(args).await.map(|()| ExitCode::SUCCESS),
         Command::Import { file, server, out } => watch::import(&server, &file, &out).await,
         Command::Demo { file, out } => serve::demo(file, &out).await,
+        Command::Bench(s) => bench::run(s).await.map(|()| ExitCode::SUCCESS),
         Command::Watch {
             job_id,
             token,

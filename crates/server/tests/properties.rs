@@ -7,7 +7,11 @@ use proptest::prelude::*;
 use std::io::Write;
 
 fn check10(body: &str) -> char {
-    let sum: u32 = body.bytes().enumerate().map(|(i, c)| (c - b'0') as u32 * (10 - i as u32)).sum();
+    let sum: u32 = body
+        .bytes()
+        .enumerate()
+        .map(|(i, c)| (c - b'0') as u32 * (10 - i as u32))
+        .sum();
     match (11 - sum % 11) % 11 {
         10 => 'X',
         d => char::from(b'0' + d as u8),

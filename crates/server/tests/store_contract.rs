@@ -89,7 +89,7 @@ async fn contract(name: &str, s: &dyn Store) {
         Checkpoint {
             state: Some(st.clone()),
             cursor: 7,
-            items: vec![json!({"title": "x"}), json!({"title": "y"})],
+            items: vec![r#"{"title":"x"}"#.into(), r#"{"title":"y"}"#.into()],
             errors: vec![RowError {
                 row: 3,
                 message: "bad".into(),
@@ -118,7 +118,7 @@ async fn contract(name: &str, s: &dyn Store) {
         Checkpoint {
             state: Some(st),
             cursor: 9,
-            items: vec![json!({"title": "z"})],
+            items: vec![r#"{"title":"z"}"#.into()],
             event: Some(StoredEvent {
                 seq: 13,
                 json: progress_json(13),

@@ -29,7 +29,8 @@ pub struct ProgressReport {
     pub failure: u64,
     pub status: String,
     pub current_title: Option<String>,
-    pub items: Vec<Value>,
+    /// Output records as JSON text, serialised by the pipeline's own thread.
+    pub items: Vec<String>,
     pub errors: Vec<RowError>,
     /// Where to restart after a crash (pipeline-defined, e.g. input records consumed).
     pub cursor: u64,

@@ -20,8 +20,11 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-/// Depth of an owner's inbox; a pipeline that outruns its owner waits here.
-const OWNER_INBOX: usize = 256;
+/// Depth of an owner's inbox. A pipeline that outruns its owner waits here,
+/// so this bounds the output in flight: each report carries up to 250 rows
+/// as JSON text. Measured on a 100k-row import (BENCHMARKS.md): 32 keeps
+/// the server under 30 MiB while letting parsing overlap the writes.
+const OWNER_INBOX: usize = 32;
 
 pub enum OwnerMsg {
     Subscribe {
@@ -67,7 +70,7 @@ struct Owner {
     ring: VecDeque<Arc<Frame>>,
     viewers: Vec<Arc<Viewer>>,
     viewer_count: Arc<AtomicUsize>,
-    pending_items: Vec<Value>,
+    pending_items: Vec<String>,
     pending_errors: Vec<RowError>,
     cursor: u64,
     updates_since_persist: u64,

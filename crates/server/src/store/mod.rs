@@ -49,7 +49,8 @@ pub struct TokenRecord {
 pub struct Checkpoint {
     pub state: Option<JobState>,
     pub cursor: u64,
-    pub items: Vec<Value>,
+    /// Output records as JSON text.
+    pub items: Vec<String>,
     pub errors: Vec<RowError>,
     /// An event logged in the same transaction (the terminal one).
     pub event: Option<StoredEvent>,

@@ -290,7 +290,7 @@ impl Store for SqliteStore {
                     .prepare_cached("INSERT INTO items (job_id, idx, json) VALUES (?1, ?2, ?3)")
                     .map_err(db)?;
                 for (i, item) in cp.items.iter().enumerate() {
-                    st.execute(params![id, next + i as i64, item.to_string()])
+                    st.execute(params![id, next + i as i64, item])
                         .map_err(db)?;
                 }
             }

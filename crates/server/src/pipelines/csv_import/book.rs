@@ -4,6 +4,7 @@ use super::format::{decode, Field, Format, Layout};
 use super::isbn::{self, Identifier};
 use super::normalise::{self, Person, ReadStatus};
 use serde::Serialize;
+use std::borrow::Cow;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Series {
@@ -92,15 +93,22 @@ struct Row<'a> {
     rec: &'a csv::ByteRecord,
 }
 
-impl Row<'_> {
-    fn text_at(&self, i: usize) -> Option<String> {
-        let v = decode(self.rec.get(i)?);
-        let v = v.trim();
-        (!v.is_empty() && v != "\"\"").then(|| v.to_string())
+impl<'a> Row<'a> {
+    /// A trimmed, non-empty field, borrowed unless it had to be decoded.
+    fn text_at(&self, i: usize) -> Option<Cow<'a, str>> {
+        let keep = |t: &str| !t.is_empty() && t != "\"\"";
+        match decode(self.rec.get(i)?) {
+            Cow::Borrowed(s) => Some(Cow::Borrowed(s.trim())).filter(|t| keep(t)),
+            Cow::Owned(s) => Some(Cow::Owned(s.trim().to_string())).filter(|t| keep(t)),
+        }
     }
 
-    fn get(&self, f: Field) -> Option<String> {
+    fn get(&self, f: Field) -> Option<Cow<'a, str>> {
         self.text_at(self.layout.column(f)?)
+    }
+
+    fn string(&self, f: Field) -> Option<String> {
+        self.get(f).map(Cow::into_owned)
     }
 }
 
@@ -118,7 +126,7 @@ pub fn map_row(layout: &Layout, rec: &csv::ByteRecord, row: u64) -> Result<Book,
     // Only Open Library's log has Open Library ids (LibraryThing has a
     // `Work id` column of its own).
     let work_id = (fmt == Format::OpenLibrary)
-        .then(|| r.get(Field::WorkId))
+        .then(|| r.string(Field::WorkId))
         .flatten();
     let (title, series) = match (r.get(Field::Title), fmt) {
         (Some(t), _) => normalise::split_series(&t),
@@ -136,7 +144,7 @@ pub fn map_row(layout: &Layout, rec: &csv::ByteRecord, row: u64) -> Result<Book,
     match fmt {
         Format::LibraryThing => {
             if let Some(a) = r.get(Field::Author) {
-                let role = r.get(Field::AuthorRole);
+                let role = r.string(Field::AuthorRole);
                 push(
                     Person {
                         name: normalise::first_last(&a),
@@ -208,7 +216,7 @@ pub fn map_row(layout: &Layout, rec: &csv::ByteRecord, row: u64) -> Result<Book,
     if let Some(s) = r.get(Field::Status) {
         status = normalise::status(&s);
         if status.is_none() {
-            tags.push(s);
+            tags.push(s.into_owned());
         }
     }
     for f in [Field::Tags, Field::Collections] {
@@ -262,7 +270,7 @@ pub fn map_row(layout: &Layout, rec: &csv::ByteRecord, row: u64) -> Result<Book,
     let publisher = r.get(Field::Publisher).map(|p| match fmt {
         // LibraryThing: `Gallimard (1979), Poche`.
         Format::LibraryThing => p.split(" (").next().unwrap_or(&p).trim().to_string(),
-        _ => p,
+        _ => p.into_owned(),
     });
     let year_published = r.get(Field::Year).and_then(|y| {
         normalise::year(y.get(..4.min(y.len())).unwrap_or(&y)).or_else(|| normalise::year(&y))
@@ -287,7 +295,7 @@ pub fn map_row(layout: &Layout, rec: &csv::ByteRecord, row: u64) -> Result<Book,
         tags,
         rating: r.get(Field::Rating).and_then(|v| normalise::rating(&v)),
         publisher,
-        binding: r.get(Field::Binding),
+        binding: r.string(Field::Binding),
         pages: r
             .get(Field::Pages)
             .and_then(|p| {
@@ -305,10 +313,10 @@ pub fn map_row(layout: &Layout, rec: &csv::ByteRecord, row: u64) -> Result<Book,
         owned,
         review,
         spoiler,
-        source_id: r.get(Field::SourceId),
+        source_id: r.string(Field::SourceId),
         open_library_work_id: work_id,
         open_library_edition_id: (fmt == Format::OpenLibrary)
-            .then(|| r.get(Field::EditionId))
+            .then(|| r.string(Field::EditionId))
             .flatten(),
     })
 }

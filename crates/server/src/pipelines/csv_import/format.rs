@@ -3,7 +3,6 @@
 //! insensitive), never by position.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -81,6 +80,8 @@ pub enum Field {
     WorkId,
     EditionId,
 }
+
+const FIELDS: usize = Field::EditionId as usize + 1;
 
 /// Header names per field, most specific first. Every format's own names
 /// are here, so one table serves all of them and the generic case.
@@ -206,7 +207,8 @@ pub fn sniff_delimiter(head: &[u8]) -> u8 {
 pub struct Layout {
     pub format: Format,
     pub delimiter: u8,
-    columns: HashMap<Field, Vec<usize>>,
+    /// Indexed by `Field as usize`: looked up for every field of every row.
+    columns: Vec<Vec<usize>>,
 }
 
 impl Layout {
@@ -241,15 +243,13 @@ impl Layout {
             .find(|f| f.signature().iter().all(|c| has(c)))
             .unwrap_or(Format::Generic),
         };
-        let mut columns: HashMap<Field, Vec<usize>> = HashMap::new();
+        let mut columns: Vec<Vec<usize>> = vec![Vec::new(); FIELDS];
         for (field, synonyms) in SYNONYMS {
             for syn in *synonyms {
                 for (i, n) in names.iter().enumerate() {
-                    if n == syn {
-                        let cols = columns.entry(*field).or_default();
-                        if !cols.contains(&i) {
-                            cols.push(i);
-                        }
+                    let cols = &mut columns[*field as usize];
+                    if n == syn && !cols.contains(&i) {
+                        cols.push(i);
                     }
                 }
             }
@@ -272,17 +272,17 @@ impl Layout {
     }
 
     pub fn has(&self, f: Field) -> bool {
-        self.columns.contains_key(&f)
+        !self.columns[f as usize].is_empty()
     }
 
     /// The first column for `f`.
     pub fn column(&self, f: Field) -> Option<usize> {
-        self.columns.get(&f).and_then(|c| c.first().copied())
+        self.columns[f as usize].first().copied()
     }
 
     /// Every column for `f`, most specific first (used for identifiers).
     pub fn columns(&self, f: Field) -> &[usize] {
-        self.columns.get(&f).map(Vec::as_slice).unwrap_or(&[])
+        &self.columns[f as usize]
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod book;
 mod format;
+pub mod generate;
 pub mod isbn;
 mod normalise;
 
@@ -258,9 +259,10 @@ impl JobRunner for CsvImport {
                         duplicates += 1;
                         if !replaying {
                             success += 1;
-                            report.items.push(json!({
+                            let note = json!({
                                 "row": row, "duplicateOfRow": *first.get(), "title": book.title,
-                            }));
+                            });
+                            report.items.push(note.to_string());
                         }
                     }
                     Entry::Vacant(slot) => {
@@ -270,7 +272,7 @@ impl JobRunner for CsvImport {
                             report.current_title = Some(book.title.clone());
                             report
                                 .items
-                                .push(serde_json::to_value(&book).expect("book serialises"));
+                                .push(serde_json::to_string(&book).expect("book serialises"));
                         }
                     }
                 },

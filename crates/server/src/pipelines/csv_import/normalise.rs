@@ -65,17 +65,19 @@ pub enum ReadStatus {
 
 /// Maps a shelf or status name; `None` for a custom shelf (kept as a tag).
 pub fn status(raw: &str) -> Option<ReadStatus> {
-    let k: String = raw
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .collect();
-    Some(match k.as_str() {
-        "read" | "alreadyread" | "readbutunowned" | "finished" => ReadStatus::Read,
-        "currentlyreading" | "reading" => ReadStatus::CurrentlyReading,
-        "toread" | "wanttoread" | "tbr" => ReadStatus::ToRead,
-        "didnotfinish" | "dnf" | "abandoned" => ReadStatus::DidNotFinish,
+    // Called for every shelf of every row: squashed into a stack buffer
+    // (lower-case ASCII letters and digits) rather than a new String.
+    let mut buf = [0u8; 24];
+    let mut n = 0;
+    for b in raw.bytes().filter(u8::is_ascii_alphanumeric) {
+        *buf.get_mut(n)? = b.to_ascii_lowercase();
+        n += 1;
+    }
+    Some(match &buf[..n] {
+        b"read" | b"alreadyread" | b"readbutunowned" | b"finished" => ReadStatus::Read,
+        b"currentlyreading" | b"reading" => ReadStatus::CurrentlyReading,
+        b"toread" | b"wanttoread" | b"tbr" => ReadStatus::ToRead,
+        b"didnotfinish" | b"dnf" | b"abandoned" => ReadStatus::DidNotFinish,
         _ => return None,
     })
 }
@@ -231,6 +233,9 @@ mod tests {
         assert_eq!(date("2025/04/08").as_deref(), Some("2025-04-08"));
         assert_eq!(date("[2007-04-16]").as_deref(), Some("2007-04-16"));
         assert_eq!(date("4/8/2022"), None);
+        assert_eq!(date("2025/4/8").as_deref(), Some("2025-04-08"));
+        assert_eq!(date("2025/13/08"), None);
+        assert_eq!(date("2025/00/08"), None);
         assert_eq!(date(""), None);
         assert_eq!(
             date_range("2023/05/23-2023/06/07"),

@@ -1,0 +1,169 @@
+//! `bookstrack bench`: load generators that run the server as a separate
+//! process, so its memory is measured alone, and report medians of several
+//! runs next to a baseline measured in the same run.
+
+use anyhow::{bail, Context, Result};
+use bookstrack_client::{Client, ReconnectPolicy};
+use bookstrack_protocol::Payload;
+use bookstrack_server::pipelines::csv_import::generate;
+use clap::{Args, Subcommand};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Subcommand, Debug)]
+pub enum Scenario {
+    /// Import a generated Goodreads export end to end (upload → job_complete).
+    Import(ImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    #[arg(long, default_value_t = 100_000)]
+    rows: u64,
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+}
+
+pub async fn run(s: Scenario) -> Result<()> {
+    match s {
+        Scenario::Import(a) => import(a).await,
+    }
+}
+
+/// A `bookstrack serve` child on a free port.
+struct ServerChild {
+    child: Child,
+    url: String,
+}
+
+impl ServerChild {
+    fn start(data_dir: &Path) -> Result<ServerChild> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("could not start the server")?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut line)?;
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .context("the server did not say where it listens")?
+            .to_string();
+        Ok(ServerChild { child, url })
+    }
+
+    /// Peak resident set size so far, from the kernel's own accounting.
+    fn peak_rss_kib(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("no VmHWM in /proc status")
+    }
+}
+
+impl Drop for ServerChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn raw_csv_read(path: &Path) -> Result<Duration> {
+    let t = Instant::now();
+    let mut r = csv::ReaderBuilder::new().flexible(true).from_path(path)?;
+    let mut rec = csv::ByteRecord::new();
+    let mut fields = 0usize;
+    while r.read_byte_record(&mut rec)? {
+        fields += rec.len();
+    }
+    std::hint::black_box(fields);
+    Ok(t.elapsed())
+}
+
+struct ImportRun {
+    /// Upload, scan and job creation: until the 202.
+    accepted: Duration,
+    e2e: Duration,
+    raw: Duration,
+    peak_rss_kib: u64,
+}
+
+async fn import_once(rows: u64) -> Result<ImportRun> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("goodreads_library_export.csv");
+    generate::write_goodreads(std::io::BufWriter::new(std::fs::File::create(&file)?), rows)?;
+    let raw = raw_csv_read(&file)?;
+    let server = ServerChild::start(&dir.path().join("data"))?;
+    let client = Client::new(&server.url)?;
+    let t = Instant::now();
+    let started = client.start_import(&file).await?;
+    let accepted = t.elapsed();
+    let mut events = client.events(&started.job_id, &started.token, ReconnectPolicy::default());
+    let mut done = false;
+    while let Some(ev) = events.next().await {
+        match ev?.into_payload() {
+            Payload::JobComplete { result } => {
+                let ok = result.get("successCount").and_then(|v| v.as_u64());
+                if ok != Some(rows) {
+                    bail!("imported {ok:?} of {rows} rows");
+                }
+                done = true;
+            }
+            Payload::Error { error } => bail!("job failed: {}", error.message),
+            _ => {}
+        }
+    }
+    let e2e = t.elapsed();
+    if !done {
+        bail!("the job did not complete");
+    }
+    Ok(ImportRun {
+        accepted,
+        e2e,
+        raw,
+        peak_rss_kib: server.peak_rss_kib()?,
+    })
+}
+
+fn median<T: Copy + PartialOrd>(mut v: Vec<T>) -> T {
+    v.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
+    v[v.len() / 2]
+}
+
+async fn import(a: ImportArgs) -> Result<()> {
+    println!(
+        "import of a generated {}-row Goodreads export, {} runs",
+        a.rows, a.runs
+    );
+    println!("run  end-to-end  (to 202)  rows/s     server peak RSS  raw csv read  ratio");
+    let mut runs = Vec::new();
+    for i in 1..=a.runs.max(1) {
+        let r = import_once(a.rows).await?;
+        println!(
+            "{i:<4} {:>8.3} s  {:>6.3} s  {:>9.0}  {:>10.1} MiB  {:>9.3} s  {:>5.1}x",
+            r.e2e.as_secs_f64(),
+            r.accepted.as_secs_f64(),
+            a.rows as f64 / r.e2e.as_secs_f64(),
+            r.peak_rss_kib as f64 / 1024.0,
+            r.raw.as_secs_f64(),
+            r.e2e.as_secs_f64() / r.raw.as_secs_f64()
+        );
+        runs.push(r);
+    }
+    let e2e = median(runs.iter().map(|r| r.e2e.as_secs_f64()).collect());
+    let raw = median(runs.iter().map(|r| r.raw.as_secs_f64()).collect());
+    let rss = median(runs.iter().map(|r| r.peak_rss_kib).collect());
+    println!(
+        "median {e2e:.3} s end to end ({:.0} rows/s), server peak RSS {:.1} MiB, raw csv read {raw:.3} s, ratio {:.1}x",
+        a.rows as f64 / e2e,
+        rss as f64 / 1024.0,
+        e2e / raw
+    );
+    Ok(())
+}
