@@ -2,7 +2,9 @@
 //! adds one line to `backends()`.
 
 use bookstrack_protocol::{JobState, JobStatus, Pipeline, RowError};
-use bookstrack_server::store::{Checkpoint, NewJob, SqliteStore, Store, StoreError, StoredEvent};
+use bookstrack_server::store::{
+    CatalogEntry, Checkpoint, Item, NewJob, SqliteStore, Store, StoreError, StoredEvent,
+};
 use bookstrack_server::token;
 use serde_json::json;
 use std::sync::Arc;
@@ -89,7 +91,13 @@ async fn contract(name: &str, s: &dyn Store) {
         Checkpoint {
             state: Some(st.clone()),
             cursor: 7,
-            items: vec![r#"{"title":"x"}"#.into(), r#"{"title":"y"}"#.into()],
+            items: vec![
+                Item {
+                    work_id: Some("wx".into()),
+                    json: r#"{"title":"x"}"#.into(),
+                },
+                Item::new(r#"{"title":"y"}"#.into()),
+            ],
             errors: vec![RowError {
                 row: 3,
                 message: "bad".into(),
@@ -118,7 +126,7 @@ async fn contract(name: &str, s: &dyn Store) {
         Checkpoint {
             state: Some(st),
             cursor: 9,
-            items: vec![r#"{"title":"z"}"#.into()],
+            items: vec![Item::new(r#"{"title":"z"}"#.into())],
             event: Some(StoredEvent {
                 seq: 13,
                 json: progress_json(13),
@@ -147,6 +155,45 @@ async fn contract(name: &str, s: &dyn Store) {
     );
     assert_eq!(s.events_after("a", 12, 10).await.unwrap()[0].seq, 13);
 
+    // Output records are found again by work id, from any job.
+    let works = s.works(vec!["wx".into(), "nope".into()]).await.unwrap();
+    assert_eq!(works.len(), 1);
+    assert_eq!(works["wx"], r#"{"title":"x"}"#);
+
+    // The lookup cache and the local catalog.
+    s.cache_put(vec![("isbn:1".into(), "{}".into())])
+        .await
+        .unwrap();
+    let c = s
+        .cache_get(vec!["isbn:1".into(), "isbn:2".into()])
+        .await
+        .unwrap();
+    assert_eq!(c.keys().collect::<Vec<_>>(), vec!["isbn:1"]);
+    let n = s
+        .catalog_put(vec![CatalogEntry {
+            isbn13: "9780000000002".into(),
+            title_key: "dune|frankherbert".into(),
+            json: r#"{"title":"Dune"}"#.into(),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(
+        s.catalog_by_isbn(vec!["9780000000002".into()])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.catalog_by_title("dune|frankherbert".into())
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(r#"{"title":"Dune"}"#)
+    );
+    assert_eq!(s.catalog_by_title("x|y".into()).await.unwrap(), None);
+
     // Cleanup queries and deletion.
     assert_eq!(s.earliest_end().await.unwrap(), Some(5_000));
     assert!(s.ended_before(4_999).await.unwrap().is_empty());
@@ -157,4 +204,8 @@ async fn contract(name: &str, s: &dyn Store) {
     assert!(s.output("a").await.unwrap().is_none());
     assert!(s.events_after("a", 0, 100).await.unwrap().is_empty());
     assert_eq!(s.earliest_end().await.unwrap(), None);
+    assert!(
+        s.works(vec!["wx".into()]).await.unwrap().is_empty(),
+        "{name}: gone with its job"
+    );
 }

@@ -30,7 +30,7 @@ pub struct ProgressReport {
     pub status: String,
     pub current_title: Option<String>,
     /// Output records as JSON text, serialised by the pipeline's own thread.
-    pub items: Vec<String>,
+    pub items: Vec<crate::store::Item>,
     pub errors: Vec<RowError>,
     /// Where to restart after a crash (pipeline-defined, e.g. input records consumed).
     pub cursor: u64,

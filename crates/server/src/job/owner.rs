@@ -70,7 +70,7 @@ struct Owner {
     ring: VecDeque<Arc<Frame>>,
     viewers: Vec<Arc<Viewer>>,
     viewer_count: Arc<AtomicUsize>,
-    pending_items: Vec<String>,
+    pending_items: Vec<crate::store::Item>,
     pending_errors: Vec<RowError>,
     cursor: u64,
     updates_since_persist: u64,

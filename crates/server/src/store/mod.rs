@@ -1,6 +1,7 @@
 //! Storage behind a trait so that a second backend (Redis, for scale-out) can
 //! slot in; `tests/store_contract.rs` runs one suite against every backend.
 
+mod lookup;
 mod sqlite;
 
 pub use sqlite::SqliteStore;
@@ -9,6 +10,7 @@ use crate::token::TokenHash;
 use async_trait::async_trait;
 use bookstrack_protocol::{JobState, RowError};
 use serde_json::Value;
+use std::collections::HashMap;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -49,13 +51,38 @@ pub struct TokenRecord {
 pub struct Checkpoint {
     pub state: Option<JobState>,
     pub cursor: u64,
-    /// Output records as JSON text.
-    pub items: Vec<String>,
+    pub items: Vec<Item>,
     pub errors: Vec<RowError>,
     /// An event logged in the same transaction (the terminal one).
     pub event: Option<StoredEvent>,
     /// Event retention to trim to when `event` is set.
     pub retain: u64,
+}
+
+/// One output record as JSON text, with the stable work id by which a later
+/// job (enrichment by `workIds`) can find it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Item {
+    pub work_id: Option<String>,
+    pub json: String,
+}
+
+impl Item {
+    pub fn new(json: String) -> Item {
+        Item {
+            work_id: None,
+            json,
+        }
+    }
+}
+
+/// An edition of the local catalog (loaded from Open Library dumps).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogEntry {
+    pub isbn13: String,
+    /// `normalise::title_author_key` of its title and first author.
+    pub title_key: String,
+    pub json: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -125,4 +152,14 @@ pub trait Store: Send + Sync + 'static {
     async fn earliest_end(&self) -> StoreResult<Option<i64>>;
     async fn input_path(&self, job_id: &str) -> StoreResult<Option<String>>;
     async fn delete_job(&self, job_id: &str) -> StoreResult<()>;
+
+    /// Cached lookups by key; absent keys were never cached.
+    async fn cache_get(&self, keys: Vec<String>) -> StoreResult<HashMap<String, String>>;
+    async fn cache_put(&self, entries: Vec<(String, String)>) -> StoreResult<()>;
+    async fn catalog_by_isbn(&self, isbn13s: Vec<String>) -> StoreResult<HashMap<String, String>>;
+    async fn catalog_by_title(&self, title_key: String) -> StoreResult<Option<String>>;
+    /// Adds or replaces editions; returns how many were written.
+    async fn catalog_put(&self, entries: Vec<CatalogEntry>) -> StoreResult<u64>;
+    /// Output records of any job by work id.
+    async fn works(&self, ids: Vec<String>) -> StoreResult<HashMap<String, String>>;
 }

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    writer: Arc<Mutex<Connection>>,
-    reader: Arc<Mutex<Connection>>,
+    pub(super) writer: Arc<Mutex<Connection>>,
+    pub(super) reader: Arc<Mutex<Connection>>,
 }
 
 const SCHEMA: &str = "
@@ -41,9 +41,22 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS items (
     job_id TEXT NOT NULL,
     idx INTEGER NOT NULL,
+    work_id TEXT,
     json TEXT NOT NULL,
     PRIMARY KEY (job_id, idx)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS items_work ON items(work_id) WHERE work_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS enrich_cache (
+    key TEXT PRIMARY KEY,
+    json TEXT NOT NULL,
+    fetched_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS catalog (
+    isbn13 TEXT PRIMARY KEY,
+    title_key TEXT NOT NULL,
+    json TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS catalog_title ON catalog(title_key);
 CREATE TABLE IF NOT EXISTS row_errors (
     job_id TEXT NOT NULL,
     idx INTEGER NOT NULL,
@@ -53,7 +66,7 @@ CREATE TABLE IF NOT EXISTS row_errors (
 ) WITHOUT ROWID;
 ";
 
-fn db<E: std::fmt::Display>(e: E) -> StoreError {
+pub(super) fn db<E: std::fmt::Display>(e: E) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
@@ -108,7 +121,7 @@ impl SqliteStore {
         })
     }
 
-    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    pub(super) async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
@@ -122,7 +135,7 @@ impl SqliteStore {
         .map_err(db)?
     }
 
-    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    pub(super) async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
@@ -287,10 +300,10 @@ impl Store for SqliteStore {
                     .query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM items WHERE job_id = ?1", [&id], |r| r.get(0))
                     .map_err(db)?;
                 let mut st = tx
-                    .prepare_cached("INSERT INTO items (job_id, idx, json) VALUES (?1, ?2, ?3)")
+                    .prepare_cached("INSERT INTO items (job_id, idx, work_id, json) VALUES (?1, ?2, ?3, ?4)")
                     .map_err(db)?;
                 for (i, item) in cp.items.iter().enumerate() {
-                    st.execute(params![id, next + i as i64, item])
+                    st.execute(params![id, next + i as i64, item.work_id, item.json])
                         .map_err(db)?;
                 }
             }
@@ -480,5 +493,39 @@ impl Store for SqliteStore {
             tx.commit().map_err(db)
         })
         .await
+    }
+
+    async fn cache_get(&self, keys: Vec<String>) -> StoreResult<HashMap<String, String>> {
+        self.lookup_many("SELECT json FROM enrich_cache WHERE key = ?1", keys)
+            .await
+    }
+
+    async fn cache_put(&self, entries: Vec<(String, String)>) -> StoreResult<()> {
+        self.put_cache(entries).await
+    }
+
+    async fn catalog_by_isbn(&self, isbn13s: Vec<String>) -> StoreResult<HashMap<String, String>> {
+        self.lookup_many("SELECT json FROM catalog WHERE isbn13 = ?1", isbn13s)
+            .await
+    }
+
+    async fn catalog_by_title(&self, title_key: String) -> StoreResult<Option<String>> {
+        Ok(self
+            .lookup_many(
+                "SELECT json FROM catalog WHERE title_key = ?1 LIMIT 1",
+                vec![title_key],
+            )
+            .await?
+            .into_values()
+            .next())
+    }
+
+    async fn catalog_put(&self, entries: Vec<CatalogEntry>) -> StoreResult<u64> {
+        self.put_catalog(entries).await
+    }
+
+    async fn works(&self, ids: Vec<String>) -> StoreResult<HashMap<String, String>> {
+        self.lookup_many("SELECT json FROM items WHERE work_id = ?1 LIMIT 1", ids)
+            .await
     }
 }

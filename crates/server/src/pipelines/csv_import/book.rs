@@ -18,6 +18,9 @@ pub struct Series {
 pub struct Book {
     /// The row it came from, the header being row 1.
     pub row: u64,
+    /// Stable id of the work (same ISBN-13, else same title and author, in
+    /// any import): what `/api/enrichment/start` takes as `workIds`.
+    pub work_id: String,
     /// Absent only for Open Library reading logs, which carry ids alone.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub title: String,
@@ -72,6 +75,13 @@ pub struct Book {
     pub open_library_work_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub open_library_edition_id: Option<String>,
+}
+
+/// `w` and 16 hex digits of the SHA-256 of a de-duplication key.
+pub fn work_id_for(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(key.as_bytes());
+    format!("w{}", hex::encode(&d[..8]))
 }
 
 impl Book {
@@ -282,8 +292,9 @@ pub fn map_row(layout: &Layout, rec: &csv::ByteRecord, row: u64) -> Result<Book,
             other => other.parse::<u32>().is_ok_and(|n| n > 0),
         });
 
-    Ok(Book {
+    let mut book = Book {
         row,
+        work_id: String::new(),
         title,
         series: series.map(|(name, number)| Series { name, number }),
         author: authors.first().map(|a| a.name.clone()),
@@ -318,5 +329,7 @@ pub fn map_row(layout: &Layout, rec: &csv::ByteRecord, row: u64) -> Result<Book,
         open_library_edition_id: (fmt == Format::OpenLibrary)
             .then(|| r.string(Field::EditionId))
             .flatten(),
-    })
+    };
+    book.work_id = work_id_for(&book.dedupe_key());
+    Ok(book)
 }

@@ -9,11 +9,12 @@ pub mod generate;
 pub mod isbn;
 mod normalise;
 
-pub use book::{map_row, Book};
+pub use book::{map_row, work_id_for, Book};
 pub use format::{Format, Layout};
 
 use super::BuildError;
 use crate::job::{JobContext, JobFailure, JobRunner, ProgressReport, Stopped};
+use crate::store::Item;
 use bookstrack_protocol::{ErrorCode, RowError};
 use serde_json::{json, Map, Value};
 use std::collections::hash_map::{Entry, HashMap};
@@ -260,9 +261,10 @@ impl JobRunner for CsvImport {
                         if !replaying {
                             success += 1;
                             let note = json!({
-                                "row": row, "duplicateOfRow": *first.get(), "title": book.title,
+                                "row": row, "duplicateOfRow": *first.get(),
+                                "title": book.title, "workId": book.work_id,
                             });
-                            report.items.push(note.to_string());
+                            report.items.push(Item::new(note.to_string()));
                         }
                     }
                     Entry::Vacant(slot) => {
@@ -270,9 +272,10 @@ impl JobRunner for CsvImport {
                         if !replaying {
                             success += 1;
                             report.current_title = Some(book.title.clone());
-                            report
-                                .items
-                                .push(serde_json::to_string(&book).expect("book serialises"));
+                            report.items.push(Item {
+                                json: serde_json::to_string(&book).expect("book serialises"),
+                                work_id: Some(book.work_id),
+                            });
                         }
                     }
                 },

@@ -1,0 +1,68 @@
+//! The SQLite side of enrichment: the lookup cache, the local catalog and
+//! keyed reads, kept apart from the job tables' code.
+
+use super::sqlite::db;
+use super::{CatalogEntry, SqliteStore, StoreResult};
+use rusqlite::{params, OptionalExtension};
+use std::collections::HashMap;
+
+impl SqliteStore {
+    /// Runs a one-parameter query returning one text column for each key;
+    /// keys with no row are absent from the map.
+    pub(super) async fn lookup_many(
+        &self,
+        sql: &'static str,
+        keys: Vec<String>,
+    ) -> StoreResult<HashMap<String, String>> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(sql).map_err(db)?;
+            let mut out = HashMap::with_capacity(keys.len());
+            for k in keys {
+                if let Some(v) = st
+                    .query_row([&k], |r| r.get::<_, String>(0))
+                    .optional()
+                    .map_err(db)?
+                {
+                    out.insert(k, v);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub(super) async fn put_cache(&self, entries: Vec<(String, String)>) -> StoreResult<()> {
+        let now = crate::clock::now_ms();
+        self.write(move |c| {
+            let tx = c.transaction().map_err(db)?;
+            {
+                let mut st = tx
+                    .prepare_cached("INSERT OR REPLACE INTO enrich_cache (key, json, fetched_at) VALUES (?1, ?2, ?3)")
+                    .map_err(db)?;
+                for (k, v) in &entries {
+                    st.execute(params![k, v, now]).map_err(db)?;
+                }
+            }
+            tx.commit().map_err(db)
+        })
+        .await
+    }
+
+    pub(super) async fn put_catalog(&self, entries: Vec<CatalogEntry>) -> StoreResult<u64> {
+        self.write(move |c| {
+            let tx = c.transaction().map_err(db)?;
+            let mut n = 0;
+            {
+                let mut st = tx
+                    .prepare_cached("INSERT OR REPLACE INTO catalog (isbn13, title_key, json) VALUES (?1, ?2, ?3)")
+                    .map_err(db)?;
+                for e in &entries {
+                    n += st.execute(params![e.isbn13, e.title_key, e.json]).map_err(db)? as u64;
+                }
+            }
+            tx.commit().map_err(db)?;
+            Ok(n)
+        })
+        .await
+    }
+}
