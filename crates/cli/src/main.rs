@@ -1,6 +1,7 @@
 //! `bookstrack`: run the progress server, start jobs and watch them live.
 
 mod bench;
+mod catalog;
 mod serve;
 mod watch;
 
@@ -21,9 +22,19 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum CatalogCommand {
+    /// Load an Open Library editions dump (`ol_dump_editions_*.txt[.gz]`).
+    Load {
+        file: PathBuf,
+        #[arg(long, env = "BOOKSTRACK_DATA_DIR", default_value = "bookstrack-data")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Upload a library export to a server and show the import live.
     Import {
         file: PathBuf,
@@ -43,6 +54,25 @@ enum Command {
         #[command(flatten)]
         out: watch::OutputArgs,
     },
+    /// Enrich books with metadata: ISBNs as arguments, or a JSON file of
+    /// `[{"title", "author"?, "isbn"?}]`.
+    Enrich {
+        /// ISBNs to enrich.
+        isbns: Vec<String>,
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[arg(
+            long,
+            env = "BOOKSTRACK_SERVER",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        server: String,
+        #[command(flatten)]
+        out: watch::OutputArgs,
+    },
+    /// The local catalog used for offline enrichment.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// Measure the service (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::Scenario),
@@ -102,10 +132,21 @@ async fn main() -> ExitCode {
 
 async fn run(cmd: Command) -> Result<ExitCode> {
     match cmd {
-        Command::Serve(args) => serve::serve(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve::serve(*args).await.map(|()| ExitCode::SUCCESS),
         Command::Import { file, server, out } => watch::import(&server, &file, &out).await,
         Command::Demo { file, out } => serve::demo(file, &out).await,
         Command::Bench(s) => bench::run(s).await.map(|()| ExitCode::SUCCESS),
+        Command::Catalog(CatalogCommand::Load { file, data_dir }) => {
+            catalog::load(&file, &data_dir)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+        }
+        Command::Enrich {
+            isbns,
+            file,
+            server,
+            out,
+        } => watch::enrich(&server, isbns, file.as_deref(), &out).await,
         Command::Watch {
             job_id,
             token,

@@ -42,6 +42,64 @@ pub struct ServeArgs {
     viewer_queue: usize,
     #[arg(long, env = "BOOKSTRACK_MAX_RUNNING_JOBS", default_value_t = config::DEFAULT_MAX_RUNNING_JOBS)]
     max_running_jobs: usize,
+    #[command(flatten)]
+    enrich: EnrichArgs,
+}
+
+/// Where enrichment looks, and how politely.
+#[derive(Args, Debug, Clone)]
+pub struct EnrichArgs {
+    /// Metadata sources in the order they are asked.
+    #[arg(long, env = "BOOKSTRACK_ENRICH_PROVIDERS", default_value = config::DEFAULT_PROVIDERS)]
+    enrich_providers: String,
+    /// Use only the cache and the local catalog: no request leaves the machine.
+    #[arg(long, env = "BOOKSTRACK_ENRICH_OFFLINE")]
+    enrich_offline: bool,
+    #[arg(long, env = "BOOKSTRACK_OPENLIBRARY_URL", default_value = config::DEFAULT_OPENLIBRARY_URL)]
+    openlibrary_url: String,
+    #[arg(long, env = "BOOKSTRACK_OPENLIBRARY_RATE", default_value_t = config::DEFAULT_OPENLIBRARY_RATE)]
+    openlibrary_rate: f64,
+    #[arg(long, env = "BOOKSTRACK_GOOGLE_BOOKS_URL", default_value = config::DEFAULT_GOOGLE_BOOKS_URL)]
+    google_books_url: String,
+    #[arg(long, env = "BOOKSTRACK_GOOGLE_BOOKS_API_KEY", hide_env_values = true)]
+    google_books_api_key: Option<String>,
+    #[arg(long, env = "BOOKSTRACK_GOOGLE_BOOKS_RATE", default_value_t = config::DEFAULT_GOOGLE_BOOKS_RATE)]
+    google_books_rate: f64,
+    /// Contact for the User-Agent (an e-mail address or URL).
+    #[arg(long, env = "BOOKSTRACK_CONTACT")]
+    contact: Option<String>,
+    #[arg(long, env = "BOOKSTRACK_HTTP_TIMEOUT_SECS", default_value_t = config::DEFAULT_HTTP_TIMEOUT_SECS)]
+    http_timeout_secs: u64,
+    #[arg(long, env = "BOOKSTRACK_HTTP_RETRIES", default_value_t = config::DEFAULT_HTTP_RETRIES)]
+    http_retries: usize,
+    #[arg(long, env = "BOOKSTRACK_HTTP_IN_FLIGHT", default_value_t = config::DEFAULT_HTTP_IN_FLIGHT)]
+    http_in_flight: usize,
+    #[arg(long, env = "BOOKSTRACK_MAX_ENRICH_BOOKS", default_value_t = config::DEFAULT_MAX_ENRICH_BOOKS)]
+    max_enrich_books: usize,
+}
+
+impl EnrichArgs {
+    fn apply(&self, e: &mut config::EnrichConfig) {
+        e.providers = self
+            .enrich_providers
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect();
+        e.offline = self.enrich_offline;
+        e.openlibrary_url = self.openlibrary_url.clone();
+        e.openlibrary_rate = self.openlibrary_rate;
+        e.google_books_url = self.google_books_url.clone();
+        e.google_books_api_key = self.google_books_api_key.clone();
+        e.google_books_rate = self.google_books_rate;
+        if let Some(c) = &self.contact {
+            e.contact = c.clone();
+        }
+        e.timeout = Duration::from_secs(self.http_timeout_secs.max(1));
+        e.retries = self.http_retries;
+        e.max_in_flight = self.http_in_flight;
+        e.max_books = self.max_enrich_books;
+    }
 }
 
 impl ServeArgs {
@@ -59,6 +117,7 @@ impl ServeArgs {
         c.ws_ping_interval = Duration::from_secs(self.ws_ping_interval_secs.max(1));
         c.viewer_queue = self.viewer_queue;
         c.max_running_jobs = self.max_running_jobs;
+        self.enrich.apply(&mut c.enrich);
         c
     }
 }

@@ -31,6 +31,34 @@ pub async fn import(server: &str, file: &Path, out: &OutputArgs) -> Result<ExitC
     follow(&client, &started.job_id, &started.token, out, true).await
 }
 
+pub async fn enrich(
+    server: &str,
+    isbns: Vec<String>,
+    file: Option<&Path>,
+    out: &OutputArgs,
+) -> Result<ExitCode> {
+    let mut books: Vec<Value> = isbns
+        .into_iter()
+        .map(|i| serde_json::json!({"title": "", "isbn": i}))
+        .collect();
+    if let Some(f) = file {
+        let text = std::fs::read_to_string(f)?;
+        let listed: Vec<Value> = serde_json::from_str(&text)?;
+        books.extend(listed);
+    }
+    if books.is_empty() {
+        anyhow::bail!("nothing to enrich: give ISBNs or --file");
+    }
+    let client = Client::new(server)?;
+    let started = client
+        .start_enrichment(&serde_json::json!({"books": books}))
+        .await?;
+    if !out.json {
+        eprintln!("job {} started", started.job_id);
+    }
+    follow(&client, &started.job_id, &started.token, out, true).await
+}
+
 pub async fn watch(server: &str, job_id: &str, token: &str, out: &OutputArgs) -> Result<ExitCode> {
     let client = Client::new(server)?;
     follow(&client, job_id, token, out, false).await
@@ -145,9 +173,15 @@ fn plain(env: &Envelope) -> String {
 
 fn print_summary(result: &serde_json::Map<String, Value>, results: &Value) {
     let n = |k: &str| result.get(k).and_then(Value::as_u64).unwrap_or(0);
-    println!("rows      {}", n("totalBooks"));
-    println!("imported  {}", n("successCount"));
-    println!("failed    {}", n("failureCount"));
+    println!("total       {}", n("totalBooks"));
+    println!("succeeded   {}", n("successCount"));
+    if result.contains_key("duplicates") {
+        println!(
+            "duplicates  {} (merged into an earlier row)",
+            n("duplicates")
+        );
+    }
+    println!("failed      {}", n("failureCount"));
     if let Some(errors) = results.get("errors").and_then(Value::as_array) {
         for e in errors {
             println!(

@@ -73,6 +73,17 @@ impl Client {
         Ok(Self::decode::<ApiSuccess<JobStarted>>(resp).await?.data)
     }
 
+    /// Starts an enrichment job; `body` is `{"books": […]}` or `{"workIds": […]}`.
+    pub async fn start_enrichment(&self, body: &Value) -> Result<JobStarted, ClientError> {
+        let resp = self
+            .http
+            .post(format!("{}/api/enrichment/start", self.base))
+            .json(body)
+            .send()
+            .await?;
+        Ok(Self::decode::<ApiSuccess<JobStarted>>(resp).await?.data)
+    }
+
     pub async fn job_state(&self, job_id: &str, token: &str) -> Result<JobState, ClientError> {
         let resp = self
             .http

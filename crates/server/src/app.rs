@@ -26,6 +26,8 @@ pub enum AppError {
     Build(#[from] BuildError),
     #[error("could not prepare the data directory: {0}")]
     DataDir(std::io::Error),
+    #[error("bad configuration: {0}")]
+    Config(String),
 }
 
 pub struct App {
@@ -41,6 +43,9 @@ pub struct App {
     pub running: Arc<Semaphore>,
     /// Wakes the cleanup task when a job ends.
     pub cleanup: Arc<Notify>,
+    /// The enrichment provider chain, shared by every enrichment job so
+    /// that rate limits hold across jobs.
+    pub enricher: Arc<crate::pipelines::enrichment::Enricher>,
 }
 
 /// A started job: what the 202 answer carries.
@@ -62,16 +67,18 @@ impl App {
     pub fn open(config: Config, cancel: CancellationToken) -> Result<Arc<App>, AppError> {
         std::fs::create_dir_all(config.uploads_dir()).map_err(AppError::DataDir)?;
         let store = SqliteStore::open(&config.database_path())?;
-        Ok(App::with_store(config, Arc::new(store), cancel))
+        App::with_store(config, Arc::new(store), cancel)
     }
 
     pub fn with_store(
         config: Config,
         store: Arc<dyn Store>,
         cancel: CancellationToken,
-    ) -> Arc<App> {
+    ) -> Result<Arc<App>, AppError> {
         let running = Arc::new(Semaphore::new(config.max_running_jobs.max(1)));
-        Arc::new(App {
+        let enricher = crate::pipelines::enrichment::enricher(&config.enrich, store.clone())
+            .map_err(AppError::Config)?;
+        Ok(Arc::new(App {
             config,
             store,
             metrics: Arc::new(Metrics::default()),
@@ -80,7 +87,8 @@ impl App {
             tracker: TaskTracker::new(),
             running,
             cleanup: Arc::new(Notify::new()),
-        })
+            enricher: Arc::new(enricher),
+        }))
     }
 
     /// Where an upload for `job_id` is spooled, kept until the job ends.
@@ -101,7 +109,7 @@ impl App {
         params: Value,
         input: Option<PathBuf>,
     ) -> Result<Started, AppError> {
-        let runner = runner_for(&params, input.as_deref())?;
+        let runner = runner_for(self, &params, input.as_deref())?;
         let now = clock::now_ms();
         let (token, token_hash) = token::generate();
         let state = JobState::new(job_id.clone(), pipeline, now);
@@ -134,7 +142,7 @@ impl App {
         for u in self.store.unfinished().await? {
             let id = u.state.job_id.clone();
             let input = u.input_path.as_ref().map(PathBuf::from);
-            match runner_for(&u.params, input.as_deref()) {
+            match runner_for(self, &u.params, input.as_deref()) {
                 Ok(runner) => {
                     let resumed = resumed_from(&u);
                     let mut state = u.state;

@@ -45,6 +45,55 @@ impl Throttle {
     }
 }
 
+pub const DEFAULT_MAX_ENRICH_BOOKS: usize = 10_000;
+pub const DEFAULT_OPENLIBRARY_URL: &str = "https://openlibrary.org";
+pub const DEFAULT_GOOGLE_BOOKS_URL: &str = "https://www.googleapis.com/books/v1";
+pub const DEFAULT_OPENLIBRARY_RATE: f64 = 3.0;
+pub const DEFAULT_GOOGLE_BOOKS_RATE: f64 = 5.0;
+pub const DEFAULT_HTTP_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_HTTP_RETRIES: usize = 3;
+pub const DEFAULT_HTTP_IN_FLIGHT: usize = 4;
+pub const DEFAULT_PROVIDERS: &str = "cache,catalog,openlibrary,googlebooks";
+
+/// Where enrichment looks, and how politely.
+#[derive(Debug, Clone)]
+pub struct EnrichConfig {
+    /// In order; of `cache`, `catalog`, `openlibrary`, `googlebooks`.
+    pub providers: Vec<String>,
+    /// Only the cache and the local catalog: no request leaves the machine.
+    pub offline: bool,
+    pub openlibrary_url: String,
+    pub google_books_url: String,
+    pub google_books_api_key: Option<String>,
+    /// Goes in the User-Agent, as Open Library asks of API clients.
+    pub contact: String,
+    pub openlibrary_rate: f64,
+    pub google_books_rate: f64,
+    pub timeout: Duration,
+    pub retries: usize,
+    pub max_in_flight: usize,
+    pub max_books: usize,
+}
+
+impl Default for EnrichConfig {
+    fn default() -> Self {
+        EnrichConfig {
+            providers: DEFAULT_PROVIDERS.split(',').map(str::to_string).collect(),
+            offline: false,
+            openlibrary_url: DEFAULT_OPENLIBRARY_URL.into(),
+            google_books_url: DEFAULT_GOOGLE_BOOKS_URL.into(),
+            google_books_api_key: None,
+            contact: "self-hosted; set --contact".into(),
+            openlibrary_rate: DEFAULT_OPENLIBRARY_RATE,
+            google_books_rate: DEFAULT_GOOGLE_BOOKS_RATE,
+            timeout: Duration::from_secs(DEFAULT_HTTP_TIMEOUT_SECS),
+            retries: DEFAULT_HTTP_RETRIES,
+            max_in_flight: DEFAULT_HTTP_IN_FLIGHT,
+            max_books: DEFAULT_MAX_ENRICH_BOOKS,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
@@ -64,6 +113,7 @@ pub struct Config {
     pub max_running_jobs: usize,
     /// Per-pipeline throttles; `None` uses SPEC §4's.
     pub throttle_override: Option<Throttle>,
+    pub enrich: EnrichConfig,
 }
 
 impl Config {
@@ -85,6 +135,7 @@ impl Config {
             replay_cache: DEFAULT_REPLAY_CACHE,
             max_running_jobs: DEFAULT_MAX_RUNNING_JOBS,
             throttle_override: None,
+            enrich: EnrichConfig::default(),
         }
     }
 

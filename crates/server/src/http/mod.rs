@@ -1,6 +1,7 @@
 //! The HTTP API of SPEC §2.
 
 mod auth;
+mod enrichment;
 mod error;
 mod import;
 mod jobs;
@@ -25,6 +26,7 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(DefaultBodyLimit::disable());
     Router::new()
         .merge(uploads)
+        .route("/api/enrichment/start", post(enrichment::start))
         .route("/ws/progress", get(crate::ws::ws_progress))
         .route("/api/job-state/{job_id}", get(jobs::job_state))
         .route("/api/jobs/{job_id}/results", get(jobs::results))

@@ -2,6 +2,7 @@
 //! job's stored parameters, so a restart can rebuild and resume it.
 
 pub mod csv_import;
+pub mod enrichment;
 pub mod synthetic;
 
 use crate::job::JobRunner;
@@ -19,7 +20,11 @@ pub enum BuildError {
 }
 
 /// Rebuilds a job's runner from what `create_job` stored.
-pub fn runner_for(params: &Value, input: Option<&Path>) -> Result<Box<dyn JobRunner>, BuildError> {
+pub fn runner_for(
+    app: &crate::App,
+    params: &Value,
+    input: Option<&Path>,
+) -> Result<Box<dyn JobRunner>, BuildError> {
     let runner = params.get("runner").and_then(Value::as_str).unwrap_or("");
     match runner {
         csv_import::RUNNER => {
@@ -29,6 +34,10 @@ pub fn runner_for(params: &Value, input: Option<&Path>) -> Result<Box<dyn JobRun
             Ok(Box::new(csv_import::CsvImport::from_params(params, input)?))
         }
         synthetic::RUNNER => Ok(Box::new(synthetic::Synthetic::from_params(params)?)),
+        enrichment::RUNNER => Ok(Box::new(enrichment::Enrichment::from_params(
+            params,
+            app.enricher.clone(),
+        )?)),
         other => Err(BuildError::UnknownRunner(other.to_string())),
     }
 }

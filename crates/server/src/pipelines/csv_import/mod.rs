@@ -11,6 +11,7 @@ mod normalise;
 
 pub use book::{map_row, work_id_for, Book};
 pub use format::{Format, Layout};
+pub use normalise::title_author_key;
 
 use super::BuildError;
 use crate::job::{JobContext, JobFailure, JobRunner, ProgressReport, Stopped};

@@ -1,0 +1,128 @@
+//! `POST /api/enrichment/start`: inline books, or `workIds` of books the
+//! server holds from earlier imports; an optional client-chosen `jobId`.
+
+use super::error::ApiErr;
+use crate::app::App;
+use crate::clock;
+use crate::pipelines::enrichment::{Enrichment, Query};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use bookstrack_protocol::{ApiSuccess, ErrorCode, JobStarted, Pipeline};
+use serde::Deserialize;
+use serde_json::Value;
+use std::sync::Arc;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StartEnrichment {
+    job_id: Option<String>,
+    books: Option<Vec<BookIn>>,
+    work_ids: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BookIn {
+    title: String,
+    author: Option<String>,
+    isbn: Option<String>,
+}
+
+fn bad(message: impl Into<String>) -> ApiErr {
+    ApiErr::bad_request(ErrorCode::InvalidRequest, message)
+}
+
+pub async fn start(
+    State(app): State<Arc<App>>,
+    body: Result<Json<StartEnrichment>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<ApiSuccess<JobStarted>>), ApiErr> {
+    let Json(req) = body.map_err(|e| {
+        bad(format!(
+            "expected {{\"jobId\"?, \"books\": [{{\"title\", \"author\"?, \"isbn\"?}}]}} or {{\"workIds\": […]}}: {}",
+            e.body_text()
+        ))
+    })?;
+    let job_id = match req.job_id {
+        Some(id) => uuid::Uuid::parse_str(&id)
+            .map_err(|_| bad(format!("jobId {id:?} is not a UUID")))?
+            .to_string(),
+        None => App::new_job_id(),
+    };
+    let mut books: Vec<Query> = Vec::new();
+    for b in req.books.unwrap_or_default() {
+        if b.title.trim().is_empty() && b.isbn.as_deref().is_none_or(|i| i.trim().is_empty()) {
+            return Err(bad("every book needs a title or an ISBN"));
+        }
+        books.push(Query {
+            title: b.title,
+            author: b.author.filter(|a| !a.trim().is_empty()),
+            isbn: b.isbn.filter(|i| !i.trim().is_empty()),
+            work_id: None,
+        });
+    }
+    let work_ids = req.work_ids.unwrap_or_default();
+    if !work_ids.is_empty() {
+        let found = app.store.works(work_ids.clone()).await?;
+        let unknown: Vec<&String> = work_ids
+            .iter()
+            .filter(|w| !found.contains_key(*w))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(ApiErr::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::InvalidRequest,
+                format!(
+                    "unknown work ids: {}",
+                    unknown
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        for w in &work_ids {
+            let v: Value =
+                serde_json::from_str(&found[w]).map_err(|e| ApiErr::internal(e.to_string()))?;
+            let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+            books.push(Query {
+                title: s("title").unwrap_or_default(),
+                author: s("author"),
+                isbn: s("isbn13").or_else(|| s("isbn10")),
+                work_id: Some(w.clone()),
+            });
+        }
+    }
+    if books.is_empty() {
+        return Err(bad("no books: give `books` or `workIds`"));
+    }
+    let max = app.config.enrich.max_books;
+    if books.len() > max {
+        return Err(ApiErr::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "{} books, more than the limit of {max} per job",
+                books.len()
+            ),
+        ));
+    }
+    let started = app
+        .start_job(
+            job_id,
+            Pipeline::BatchEnrichment,
+            Enrichment::params(&books),
+            None,
+        )
+        .await?;
+    let data = JobStarted {
+        job_id: started.job_id,
+        token: started.token,
+        message: format!("Enrichment started for {} books", books.len()),
+        total_photos: None,
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ApiSuccess::new(data, clock::now_ms())),
+    ))
+}

@@ -1,0 +1,66 @@
+//! A token bucket that spaces requests to one provider, shared by every job
+//! of the server so that the provider sees one polite client.
+
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+pub struct RateLimiter {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl RateLimiter {
+    /// `per_second` requests a second at most, with no burst: spacing is what
+    /// a provider's per-second limit measures.
+    pub fn new(per_second: f64) -> RateLimiter {
+        // A 5% margin keeps scheduling jitter from putting one request too
+        // many into a provider's one-second window.
+        let interval = Duration::from_secs_f64(1.05 / per_second.max(0.001));
+        RateLimiter {
+            interval,
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Waits for this request's turn.
+    pub async fn acquire(&self) {
+        let at = {
+            let mut next = self.next.lock().await;
+            let now = Instant::now();
+            let at = (*next).max(now);
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+
+    /// Pushes every later request back (a provider said `Retry-After`).
+    pub async fn pause_for(&self, d: Duration) {
+        let mut next = self.next.lock().await;
+        *next = (*next).max(Instant::now() + d);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn spaces_requests() {
+        let l = RateLimiter::new(4.0);
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            l.acquire().await;
+        }
+        let e = t0.elapsed();
+        assert!(
+            e >= Duration::from_millis(1040) && e < Duration::from_millis(1100),
+            "{e:?}"
+        );
+        l.pause_for(Duration::from_secs(5)).await;
+        let t1 = Instant::now();
+        l.acquire().await;
+        assert!(t1.elapsed() >= Duration::from_secs(5));
+    }
+}

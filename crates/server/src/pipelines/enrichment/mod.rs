@@ -1,0 +1,157 @@
+//! `batch_enrichment`: metadata (ISBN-13, publisher, year, pages, cover,
+//! subjects, description) for many books from a chain of sources: cache →
+//! local catalog → Open Library → Google Books (order configurable).
+
+pub mod catalog;
+pub mod chain;
+pub mod google;
+pub mod limiter;
+pub mod openlibrary;
+pub mod provider;
+pub mod upstream;
+
+pub use chain::Enricher;
+pub use provider::{Metadata, Query};
+
+use super::BuildError;
+use crate::config::EnrichConfig;
+use crate::job::{JobContext, JobFailure, JobRunner, ProgressReport, Stopped};
+use crate::store::{Item, Store};
+use bookstrack_protocol::RowError;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use upstream::{Upstream, UpstreamConfig};
+
+pub const RUNNER: &str = "batch_enrichment";
+
+/// Builds the provider chain `config` names, in its order.
+pub fn enricher(config: &EnrichConfig, store: Arc<dyn Store>) -> Result<Enricher, String> {
+    let ua = format!(
+        "bookstrack/{} ({})",
+        env!("CARGO_PKG_VERSION"),
+        config.contact
+    );
+    let upstream = |name, per_second| {
+        Arc::new(Upstream::new(UpstreamConfig {
+            name,
+            per_second,
+            timeout: config.timeout,
+            retries: config.retries,
+            max_in_flight: config.max_in_flight,
+            user_agent: ua.clone(),
+        }))
+    };
+    let mut providers: Vec<Arc<dyn provider::Provider>> = Vec::new();
+    let mut use_cache = false;
+    for p in &config.providers {
+        match p.as_str() {
+            "cache" => use_cache = true,
+            "catalog" => providers.push(Arc::new(catalog::Catalog { store: store.clone() })),
+            "openlibrary" if !config.offline => providers.push(Arc::new(openlibrary::OpenLibrary {
+                up: upstream("open_library", config.openlibrary_rate),
+                base: config.openlibrary_url.trim_end_matches('/').to_string(),
+            })),
+            "googlebooks" if !config.offline => providers.push(Arc::new(google::GoogleBooks {
+                up: upstream("google_books", config.google_books_rate),
+                base: config.google_books_url.trim_end_matches('/').to_string(),
+                api_key: config.google_books_api_key.clone(),
+            })),
+            "openlibrary" | "googlebooks" => {}
+            other => {
+                return Err(format!(
+                    "unknown enrichment provider {other:?}: use cache, catalog, openlibrary, googlebooks"
+                ))
+            }
+        }
+    }
+    Ok(Enricher {
+        providers,
+        store,
+        use_cache,
+    })
+}
+
+pub struct Enrichment {
+    books: Vec<Query>,
+    enricher: Arc<Enricher>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Enrichment {
+    pub fn params(books: &[Query]) -> Value {
+        json!({"runner": RUNNER, "books": books})
+    }
+
+    pub fn from_params(p: &Value, enricher: Arc<Enricher>) -> Result<Self, BuildError> {
+        let books: Vec<Query> = p
+            .get("books")
+            .cloned()
+            .and_then(|b| serde_json::from_value(b).ok())
+            .ok_or_else(|| BuildError::BadParams("books".into()))?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| BuildError::BadParams("no async runtime".into()))?;
+        Ok(Enrichment {
+            books,
+            enricher,
+            runtime,
+        })
+    }
+}
+
+impl JobRunner for Enrichment {
+    fn run(
+        self: Box<Self>,
+        ctx: &JobContext,
+    ) -> Result<Result<Map<String, Value>, JobFailure>, Stopped> {
+        let total = self.books.len() as u64;
+        ctx.started(total)?;
+        let (mut success, mut failure) = (ctx.resume.success, ctx.resume.failure);
+        let mut sources: BTreeMap<String, u64> = BTreeMap::new();
+        let start = ctx.resume.cursor as usize;
+        for (c, chunk) in self.books[start.min(self.books.len())..]
+            .chunks(openlibrary::BATCH)
+            .enumerate()
+        {
+            let first = start + c * openlibrary::BATCH;
+            let answers = self.runtime.block_on(self.enricher.enrich(chunk));
+            for (k, (q, a)) in chunk.iter().zip(answers).enumerate() {
+                let index = first + k;
+                let mut report = ProgressReport {
+                    status: format!("Enriching: {}", q.title),
+                    current_title: Some(q.title.clone()),
+                    ..Default::default()
+                };
+                match a {
+                    Ok((provider, metadata)) => {
+                        success += 1;
+                        *sources.entry(provider.clone()).or_default() += 1;
+                        let item = json!({
+                            "index": index, "workId": q.work_id, "query": q,
+                            "provider": provider, "metadata": metadata,
+                        });
+                        report.items.push(Item {
+                            work_id: q.work_id.clone(),
+                            json: item.to_string(),
+                        });
+                    }
+                    Err(reason) => {
+                        failure += 1;
+                        report.errors.push(RowError {
+                            row: index as u64 + 1,
+                            message: format!("{}: {reason}", q.title),
+                        });
+                    }
+                }
+                report.processed = index as u64 + 1;
+                report.cursor = report.processed;
+                report.success = success;
+                report.failure = failure;
+                ctx.progress(report)?;
+            }
+        }
+        let mut extras = Map::new();
+        extras.insert("sources".into(), json!(sources));
+        Ok(Ok(extras))
+    }
+}
