@@ -314,7 +314,7 @@ async fn malformed_json_and_timeouts_fall_through_to_google_books() {
     let (ol, gb) = (MockServer::start().await, MockServer::start().await);
     let isbn_a = isbn13(11);
     let isbn_b = isbn13(12);
-    let (a, b) = (isbn_a.clone(), isbn_b.clone());
+    let a = isbn_a.clone();
     Mock::given(method("GET"))
         .and(path("/api/books"))
         .respond_with(move |req: &Request| {
