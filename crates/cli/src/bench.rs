@@ -16,6 +16,17 @@ use std::time::{Duration, Instant};
 pub enum Scenario {
     /// Import a generated Goodreads export end to end (upload → job_complete).
     Import(ImportArgs),
+    /// Enrich books with ISBNs against a local fake Open Library that allows
+    /// 3 requests/s and answers 429 beyond; then the same books again.
+    Enrich(EnrichArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EnrichArgs {
+    #[arg(long, default_value_t = 1000)]
+    books: u64,
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
 }
 
 #[derive(Args, Debug)]
@@ -29,20 +40,26 @@ pub struct ImportArgs {
 pub async fn run(s: Scenario) -> Result<()> {
     match s {
         Scenario::Import(a) => import(a).await,
+        Scenario::Enrich(a) => crate::bench_enrich::enrich(a.books, a.runs).await,
     }
 }
 
 /// A `bookstrack serve` child on a free port.
-struct ServerChild {
+pub(crate) struct ServerChild {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl ServerChild {
-    fn start(data_dir: &Path) -> Result<ServerChild> {
+    pub(crate) fn start(data_dir: &Path) -> Result<ServerChild> {
+        Self::start_with(data_dir, &[])
+    }
+
+    pub(crate) fn start_with(data_dir: &Path, extra: &[&str]) -> Result<ServerChild> {
         let mut child = Command::new(std::env::current_exe()?)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(extra)
             .stdout(Stdio::piped())
             .spawn()
             .context("could not start the server")?;
@@ -131,7 +148,7 @@ async fn import_once(rows: u64) -> Result<ImportRun> {
     })
 }
 
-fn median<T: Copy + PartialOrd>(mut v: Vec<T>) -> T {
+pub(crate) fn median<T: Copy + PartialOrd>(mut v: Vec<T>) -> T {
     v.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
     v[v.len() / 2]
 }

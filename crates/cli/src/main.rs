@@ -1,6 +1,7 @@
 //! `bookstrack`: run the progress server, start jobs and watch them live.
 
 mod bench;
+mod bench_enrich;
 mod catalog;
 mod serve;
 mod watch;
