@@ -583,3 +583,42 @@ async fn the_rate_limit_is_never_exceeded() {
     assert_eq!(*over.lock().unwrap(), 0, "no request over 3 per second");
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quota_answer_falls_through_to_the_next_provider() {
+    let (ol, gb) = (MockServer::start().await, MockServer::start().await);
+    let body = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/googlebooks_quota_429.json"),
+    )
+    .unwrap();
+    Mock::given(method("GET"))
+        .and(path("/volumes"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .set_body_string(body)
+                .insert_header("Retry-After", "120"),
+        )
+        .mount(&gb)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/books"))
+        .respond_with(BooksApi::default())
+        .mount(&ol)
+        .await;
+    // Google Books first, then Open Library.
+    let srv = server(&ol, &gb, |c| {
+        c.enrich.providers = vec!["googlebooks".into(), "openlibrary".into()];
+    })
+    .await;
+    let t = Instant::now();
+    let (_, _, state, data) =
+        enrich(&srv, json!({"books": [{"title": "A", "isbn": isbn13(31)}]})).await;
+    assert_eq!(state["successCount"], 1);
+    assert_eq!(data["books"][0]["provider"], "open_library");
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "a Retry-After of 2 minutes is not waited for"
+    );
+    srv.stop().await;
+}
