@@ -3,7 +3,7 @@
 //! runs next to a baseline measured in the same run.
 
 use anyhow::{bail, Context, Result};
-use bookstrack_client::{Client, ReconnectPolicy};
+use bookstrack_client::{Client, StreamOptions};
 use bookstrack_protocol::Payload;
 use bookstrack_server::pipelines::csv_import::generate;
 use clap::{Args, Subcommand};
@@ -121,7 +121,7 @@ async fn import_once(rows: u64) -> Result<ImportRun> {
     let t = Instant::now();
     let started = client.start_import(&file).await?;
     let accepted = t.elapsed();
-    let mut events = client.events(&started.job_id, &started.token, ReconnectPolicy::default());
+    let mut events = client.follow(&started, StreamOptions::default());
     let mut done = false;
     while let Some(ev) = events.next().await {
         match ev?.into_payload() {

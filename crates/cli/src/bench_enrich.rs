@@ -9,7 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bookstrack_client::{Client, ReconnectPolicy};
+use bookstrack_client::{Client, StreamOptions};
 use bookstrack_protocol::Payload;
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, VecDeque};
@@ -76,7 +76,7 @@ fn isbn13(n: u64) -> String {
 async fn run_job(client: &Client, books: &Value) -> Result<(Duration, u64)> {
     let t = Instant::now();
     let started = client.start_enrichment(books).await?;
-    let mut events = client.events(&started.job_id, &started.token, ReconnectPolicy::default());
+    let mut events = client.follow(&started, StreamOptions::default());
     while let Some(ev) = events.next().await {
         match ev?.into_payload() {
             Payload::JobComplete { result } => {

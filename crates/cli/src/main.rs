@@ -80,8 +80,9 @@ enum Command {
     /// Follow a job that is already running.
     Watch {
         job_id: String,
+        /// Defaults to the token kept when this user started the job.
         #[arg(long, env = "BOOKSTRACK_TOKEN")]
-        token: String,
+        token: Option<String>,
         #[arg(
             long,
             env = "BOOKSTRACK_SERVER",
@@ -153,6 +154,6 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             token,
             server,
             out,
-        } => watch::watch(&server, &job_id, &token, &out).await,
+        } => watch::watch(&server, &job_id, token.as_deref(), &out).await,
     }
 }

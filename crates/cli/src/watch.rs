@@ -2,7 +2,7 @@
 //! elsewhere, raw JSON with `--json`.
 
 use anyhow::Result;
-use bookstrack_client::{Client, ClientError, ReconnectPolicy};
+use bookstrack_client::{Client, ClientError, FileTokenStore, JobStream, StreamOptions};
 use bookstrack_protocol::{Envelope, Payload};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -10,6 +10,7 @@ use serde_json::Value;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct OutputArgs {
@@ -28,7 +29,17 @@ pub async fn import(server: &str, file: &Path, out: &OutputArgs) -> Result<ExitC
     if !out.json {
         eprintln!("job {} started", started.job_id);
     }
-    follow(&client, &started.job_id, &started.token, out, true).await
+    let events = client.follow(&started, options());
+    follow(&client, events, out, true).await
+}
+
+/// Tokens are kept in the user's data dir while a job runs, so that
+/// `bookstrack watch JOB` can follow it without `--token`.
+fn options() -> StreamOptions {
+    StreamOptions {
+        tokens: Arc::new(FileTokenStore::new(FileTokenStore::default_dir())),
+        ..StreamOptions::default()
+    }
 }
 
 pub async fn enrich(
@@ -56,22 +67,35 @@ pub async fn enrich(
     if !out.json {
         eprintln!("job {} started", started.job_id);
     }
-    follow(&client, &started.job_id, &started.token, out, true).await
+    let events = client.follow(&started, options());
+    follow(&client, events, out, true).await
 }
 
-pub async fn watch(server: &str, job_id: &str, token: &str, out: &OutputArgs) -> Result<ExitCode> {
+pub async fn watch(
+    server: &str,
+    job_id: &str,
+    token: Option<&str>,
+    out: &OutputArgs,
+) -> Result<ExitCode> {
     let client = Client::new(server)?;
-    follow(&client, job_id, token, out, false).await
+    let opts = options();
+    let token = match token {
+        Some(t) => t.to_string(),
+        None => match opts.tokens.get(job_id) {
+            Some(t) => t.token,
+            None => anyhow::bail!("no token kept for job {job_id}: pass --token"),
+        },
+    };
+    let events = client.events(job_id, &token, opts);
+    follow(&client, events, out, false).await
 }
 
 async fn follow(
     client: &Client,
-    job_id: &str,
-    token: &str,
+    mut events: JobStream,
     out: &OutputArgs,
     summary: bool,
 ) -> Result<ExitCode> {
-    let mut events = client.events(job_id, token, ReconnectPolicy::default());
     let bar = (!out.json && std::io::stderr().is_terminal()).then(|| {
         let b = ProgressBar::new(0);
         b.set_style(
@@ -109,6 +133,12 @@ async fn follow(
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
+    if events.reconnects > 0 && !out.json {
+        eprintln!(
+            "(the connection dropped; reconnected {} time(s) without losing an event)",
+            events.reconnects
+        );
+    }
     let Some(end) = outcome else {
         return Ok(ExitCode::from(EXIT_GAVE_UP));
     };
@@ -119,7 +149,7 @@ async fn follow(
         }
         Payload::JobComplete { result } => {
             if summary && !out.json {
-                let results = client.results(job_id, token).await?;
+                let results = client.results(end.job_id(), events.token()).await?;
                 print_summary(result, &results);
             }
             Ok(ExitCode::SUCCESS)

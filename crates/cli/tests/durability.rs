@@ -145,3 +145,81 @@ async fn sigterm_closes_sockets_with_1001_exits_cleanly_and_the_job_resumes() {
     }
     assert_eq!(end.unwrap()["type"], "job_complete");
 }
+
+/// The import command keeps going while its server is killed and restarted
+/// on the same port: it reconnects, resumes, and prints the right summary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_command_survives_a_server_kill_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    // A real Goodreads export when the samples are there, else our own.
+    let (file, rows, failed) = match std::env::var("BOOKSTRACK_SAMPLES_DIR") {
+        Ok(d) => {
+            let f = std::path::Path::new(&d)
+                .join("goodreads_genekaufman_gr-exp-analysis_978rows_2016.csv");
+            (f, 978, 0)
+        }
+        Err(_) => {
+            let f = dir.path().join("goodreads_library_export.csv");
+            std::fs::write(&f, goodreads_csv(900)).unwrap();
+            (f, 900, expected_failures(900))
+        }
+    };
+    let data = dir.path().join("data");
+    // One pipeline at a time, and a long job ahead: ours is queued when the
+    // server dies, and runs after the restart.
+    let s1 = ServerProc::start(&data, 0, &["--max-running-jobs", "1"]);
+    let (port, url) = (s1.port, s1.url.clone());
+    let (blocker, blocker_tok) = upload(&url, goodreads_csv(150_000)).await;
+    let _blocker_ws = connect(&url, &blocker, &blocker_tok, 0, true).await;
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_bookstrack"))
+        .args(["import"])
+        .arg(&file)
+        .args(["--server", &url])
+        .env("BOOKSTRACK_TOKEN_DIR", dir.path().join("tokens"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    s1.kill9();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let _s2 = ServerProc::start(&data, port, &["--max-running-jobs", "1"]);
+    let out = tokio::task::spawn_blocking(move || cli.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(&format!("total       {rows}")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("succeeded   {}", rows - failed)),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("failed      {failed}")),
+        "{stdout}"
+    );
+    let seqs: Vec<u64> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "each event once, in order"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("reconnected"),
+        "the kill was lived through"
+    );
+    let tokens = std::fs::read_dir(dir.path().join("tokens"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(tokens, 0, "the token file is gone once the job ended");
+}

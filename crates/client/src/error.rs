@@ -23,6 +23,23 @@ pub enum ClientError {
     GaveUp { attempts: u32, last: String },
     #[error("the job is gone from the server")]
     JobGone,
+    #[error("the job's token is no longer accepted ({0})")]
+    Unauthorized(String),
+    #[error("cancelled")]
+    Cancelled,
     #[error("the server sent a malformed message: {0}")]
     Protocol(String),
+}
+
+impl ClientError {
+    /// A 4xx answer: asking again will not help.
+    pub fn is_client_error(&self) -> bool {
+        match self {
+            ClientError::Api { status, .. } | ClientError::Unexpected { status, .. } => {
+                (400..500).contains(status)
+            }
+            ClientError::JobGone | ClientError::Unauthorized(_) => true,
+            _ => false,
+        }
+    }
 }

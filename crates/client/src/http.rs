@@ -1,5 +1,7 @@
-use crate::{ClientError, EventStream, ReconnectPolicy};
-use bookstrack_protocol::{ApiFailure, ApiSuccess, JobStarted, JobState};
+use crate::{ClientError, JobStream, ResyncPolicy, StreamOptions};
+use bookstrack_protocol::{
+    ApiFailure, ApiSuccess, JobStarted, JobState, RefreshRequest, RefreshResponse,
+};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::Path;
@@ -91,9 +93,52 @@ impl Client {
             .bearer_auth(token)
             .send()
             .await?;
-        if resp.status().as_u16() == 404 {
-            return Err(ClientError::JobGone);
+        match resp.status().as_u16() {
+            404 => Err(ClientError::JobGone),
+            401 => Err(ClientError::Unauthorized(
+                "job-state refused the token".into(),
+            )),
+            _ => Self::decode(resp).await,
         }
+    }
+
+    /// `job_state` retried on 5xx and transport errors as `policy` says;
+    /// a 4xx is final at once (404 is [`ClientError::JobGone`]).
+    pub async fn job_state_with_retry(
+        &self,
+        job_id: &str,
+        token: &str,
+        policy: &ResyncPolicy,
+    ) -> Result<JobState, ClientError> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.job_state(job_id, token).await {
+                Ok(s) => return Ok(s),
+                Err(e) if e.is_client_error() || tries >= policy.tries.max(1) => return Err(e),
+                Err(_) => {
+                    let wait = policy.waits.get(tries as usize - 1).or(policy.waits.last());
+                    tokio::time::sleep(wait.copied().unwrap_or_default()).await;
+                }
+            }
+        }
+    }
+
+    /// A new token for the job, replacing `old`.
+    pub async fn refresh_token(
+        &self,
+        job_id: &str,
+        old: &str,
+    ) -> Result<RefreshResponse, ClientError> {
+        let resp = self
+            .http
+            .post(format!("{}/api/token/refresh", self.base))
+            .json(&RefreshRequest {
+                job_id: job_id.into(),
+                old_token: old.into(),
+            })
+            .send()
+            .await?;
         Self::decode(resp).await
     }
 
@@ -108,9 +153,33 @@ impl Client {
         Ok(Self::decode::<ApiSuccess<Value>>(resp).await?.data)
     }
 
-    /// The job's events from the start (or after `last_seq`).
-    pub fn events(&self, job_id: &str, token: &str, policy: ReconnectPolicy) -> EventStream {
-        EventStream::new(self.clone(), job_id.into(), token.into(), policy)
+    /// Follows a job just started: its events from the first, resumed
+    /// across drops, with its token refreshed before it expires.
+    pub fn follow(&self, started: &JobStarted, opts: StreamOptions) -> JobStream {
+        JobStream::new(
+            self.clone(),
+            started.job_id.clone(),
+            crate::StoredToken {
+                token: started.token.clone(),
+                expires_at: started.expires_at,
+                refreshable_from: started.refreshable_from,
+            },
+            opts,
+        )
+    }
+
+    /// Follows a job by id and token (its expiry unknown).
+    pub fn events(&self, job_id: &str, token: &str, opts: StreamOptions) -> JobStream {
+        JobStream::new(
+            self.clone(),
+            job_id.into(),
+            crate::StoredToken {
+                token: token.into(),
+                expires_at: None,
+                refreshable_from: None,
+            },
+            opts,
+        )
     }
 
     pub(crate) fn ws_url(&self, job_id: &str, token: &str, last_seq: u64) -> String {

@@ -1,11 +1,16 @@
 //! Rust SDK for the BooksTrack progress service: start a job, then read its
-//! events as a typed stream that survives dropped connections by resuming
-//! from the last `seq` it delivered.
+//! events as a typed stream that survives dropped connections (reconnect
+//! with backoff, resume by `lastSeq`, resync over HTTP), refreshes its
+//! token before it expires, and can be cancelled at any time.
 
 mod error;
-mod events;
 mod http;
+mod policy;
+mod stream;
+mod tokens;
 
 pub use error::ClientError;
-pub use events::{EventStream, ReconnectPolicy};
 pub use http::Client;
+pub use policy::{ReconnectPolicy, ResyncPolicy};
+pub use stream::{CancelHandle, JobStream, StreamOptions};
+pub use tokens::{FileTokenStore, MemoryTokenStore, StoredToken, TokenStore};

@@ -48,6 +48,13 @@ pub struct JobStarted {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_photos: Option<u64>,
+    /// When the token stops working (ms since the epoch), so a client can
+    /// refresh it in time; absent from older servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    /// From when `/api/token/refresh` accepts the token (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refreshable_from: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

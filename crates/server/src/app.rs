@@ -53,6 +53,26 @@ pub struct App {
 pub struct Started {
     pub job_id: String,
     pub token: String,
+    pub expires_at: i64,
+    pub refreshable_from: i64,
+}
+
+impl Started {
+    /// The 202 answer's `data`.
+    pub fn into_data(
+        self,
+        message: String,
+        total_photos: Option<u64>,
+    ) -> bookstrack_protocol::JobStarted {
+        bookstrack_protocol::JobStarted {
+            job_id: self.job_id,
+            token: self.token,
+            message,
+            total_photos,
+            expires_at: Some(self.expires_at),
+            refreshable_from: Some(self.refreshable_from),
+        }
+    }
 }
 
 /// What happened to interrupted jobs at start-up.
@@ -113,11 +133,12 @@ impl App {
         let now = clock::now_ms();
         let (token, token_hash) = token::generate();
         let state = JobState::new(job_id.clone(), pipeline, now);
+        let expires_at = now + self.config.token_ttl.as_millis() as i64;
         self.store
             .create_job(NewJob {
                 state: state.clone(),
                 token_hash,
-                token_expires_at: now + self.config.token_ttl.as_millis() as i64,
+                token_expires_at: expires_at,
                 input_path: input.map(|p| p.to_string_lossy().into_owned()),
                 params,
             })
@@ -131,7 +152,12 @@ impl App {
                 resumed: None,
             },
         );
-        Ok(Started { job_id, token })
+        Ok(Started {
+            job_id,
+            token,
+            expires_at,
+            refreshable_from: expires_at - self.config.token_refresh_window.as_millis() as i64,
+        })
     }
 
     /// Picks up every job a previous process left queued or running: resumed

@@ -115,12 +115,10 @@ pub async fn start(
             None,
         )
         .await?;
-    let data = JobStarted {
-        job_id: started.job_id,
-        token: started.token,
-        message: format!("Enrichment started for {} books", books.len()),
-        total_photos: None,
-    };
+    let data = started.into_data(
+        format!("Enrichment started for {} books", books.len()),
+        None,
+    );
     Ok((
         StatusCode::ACCEPTED,
         Json(ApiSuccess::new(data, clock::now_ms())),

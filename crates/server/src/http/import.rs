@@ -75,12 +75,7 @@ pub async fn import_csv(
         )
         .await?;
     guard.keep();
-    let data = JobStarted {
-        job_id: started.job_id,
-        token: started.token,
-        message: "CSV parsing started".into(),
-        total_photos: None,
-    };
+    let data = started.into_data("CSV parsing started".into(), None);
     Ok((
         StatusCode::ACCEPTED,
         Json(ApiSuccess::new(data, clock::now_ms())),

@@ -1,0 +1,363 @@
+//! One job's events as a stream that outlives its connections: each event
+//! is delivered once and in order (resumed by `lastSeq` after any drop),
+//! the token is refreshed inside its refresh window, and `cancel()` stops
+//! everything at once, including a backoff in progress.
+
+use crate::{
+    Client, ClientError, MemoryTokenStore, ReconnectPolicy, ResyncPolicy, StoredToken, TokenStore,
+};
+use bookstrack_protocol::{
+    ApiFailure, ClientMessage, Envelope, ErrorCode, MessageFactory, Payload,
+};
+use futures_util::{SinkExt, StreamExt};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_util::sync::CancellationToken;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+#[derive(Clone)]
+pub struct StreamOptions {
+    pub reconnect: ReconnectPolicy,
+    pub resync: ResyncPolicy,
+    pub tokens: Arc<dyn TokenStore>,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        StreamOptions {
+            reconnect: ReconnectPolicy::default(),
+            resync: ResyncPolicy::default(),
+            tokens: Arc::new(MemoryTokenStore::default()),
+        }
+    }
+}
+
+/// Stops a [`JobStream`] from another task.
+#[derive(Clone)]
+pub struct CancelHandle(CancellationToken);
+
+impl CancelHandle {
+    pub fn cancel(&self) {
+        self.0.cancel()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn until(at_ms: i64) -> Duration {
+    Duration::from_millis((at_ms - now_ms()).max(0) as u64)
+}
+
+/// Why one connection attempt failed.
+enum Attempt {
+    Retry(String),
+    Fatal(ClientError),
+}
+
+enum Step {
+    Cancelled,
+    Refresh,
+    Frame(Option<Result<Message, WsError>>),
+}
+
+pub struct JobStream {
+    client: Client,
+    job_id: String,
+    token: StoredToken,
+    opts: StreamOptions,
+    socket: Option<Socket>,
+    last_seq: u64,
+    connected_once: bool,
+    done: bool,
+    cancel: CancellationToken,
+    pending: Option<Envelope>,
+    /// Successful reconnects so far.
+    pub reconnects: u32,
+    /// Token refreshes so far.
+    pub refreshes: u32,
+}
+
+impl JobStream {
+    pub(crate) fn new(
+        client: Client,
+        job_id: String,
+        token: StoredToken,
+        opts: StreamOptions,
+    ) -> Self {
+        if let Err(e) = opts.tokens.put(&job_id, &token) {
+            tracing::warn!(error = %e, "could not store the job's token");
+        }
+        JobStream {
+            client,
+            job_id,
+            token,
+            opts,
+            socket: None,
+            last_seq: 0,
+            connected_once: false,
+            done: false,
+            cancel: CancellationToken::new(),
+            pending: None,
+            reconnects: 0,
+            refreshes: 0,
+        }
+    }
+
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle(self.cancel.clone())
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// The token in use now (it changes when refreshed).
+    pub fn token(&self) -> &str {
+        &self.token.token
+    }
+
+    /// Halfway through the refresh window, when both ends are known.
+    fn refresh_due(&self) -> Option<i64> {
+        let (from, exp) = (self.token.refreshable_from?, self.token.expires_at?);
+        Some(from + (exp - from) / 2)
+    }
+
+    async fn refresh(&mut self) -> Result<(), ClientError> {
+        match self
+            .client
+            .refresh_token(&self.job_id, &self.token.token)
+            .await
+        {
+            Ok(r) => {
+                let window = match (self.token.refreshable_from, self.token.expires_at) {
+                    (Some(f), Some(e)) => Some(e - f),
+                    _ => None,
+                };
+                let expires_at = r.expires_at.parse::<i64>().ok();
+                self.token = StoredToken {
+                    token: r.token,
+                    expires_at,
+                    refreshable_from: expires_at.zip(window).map(|(e, w)| e - w),
+                };
+                self.refreshes += 1;
+                if let Err(e) = self.opts.tokens.put(&self.job_id, &self.token) {
+                    tracing::warn!(error = %e, "could not store the refreshed token");
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // Another holder of the token refreshed it first: use theirs.
+                if let Some(t) = self
+                    .opts
+                    .tokens
+                    .get(&self.job_id)
+                    .filter(|t| t.token != self.token.token)
+                {
+                    self.token = t;
+                    return Ok(());
+                }
+                // No proactive retry loop: the next reconnect will tell.
+                self.token.refreshable_from = None;
+                Err(e)
+            }
+        }
+    }
+
+    async fn try_connect(&mut self) -> Result<(), Attempt> {
+        let url = self
+            .client
+            .ws_url(&self.job_id, &self.token.token, self.last_seq);
+        match tokio_tungstenite::connect_async(url).await {
+            Ok((mut ws, _)) => {
+                let ready = serde_json::to_string(&ClientMessage::Ready { timestamp: None })
+                    .expect("serialises");
+                ws.send(Message::text(ready))
+                    .await
+                    .map_err(|e| Attempt::Retry(e.to_string()))?;
+                if self.connected_once {
+                    self.reconnects += 1;
+                }
+                self.connected_once = true;
+                self.socket = Some(ws);
+                Ok(())
+            }
+            Err(WsError::Http(resp)) => {
+                let status = resp.status().as_u16();
+                let code = resp
+                    .body()
+                    .as_ref()
+                    .and_then(|b| serde_json::from_slice::<ApiFailure>(b).ok())
+                    .map(|f| f.error.code);
+                match (status, code) {
+                    (401, Some(ErrorCode::TokenExpired)) => match self.refresh().await {
+                        Ok(()) => Err(Attempt::Retry("token refreshed".into())),
+                        Err(_) => Err(Attempt::Fatal(ClientError::Unauthorized(
+                            "the token expired".into(),
+                        ))),
+                    },
+                    (401, _) => Err(Attempt::Fatal(ClientError::Unauthorized(
+                        "the token was refused".into(),
+                    ))),
+                    (404, _) => Err(Attempt::Fatal(ClientError::JobGone)),
+                    (s, _) => Err(Attempt::Retry(format!("upgrade refused with HTTP {s}"))),
+                }
+            }
+            Err(e) => Err(Attempt::Retry(e.to_string())),
+        }
+    }
+
+    /// Connects: the first time at once, then with backoff; after the last
+    /// attempt, resyncs over HTTP.
+    async fn establish(&mut self) -> Result<(), ClientError> {
+        let mut last = String::from("connection lost");
+        if !self.connected_once {
+            match self.try_connect().await {
+                Ok(()) => return Ok(()),
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::Retry(m)) => last = m,
+            }
+        }
+        let policy = self.opts.reconnect;
+        for n in 0..policy.max_attempts {
+            tokio::select! {
+                _ = self.cancel.cancelled() => return Err(ClientError::Cancelled),
+                _ = tokio::time::sleep(policy.delay(n)) => {}
+            }
+            if self.refresh_due().is_some_and(|d| d <= now_ms()) {
+                let _ = self.refresh().await;
+            }
+            match self.try_connect().await {
+                Ok(()) => return Ok(()),
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::Retry(m)) => last = m,
+            }
+        }
+        let resync = self.opts.resync.clone();
+        let state = tokio::select! {
+            _ = self.cancel.cancelled() => return Err(ClientError::Cancelled),
+            s = self.client.job_state_with_retry(&self.job_id, &self.token.token, &resync) => s,
+        };
+        let state = match state {
+            Ok(s) => s,
+            Err(ClientError::JobGone) => return Err(ClientError::JobGone),
+            Err(e) => {
+                return Err(ClientError::GaveUp {
+                    attempts: policy.max_attempts,
+                    last: format!("{last}; resync failed: {e}"),
+                })
+            }
+        };
+        let terminal = state.status.is_terminal();
+        let factory = MessageFactory::new(self.job_id.clone(), state.pipeline);
+        self.pending = Some(factory.job_state(now_ms(), state));
+        if terminal {
+            // The job ended while we could not connect: its state is the news.
+            self.finish();
+            return Ok(());
+        }
+        Err(ClientError::GaveUp {
+            attempts: policy.max_attempts,
+            last,
+        })
+    }
+
+    fn finish(&mut self) {
+        self.done = true;
+        self.socket = None;
+        if let Err(e) = self.opts.tokens.delete(&self.job_id) {
+            tracing::warn!(error = %e, "could not delete the job's token");
+        }
+    }
+
+    /// The next job event (`job_started`, `job_progress`, `job_state`,
+    /// `job_complete`, `error`), each once and in order; `None` after the
+    /// terminal one. An `Err` ends the stream.
+    pub async fn next(&mut self) -> Option<Result<Envelope, ClientError>> {
+        loop {
+            if let Some(ev) = self.pending.take() {
+                return Some(Ok(ev));
+            }
+            if self.done {
+                return None;
+            }
+            if self.cancel.is_cancelled() {
+                self.done = true;
+                self.socket = None;
+                return Some(Err(ClientError::Cancelled));
+            }
+            if self.socket.is_none() {
+                if let Err(e) = self.establish().await {
+                    if matches!(e, ClientError::JobGone) {
+                        self.finish();
+                    }
+                    self.done = true;
+                    if let Some(ev) = self.pending.take() {
+                        // Deliver the resynced state; the error is lost to
+                        // the caller only if it ignores this last event.
+                        tracing::warn!(error = %e, "gave up after resync");
+                        return Some(Ok(ev));
+                    }
+                    return Some(Err(e));
+                }
+                continue;
+            }
+            let due = self.refresh_due();
+            let cancel = self.cancel.clone();
+            let ws = self.socket.as_mut().expect("connected");
+            let step = tokio::select! {
+                _ = cancel.cancelled() => Step::Cancelled,
+                _ = async {
+                    match due {
+                        Some(at) => tokio::time::sleep(until(at)).await,
+                        None => std::future::pending().await,
+                    }
+                } => Step::Refresh,
+                m = ws.next() => Step::Frame(m),
+            };
+            match step {
+                Step::Cancelled => continue,
+                Step::Refresh => {
+                    if let Err(e) = self.refresh().await {
+                        tracing::warn!(error = %e, "token refresh failed");
+                    }
+                }
+                Step::Frame(Some(Ok(Message::Text(t)))) => {
+                    let env: Envelope = match serde_json::from_str(t.as_str()) {
+                        Ok(e) => e,
+                        Err(e) => return Some(Err(ClientError::Protocol(e.to_string()))),
+                    };
+                    match env.payload() {
+                        Payload::Pong {} | Payload::Ping {} | Payload::ReadyAck {} => {}
+                        Payload::JobState { state } => {
+                            self.last_seq = self.last_seq.max(state.last_seq);
+                            return Some(Ok(env));
+                        }
+                        p => {
+                            let seq = env.seq().unwrap_or(0);
+                            if seq <= self.last_seq {
+                                continue;
+                            }
+                            self.last_seq = seq;
+                            if p.is_terminal() {
+                                self.finish();
+                            }
+                            return Some(Ok(env));
+                        }
+                    }
+                }
+                Step::Frame(Some(Ok(Message::Close(_))) | None | Some(Err(_))) => {
+                    self.socket = None
+                }
+                Step::Frame(Some(Ok(_))) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Where a job's token is kept while the job runs, so that a reconnect (or
+//! another process, such as `bookstrack watch`) can use it; deleted when
+//! the job ends.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredToken {
+    pub token: String,
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+    #[serde(default)]
+    pub refreshable_from: Option<i64>,
+}
+
+pub trait TokenStore: Send + Sync {
+    fn get(&self, job_id: &str) -> Option<StoredToken>;
+    fn put(&self, job_id: &str, token: &StoredToken) -> std::io::Result<()>;
+    fn delete(&self, job_id: &str) -> std::io::Result<()>;
+}
+
+#[derive(Default)]
+pub struct MemoryTokenStore {
+    tokens: Mutex<HashMap<String, StoredToken>>,
+}
+
+impl TokenStore for MemoryTokenStore {
+    fn get(&self, job_id: &str) -> Option<StoredToken> {
+        self.tokens.lock().ok()?.get(job_id).cloned()
+    }
+    fn put(&self, job_id: &str, token: &StoredToken) -> std::io::Result<()> {
+        if let Ok(mut t) = self.tokens.lock() {
+            t.insert(job_id.to_string(), token.clone());
+        }
+        Ok(())
+    }
+    fn delete(&self, job_id: &str) -> std::io::Result<()> {
+        if let Ok(mut t) = self.tokens.lock() {
+            t.remove(job_id);
+        }
+        Ok(())
+    }
+}
+
+/// One file per job, readable by its owner only (0600, in a 0700 folder).
+pub struct FileTokenStore {
+    dir: PathBuf,
+}
+
+impl FileTokenStore {
+    pub fn new(dir: impl Into<PathBuf>) -> FileTokenStore {
+        FileTokenStore { dir: dir.into() }
+    }
+
+    /// `$BOOKSTRACK_TOKEN_DIR`, else `$XDG_DATA_HOME/bookstrack/tokens`,
+    /// else `~/.local/share/bookstrack/tokens`.
+    pub fn default_dir() -> PathBuf {
+        if let Some(d) = std::env::var_os("BOOKSTRACK_TOKEN_DIR") {
+            return PathBuf::from(d);
+        }
+        let data = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/share")))
+            .unwrap_or_else(std::env::temp_dir);
+        data.join("bookstrack").join("tokens")
+    }
+
+    /// Job ids come from a server: only a safe file name is used.
+    fn path(&self, job_id: &str) -> PathBuf {
+        let name: String = job_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .take(128)
+            .collect();
+        self.dir.join(format!("{name}.json"))
+    }
+}
+
+impl TokenStore for FileTokenStore {
+    fn get(&self, job_id: &str) -> Option<StoredToken> {
+        serde_json::from_slice(&std::fs::read(self.path(job_id)).ok()?).ok()
+    }
+
+    fn put(&self, job_id: &str, token: &StoredToken) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let tmp = self.dir.join(format!(".{}.tmp", std::process::id()));
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            opts.mode(0o600);
+            std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        {
+            use std::io::Write;
+            let mut f = opts.open(&tmp)?;
+            f.write_all(&serde_json::to_vec(token).expect("token serialises"))?;
+        }
+        std::fs::rename(tmp, self.path(job_id))
+    }
+
+    fn delete(&self, job_id: &str) -> std::io::Result<()> {
+        match std::fs::remove_file(self.path(job_id)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_store_round_trip_with_private_permissions() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = FileTokenStore::new(dir.path().join("tokens"));
+        let t = StoredToken {
+            token: "abc".into(),
+            expires_at: Some(5),
+            refreshable_from: None,
+        };
+        s.put("job-1/../x", &t).unwrap();
+        assert_eq!(s.get("job-1/../x"), Some(t));
+        let file = dir.path().join("tokens/job-1x.json");
+        assert!(file.exists(), "the job id cannot escape the folder");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        s.delete("job-1/../x").unwrap();
+        assert!(!file.exists());
+        s.delete("job-1/../x").unwrap();
+    }
+}
