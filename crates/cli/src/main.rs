@@ -71,6 +71,19 @@ enum Command {
         #[command(flatten)]
         out: watch::OutputArgs,
     },
+    /// Detect the books on shelf photos (JPEG, PNG or WebP).
+    Scan {
+        #[arg(required = true)]
+        photos: Vec<PathBuf>,
+        #[arg(
+            long,
+            env = "BOOKSTRACK_SERVER",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        server: String,
+        #[command(flatten)]
+        out: watch::OutputArgs,
+    },
     /// The local catalog used for offline enrichment.
     #[command(subcommand)]
     Catalog(CatalogCommand),
@@ -143,6 +156,11 @@ async fn run(cmd: Command) -> Result<ExitCode> {
                 .await
                 .map(|()| ExitCode::SUCCESS)
         }
+        Command::Scan {
+            photos,
+            server,
+            out,
+        } => watch::scan(&server, &photos, &out).await,
         Command::Enrich {
             isbns,
             file,

@@ -44,6 +44,40 @@ pub struct ServeArgs {
     max_running_jobs: usize,
     #[command(flatten)]
     enrich: EnrichArgs,
+    #[command(flatten)]
+    scan: ScanArgs,
+}
+
+/// How shelf photos are read.
+#[derive(Args, Debug, Clone)]
+pub struct ScanArgs {
+    /// `ocr` (Tesseract, offline) or `gemini`.
+    #[arg(long, env = "BOOKSTRACK_SCAN_PROVIDER", default_value = "ocr")]
+    scan_provider: String,
+    #[arg(long, env = "BOOKSTRACK_TESSERACT", default_value = "tesseract")]
+    tesseract: PathBuf,
+    #[arg(long, env = "BOOKSTRACK_GEMINI_URL", default_value = config::DEFAULT_GEMINI_URL)]
+    gemini_url: String,
+    #[arg(long, env = "BOOKSTRACK_GEMINI_MODEL", default_value = config::DEFAULT_GEMINI_MODEL)]
+    gemini_model: String,
+    #[arg(long, env = "BOOKSTRACK_GEMINI_API_KEY", hide_env_values = true)]
+    gemini_api_key: Option<String>,
+    #[arg(long, env = "BOOKSTRACK_MAX_PHOTOS", default_value_t = config::DEFAULT_MAX_PHOTOS)]
+    max_photos: usize,
+    #[arg(long, env = "BOOKSTRACK_MAX_PHOTO_BYTES", default_value_t = config::DEFAULT_MAX_PHOTO_BYTES)]
+    max_photo_bytes: u64,
+}
+
+impl ScanArgs {
+    fn apply(&self, s: &mut config::ScanConfig) {
+        s.provider = self.scan_provider.clone();
+        s.tesseract = self.tesseract.clone();
+        s.gemini_url = self.gemini_url.clone();
+        s.gemini_model = self.gemini_model.clone();
+        s.gemini_api_key = self.gemini_api_key.clone();
+        s.max_photos = self.max_photos;
+        s.max_photo_bytes = self.max_photo_bytes;
+    }
 }
 
 /// Where enrichment looks, and how politely.
@@ -118,6 +152,7 @@ impl ServeArgs {
         c.viewer_queue = self.viewer_queue;
         c.max_running_jobs = self.max_running_jobs;
         self.enrich.apply(&mut c.enrich);
+        self.scan.apply(&mut c.scan);
         c
     }
 }

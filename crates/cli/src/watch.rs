@@ -8,7 +8,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -64,6 +64,16 @@ pub async fn enrich(
     let started = client
         .start_enrichment(&serde_json::json!({"books": books}))
         .await?;
+    if !out.json {
+        eprintln!("job {} started", started.job_id);
+    }
+    let events = client.follow(&started, options());
+    follow(&client, events, out, true).await
+}
+
+pub async fn scan(server: &str, photos: &[PathBuf], out: &OutputArgs) -> Result<ExitCode> {
+    let client = Client::new(server)?;
+    let started = client.start_scan(photos).await?;
     if !out.json {
         eprintln!("job {} started", started.job_id);
     }
@@ -202,6 +212,21 @@ fn plain(env: &Envelope) -> String {
 }
 
 fn print_summary(result: &serde_json::Map<String, Value>, results: &Value) {
+    if let Some(books) = result.get("books").and_then(Value::as_array) {
+        println!("books found: {}", books.len());
+        for b in books {
+            println!(
+                "  {:>3.0}%  {}{}  (photo {})",
+                b.get("confidence").and_then(Value::as_f64).unwrap_or(0.0) * 100.0,
+                b.get("title").and_then(Value::as_str).unwrap_or(""),
+                b.get("author")
+                    .and_then(Value::as_str)
+                    .map(|a| format!(" — {a}"))
+                    .unwrap_or_default(),
+                b.get("photo").and_then(Value::as_u64).unwrap_or(0)
+            );
+        }
+    }
     let n = |k: &str| result.get(k).and_then(Value::as_u64).unwrap_or(0);
     println!("total       {}", n("totalBooks"));
     println!("succeeded   {}", n("successCount"));

@@ -75,6 +75,42 @@ impl Client {
         Ok(Self::decode::<ApiSuccess<JobStarted>>(resp).await?.data)
     }
 
+    /// Uploads shelf photos: one to `/api/scan-bookshelf`, several as a batch.
+    pub async fn start_scan(
+        &self,
+        photos: &[std::path::PathBuf],
+    ) -> Result<JobStarted, ClientError> {
+        let (path, field) = if photos.len() == 1 {
+            ("/api/scan-bookshelf", "image")
+        } else {
+            ("/api/scan-bookshelf/batch", "photos")
+        };
+        let mut form = reqwest::multipart::Form::new();
+        for p in photos {
+            let bytes = tokio::fs::read(p)
+                .await
+                .map_err(|source| ClientError::File {
+                    path: p.display().to_string(),
+                    source,
+                })?;
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            form = form.part(
+                field.to_string(),
+                reqwest::multipart::Part::bytes(bytes).file_name(name),
+            );
+        }
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .multipart(form)
+            .send()
+            .await?;
+        Ok(Self::decode::<ApiSuccess<JobStarted>>(resp).await?.data)
+    }
+
     /// Starts an enrichment job; `body` is `{"books": […]}` or `{"workIds": […]}`.
     pub async fn start_enrichment(&self, body: &Value) -> Result<JobStarted, ClientError> {
         let resp = self

@@ -20,6 +20,8 @@ pub enum ErrorCode {
     InvalidRequest,
     /// An upload over the configured size limit (HTTP 413).
     PayloadTooLarge,
+    /// An upload of a type the endpoint does not read (HTTP 415).
+    UnsupportedMediaType,
     /// The job already has as many viewers as it allows (HTTP 429).
     TooManyConnections,
     /// A token refresh that lost to a concurrent one, or a token already replaced (HTTP 409).
@@ -42,6 +44,7 @@ impl ErrorCode {
             ErrorCode::AiScanError => "AI_SCAN_ERROR",
             ErrorCode::InvalidRequest => "INVALID_REQUEST",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             ErrorCode::TooManyConnections => "TOO_MANY_CONNECTIONS",
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::RefreshTooEarly => "REFRESH_TOO_EARLY",

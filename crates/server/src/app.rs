@@ -12,7 +12,7 @@ use bookstrack_protocol::{
     Envelope, ErrorCode, JobState, JobStatus, MessageFactory, Payload, Pipeline,
 };
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -250,7 +250,7 @@ impl App {
         let ids = self.store.ended_before(cutoff).await?;
         for id in &ids {
             if let Ok(Some(path)) = self.store.input_path(id).await {
-                let _ = tokio::fs::remove_file(path).await;
+                remove_input(Path::new(&path)).await;
             }
             self.store.delete_job(id).await?;
             Metrics::inc(&self.metrics.jobs_cleaned);
@@ -288,6 +288,15 @@ impl App {
                 }
             }
         });
+    }
+}
+
+/// A job's spooled input: one file (an upload) or a folder (photos).
+pub async fn remove_input(path: &Path) {
+    if path.is_dir() {
+        let _ = tokio::fs::remove_dir_all(path).await;
+    } else {
+        let _ = tokio::fs::remove_file(path).await;
     }
 }
 

@@ -94,6 +94,42 @@ impl Default for EnrichConfig {
     }
 }
 
+pub const DEFAULT_MAX_PHOTOS: usize = 10;
+pub const DEFAULT_MAX_PHOTO_BYTES: u64 = 10 * 1024 * 1024;
+pub const DEFAULT_GEMINI_URL: &str = "https://generativelanguage.googleapis.com";
+pub const DEFAULT_GEMINI_MODEL: &str = "gemini-2.0-flash";
+
+/// How shelf photos are read.
+#[derive(Debug, Clone)]
+pub struct ScanConfig {
+    /// `ocr` (Tesseract, offline) or `gemini`.
+    pub provider: String,
+    pub tesseract: std::path::PathBuf,
+    pub gemini_url: String,
+    pub gemini_model: String,
+    pub gemini_api_key: Option<String>,
+    pub timeout: Duration,
+    pub retries: usize,
+    pub max_photos: usize,
+    pub max_photo_bytes: u64,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        ScanConfig {
+            provider: "ocr".into(),
+            tesseract: "tesseract".into(),
+            gemini_url: DEFAULT_GEMINI_URL.into(),
+            gemini_model: DEFAULT_GEMINI_MODEL.into(),
+            gemini_api_key: None,
+            timeout: Duration::from_secs(60),
+            retries: 2,
+            max_photos: DEFAULT_MAX_PHOTOS,
+            max_photo_bytes: DEFAULT_MAX_PHOTO_BYTES,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
@@ -114,6 +150,7 @@ pub struct Config {
     /// Per-pipeline throttles; `None` uses SPEC §4's.
     pub throttle_override: Option<Throttle>,
     pub enrich: EnrichConfig,
+    pub scan: ScanConfig,
 }
 
 impl Config {
@@ -136,6 +173,7 @@ impl Config {
             max_running_jobs: DEFAULT_MAX_RUNNING_JOBS,
             throttle_override: None,
             enrich: EnrichConfig::default(),
+            scan: ScanConfig::default(),
         }
     }
 

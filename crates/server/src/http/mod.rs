@@ -5,6 +5,7 @@ mod enrichment;
 mod error;
 mod import;
 mod jobs;
+mod scan;
 mod token;
 
 pub use auth::{authorize, bearer, AuthError, Denied};
@@ -23,6 +24,8 @@ pub fn router(app: Arc<App>) -> Router {
     let uploads = Router::new()
         .route("/api/import/csv", post(import::import_csv))
         .route("/api/import/csv-gemini", post(import::import_csv))
+        .route("/api/scan-bookshelf", post(scan::single))
+        .route("/api/scan-bookshelf/batch", post(scan::batch))
         .layer(DefaultBodyLimit::disable());
     Router::new()
         .merge(uploads)

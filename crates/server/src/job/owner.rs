@@ -354,10 +354,11 @@ impl Owner {
 
     async fn remove_input(&self) {
         if let Ok(Some(path)) = self.app.store.input_path(&self.state.job_id).await {
-            let _ = tokio::fs::remove_file(path).await;
+            crate::app::remove_input(std::path::Path::new(&path)).await;
         }
-        let spool = self.app.config.uploads_dir().join(&self.state.job_id);
-        let _ = tokio::fs::remove_file(spool).await;
+        // The terminal checkpoint has cleared the stored path: the spool
+        // (a file, or a folder of photos) is named after the job.
+        crate::app::remove_input(&self.app.spool_path(&self.state.job_id)).await;
     }
 
     /// Logs a non-terminal event ahead of sending it, so that any event a

@@ -1,6 +1,7 @@
 //! Pipelines: the work a job does. Each is a [`JobRunner`] built from the
 //! job's stored parameters, so a restart can rebuild and resume it.
 
+pub mod ai_scan;
 pub mod csv_import;
 pub mod enrichment;
 pub mod synthetic;
@@ -34,6 +35,17 @@ pub fn runner_for(
             Ok(Box::new(csv_import::CsvImport::from_params(params, input)?))
         }
         synthetic::RUNNER => Ok(Box::new(synthetic::Synthetic::from_params(params)?)),
+        ai_scan::RUNNER => {
+            let dir = input
+                .filter(|p| p.is_dir())
+                .ok_or(BuildError::InputMissing)?;
+            Ok(Box::new(ai_scan::AiScan::from_params(
+                params,
+                dir,
+                &app.config.scan,
+                app.store.clone(),
+            )?))
+        }
         enrichment::RUNNER => Ok(Box::new(enrichment::Enrichment::from_params(
             params,
             app.enricher.clone(),

@@ -31,6 +31,26 @@ impl SqliteStore {
         .await
     }
 
+    pub(super) async fn known(&self, limit: u64) -> StoreResult<Vec<String>> {
+        self.read(move |c| {
+            let mut out = Vec::new();
+            for sql in [
+                "SELECT json FROM items WHERE work_id IS NOT NULL GROUP BY work_id LIMIT ?1",
+                "SELECT json FROM catalog LIMIT ?1",
+            ] {
+                let mut st = c.prepare_cached(sql).map_err(db)?;
+                let rows = st
+                    .query_map([limit as i64], |r| r.get::<_, String>(0))
+                    .map_err(db)?;
+                for r in rows {
+                    out.push(r.map_err(db)?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     pub(super) async fn put_cache(&self, entries: Vec<(String, String)>) -> StoreResult<()> {
         let now = crate::clock::now_ms();
         self.write(move |c| {

@@ -524,6 +524,10 @@ impl Store for SqliteStore {
         self.put_catalog(entries).await
     }
 
+    async fn known_books(&self, limit: u64) -> StoreResult<Vec<String>> {
+        self.known(limit).await
+    }
+
     async fn works(&self, ids: Vec<String>) -> StoreResult<HashMap<String, String>> {
         self.lookup_many("SELECT json FROM items WHERE work_id = ?1 LIMIT 1", ids)
             .await

@@ -2,6 +2,8 @@
 //! real HTTP and WebSocket connections.
 #![allow(dead_code)]
 
+pub mod shelf;
+
 use bookstrack_server::{App, Config, Server};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;

@@ -1,0 +1,180 @@
+//! `POST /api/scan-bookshelf` (field `image`) and
+//! `POST /api/scan-bookshelf/batch` (fields `photos`): each photo is
+//! recognised by its bytes, size-checked while it streams and decoded once
+//! before the job starts.
+
+use super::error::ApiErr;
+use crate::app::App;
+use crate::clock;
+use crate::pipelines::ai_scan::image::{self, ImageKind};
+use crate::pipelines::ai_scan::AiScan;
+use axum::extract::{Multipart, State};
+use axum::http::StatusCode;
+use axum::Json;
+use bookstrack_protocol::{ApiSuccess, ErrorCode, JobStarted, Pipeline};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+
+type Answer = Result<(StatusCode, Json<ApiSuccess<JobStarted>>), ApiErr>;
+
+pub async fn single(
+    state: State<Arc<App>>,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Answer {
+    scan(state, multipart, "image", false).await
+}
+
+pub async fn batch(
+    state: State<Arc<App>>,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Answer {
+    scan(state, multipart, "photos", true).await
+}
+
+fn bad_multipart(e: axum::extract::multipart::MultipartError) -> ApiErr {
+    ApiErr::bad_request(
+        ErrorCode::InvalidRequest,
+        format!("malformed multipart body: {}", e.body_text()),
+    )
+}
+
+/// Removes the job's photo folder unless a job took it over.
+struct FolderGuard(Option<PathBuf>);
+
+impl Drop for FolderGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+}
+
+async fn save_photo(
+    mut field: axum::extract::multipart::Field<'_>,
+    dir: &Path,
+    index: usize,
+    limit: u64,
+) -> Result<(String, ImageKind), ApiErr> {
+    let mut first = true;
+    let mut kind = None;
+    let mut size = 0u64;
+    let tmp = dir.join(format!("{index}.upload"));
+    let mut file = tokio::fs::File::create(&tmp)
+        .await
+        .map_err(|e| ApiErr::internal(e.to_string()))?;
+    while let Some(chunk) = field.chunk().await.map_err(bad_multipart)? {
+        if first {
+            first = false;
+            kind = image::sniff(&chunk);
+            if kind.is_none() {
+                return Err(ApiErr::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    ErrorCode::UnsupportedMediaType,
+                    format!("photo {} is not a JPEG, PNG or WebP image", index + 1),
+                ));
+            }
+        }
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(ApiErr::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "photo {} is larger than the limit of {limit} bytes",
+                    index + 1
+                ),
+            ));
+        }
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| ApiErr::internal(e.to_string()))?;
+    }
+    file.flush()
+        .await
+        .map_err(|e| ApiErr::internal(e.to_string()))?;
+    let Some(kind) = kind else {
+        return Err(ApiErr::bad_request(
+            ErrorCode::AiScanError,
+            format!("photo {} is empty", index + 1),
+        ));
+    };
+    let name = format!("{}.{}", index + 1, kind.extension());
+    tokio::fs::rename(&tmp, dir.join(&name))
+        .await
+        .map_err(|e| ApiErr::internal(e.to_string()))?;
+    Ok((name, kind))
+}
+
+async fn scan(
+    State(app): State<Arc<App>>,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    field_name: &str,
+    is_batch: bool,
+) -> Answer {
+    let mut multipart = multipart.map_err(|e| {
+        ApiErr::bad_request(
+            ErrorCode::InvalidRequest,
+            format!("expected a multipart/form-data upload: {}", e.body_text()),
+        )
+    })?;
+    let job_id = App::new_job_id();
+    let dir = app.spool_path(&job_id);
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| ApiErr::internal(e.to_string()))?;
+    let mut guard = FolderGuard(Some(dir.clone()));
+    let max = if is_batch {
+        app.config.scan.max_photos
+    } else {
+        1
+    };
+    let mut photos: Vec<(String, String)> = Vec::new();
+    while let Some(field) = multipart.next_field().await.map_err(bad_multipart)? {
+        if field.name() != Some(field_name) {
+            continue;
+        }
+        if photos.len() >= max {
+            return Err(ApiErr::bad_request(
+                ErrorCode::InvalidRequest,
+                format!("more than {max} photo(s) in one request"),
+            ));
+        }
+        let (name, kind) =
+            save_photo(field, &dir, photos.len(), app.config.scan.max_photo_bytes).await?;
+        photos.push((name, kind.mime().to_string()));
+    }
+    if photos.is_empty() {
+        return Err(ApiErr::bad_request(
+            ErrorCode::InvalidRequest,
+            format!("the multipart field `{field_name}` is required"),
+        ));
+    }
+    let check: Vec<PathBuf> = photos.iter().map(|(n, _)| dir.join(n)).collect();
+    tokio::task::spawn_blocking(move || {
+        for (i, p) in check.iter().enumerate() {
+            image::validate(p).map_err(|e| format!("photo {}: {e}", i + 1))?;
+        }
+        Ok::<(), String>(())
+    })
+    .await
+    .map_err(|e| ApiErr::internal(e.to_string()))?
+    .map_err(|e| ApiErr::bad_request(ErrorCode::AiScanError, e))?;
+    let total = photos.len() as u64;
+    let started = app
+        .start_job(job_id, Pipeline::AiScan, AiScan::params(&photos), Some(dir))
+        .await?;
+    guard.0 = None;
+    let (message, total_photos) = if is_batch {
+        ("Batch scan started", Some(total))
+    } else {
+        ("Scan started", None)
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ApiSuccess::new(
+            started.into_data(message.into(), total_photos),
+            clock::now_ms(),
+        )),
+    ))
+}

@@ -1,0 +1,196 @@
+//! `ai_scan`: photos of a bookshelf in, the books on it out. Stages, each a
+//! progress event: received, analysing, detected, matching.
+
+pub mod gemini;
+pub mod image;
+pub mod matcher;
+pub mod ocr;
+
+use super::BuildError;
+use crate::config::ScanConfig;
+use crate::job::{JobContext, JobFailure, JobRunner, ProgressReport, Stopped};
+use crate::store::{Item, Store};
+use bookstrack_protocol::{ErrorCode, RowError};
+use matcher::{Detected, Known, Line};
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const RUNNER: &str = "ai_scan";
+/// Known books loaded to match against, at most.
+const KNOWN_LIMIT: u64 = 50_000;
+
+pub struct AiScan {
+    photos: Vec<(PathBuf, String)>,
+    config: ScanConfig,
+    store: Arc<dyn Store>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl AiScan {
+    /// `photos`: file name in the job's folder, and its MIME type.
+    pub fn params(photos: &[(String, String)]) -> Value {
+        json!({"runner": RUNNER, "photos": photos})
+    }
+
+    pub fn from_params(
+        p: &Value,
+        dir: &Path,
+        config: &ScanConfig,
+        store: Arc<dyn Store>,
+    ) -> Result<Self, BuildError> {
+        let photos: Vec<(String, String)> = p
+            .get("photos")
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .ok_or_else(|| BuildError::BadParams("photos".into()))?;
+        let photos = photos
+            .into_iter()
+            .map(|(f, m)| (dir.join(f), m))
+            .collect::<Vec<_>>();
+        if photos.iter().any(|(p, _)| !p.exists()) {
+            return Err(BuildError::InputMissing);
+        }
+        Ok(AiScan {
+            photos,
+            config: config.clone(),
+            store,
+            runtime: tokio::runtime::Handle::try_current()
+                .map_err(|_| BuildError::BadParams("no runtime".into()))?,
+        })
+    }
+
+    fn read(&self, photo: &Path, mime: &str) -> Result<Vec<Line>, String> {
+        match self.config.provider.as_str() {
+            "gemini" => {
+                let g = gemini::Gemini {
+                    base: self.config.gemini_url.clone(),
+                    model: self.config.gemini_model.clone(),
+                    api_key: self
+                        .config
+                        .gemini_api_key
+                        .clone()
+                        .ok_or("no Gemini API key is configured")?,
+                    timeout: self.config.timeout,
+                    retries: self.config.retries,
+                };
+                self.runtime.block_on(g.read(photo, mime))
+            }
+            _ => {
+                let scratch = tempfile_dir(photo)?;
+                let r = ocr::Ocr {
+                    binary: self.config.tesseract.clone(),
+                }
+                .read(photo, &scratch);
+                let _ = std::fs::remove_dir_all(&scratch);
+                r
+            }
+        }
+    }
+}
+
+fn tempfile_dir(photo: &Path) -> Result<PathBuf, String> {
+    let d = photo.with_extension("scratch");
+    std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
+    Ok(d)
+}
+
+fn report(status: String, processed: u64) -> ProgressReport {
+    ProgressReport {
+        status,
+        processed,
+        cursor: processed,
+        ..Default::default()
+    }
+}
+
+impl JobRunner for AiScan {
+    fn run(
+        self: Box<Self>,
+        ctx: &JobContext,
+    ) -> Result<Result<Map<String, Value>, JobFailure>, Stopped> {
+        let n = self.photos.len();
+        ctx.started(n as u64)?;
+        let known: Vec<Known> = self
+            .runtime
+            .block_on(self.store.known_books(KNOWN_LIMIT))
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|j| Known::from_json(j))
+            .collect();
+        let start = ctx.resume.cursor as usize;
+        let (mut success, mut failure) = (ctx.resume.success, ctx.resume.failure);
+        // Photos done before a restart have their results stored already.
+        let (mut books, mut suggestions, mut failed): (Vec<Detected>, Vec<Detected>, Vec<Value>) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for (k, (photo, mime)) in self.photos.iter().enumerate().skip(start) {
+            let (num, done) = (k + 1, k as u64);
+            let mut r = report(format!("Photo {num} of {n} received"), done);
+            r.success = success;
+            r.failure = failure;
+            ctx.progress(r.clone())?;
+            r.status = format!("Analysing photo {num} of {n}");
+            ctx.progress(r.clone())?;
+            match self.read(photo, mime) {
+                Ok(lines) => {
+                    r.status = format!("Detected {} candidates in photo {num} of {n}", lines.len());
+                    ctx.progress(r.clone())?;
+                    r.status = format!("Matching {num} of {n}");
+                    let (found, sugg) = matcher::match_lines(&lines, &known, num);
+                    success += 1;
+                    r.processed = done + 1;
+                    r.cursor = r.processed;
+                    r.success = success;
+                    r.items = found
+                        .iter()
+                        .chain(&sugg)
+                        .map(|d| {
+                            let mut v = serde_json::to_value(d).expect("serialises");
+                            v["suggestion"] = json!(
+                                d.work_id.is_none() && d.isbn.is_none() && d.confidence < 0.5
+                            );
+                            Item {
+                                work_id: d.work_id.clone(),
+                                json: v.to_string(),
+                            }
+                        })
+                        .collect();
+                    ctx.progress(r)?;
+                    books.extend(found);
+                    suggestions.extend(sugg);
+                }
+                Err(e) => {
+                    failure += 1;
+                    r.processed = done + 1;
+                    r.cursor = r.processed;
+                    r.failure = failure;
+                    r.status = format!("Photo {num} of {n} could not be read");
+                    r.errors.push(RowError {
+                        row: num as u64,
+                        message: e.clone(),
+                    });
+                    ctx.progress(r)?;
+                    failed.push(json!({"photo": num, "error": e}));
+                }
+            }
+        }
+        if success == 0 {
+            return Ok(Err(JobFailure::new(
+                ErrorCode::AiScanError,
+                format!(
+                    "nothing could be read from the {n} photo(s): {}",
+                    failed
+                        .iter()
+                        .filter_map(|f| f["error"].as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            )));
+        }
+        let mut extras = Map::new();
+        extras.insert("books".into(), json!(books));
+        extras.insert("suggestions".into(), json!(suggestions));
+        extras.insert("failedPhotos".into(), json!(failed));
+        Ok(Ok(extras))
+    }
+}

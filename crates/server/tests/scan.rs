@@ -1,0 +1,318 @@
+//! Shelf scans: photos synthesised here (titles on coloured spines, some
+//! turned 90°), read by Tesseract; Gemini against a fake server; bad uploads.
+
+mod common;
+
+use bookstrack_server::pipelines::ai_scan::{matcher, ocr};
+use bookstrack_server::store::CatalogEntry;
+use common::shelf::{shelf, SHELF};
+use common::*;
+use image::DynamicImage;
+use serde_json::{json, Value};
+use std::time::Duration;
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+fn png(img: &DynamicImage) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+fn isbn13(n: u64) -> String {
+    let body = format!("978{:09}", n);
+    let sum: u32 = body
+        .bytes()
+        .enumerate()
+        .map(|(i, c)| (c - b'0') as u32 * if i % 2 == 0 { 1 } else { 3 })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+fn catalog() -> Vec<CatalogEntry> {
+    SHELF
+        .iter()
+        .enumerate()
+        .map(|(i, (t, a))| CatalogEntry {
+            isbn13: isbn13(500 + i as u64),
+            title_key: bookstrack_server::pipelines::csv_import::title_author_key(t, None),
+            json: json!({"title": t, "authors": [a], "isbn13": isbn13(500 + i as u64)}).to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn ocr_reads_a_synthesised_shelf_including_vertical_spines() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("shelf.png");
+    shelf(&SHELF).save(&photo).unwrap();
+    let lines = ocr::Ocr {
+        binary: "tesseract".into(),
+    }
+    .read(&photo, dir.path())
+    .unwrap();
+    let known: Vec<matcher::Known> = catalog()
+        .iter()
+        .filter_map(|e| matcher::Known::from_json(&e.json))
+        .collect();
+    let (found, _) = matcher::match_lines(&lines, &known, 1);
+    let titles: Vec<&str> = found.iter().map(|d| d.title.as_str()).collect();
+    eprintln!("found {titles:?}");
+    assert!(
+        found.len() >= 6,
+        "at least 6 of 8 titles: {titles:?}\nlines: {lines:?}"
+    );
+    let vertical = SHELF[4..]
+        .iter()
+        .filter(|(t, _)| titles.contains(t))
+        .count();
+    assert!(vertical >= 2, "vertical spines read too: {titles:?}");
+    for d in &found {
+        let i = SHELF.iter().position(|(t, _)| *t == d.title).unwrap();
+        assert_eq!(
+            d.isbn.as_deref(),
+            Some(isbn13(500 + i as u64).as_str()),
+            "matched to the right book"
+        );
+    }
+}
+
+async fn upload(srv: &TestServer, path: &str, field: &str, photos: Vec<Vec<u8>>) -> (u16, Value) {
+    let mut form = reqwest::multipart::Form::new();
+    for (i, p) in photos.into_iter().enumerate() {
+        form = form.part(
+            field.to_string(),
+            reqwest::multipart::Part::bytes(p).file_name(format!("p{i}.jpg")),
+        );
+    }
+    let r = srv
+        .http
+        .post(format!("{}{path}", srv.url))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_shows_per_photo_progress_and_one_combined_result() {
+    let srv = TestServer::start(|c| c.ready_timeout = Duration::ZERO).await;
+    srv.app.store.catalog_put(catalog()).await.unwrap();
+    let photos = vec![
+        png(&shelf(&SHELF[..3])),
+        png(&shelf(&SHELF[3..5])),
+        png(&shelf(&SHELF[5..])),
+    ];
+    let (s, b) = upload(&srv, "/api/scan-bookshelf/batch", "photos", photos).await;
+    assert_eq!(s, 202, "{b}");
+    assert_eq!(b["data"]["message"], "Batch scan started");
+    assert_eq!(b["data"]["totalPhotos"], 3);
+    let (job, token) = (
+        b["data"]["jobId"].as_str().unwrap(),
+        b["data"]["token"].as_str().unwrap(),
+    );
+    let mut ws = srv.connect(job, token, "").await;
+    let (msgs, _) = read_to_close(&mut ws).await;
+    let statuses: Vec<&str> = msgs
+        .iter()
+        .filter_map(|m| m["payload"]["status"].as_str())
+        .collect();
+    for k in 1..=3 {
+        assert!(
+            statuses.contains(&format!("Photo {k} of 3 received").as_str()),
+            "{statuses:?}"
+        );
+        assert!(statuses.contains(&format!("Analysing photo {k} of 3").as_str()));
+        assert!(statuses
+            .iter()
+            .any(|s| s.starts_with("Detected ") && s.ends_with(&format!("photo {k} of 3"))));
+        assert!(statuses.contains(&format!("Matching {k} of 3").as_str()));
+    }
+    let end = msgs.last().unwrap();
+    assert_eq!(end["type"], "job_complete");
+    assert_eq!(end["pipeline"], "ai_scan");
+    let books = end["payload"]["result"]["books"].as_array().unwrap();
+    assert!(books.len() >= 4, "{books:?}");
+    assert!(books
+        .iter()
+        .all(|b| (0.0..=1.0).contains(&b["confidence"].as_f64().unwrap())));
+    let photos_seen: std::collections::HashSet<u64> =
+        books.iter().map(|b| b["photo"].as_u64().unwrap()).collect();
+    assert_eq!(photos_seen.len(), 3, "books from every photo in one result");
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_uploads_are_refused_before_a_job_starts() {
+    let srv = TestServer::start(|c| {
+        c.scan.max_photo_bytes = 64 * 1024;
+        c.scan.max_photos = 2;
+    })
+    .await;
+    let (s, b) = upload(
+        &srv,
+        "/api/scan-bookshelf",
+        "image",
+        vec![b"just some text, named .jpg".to_vec()],
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (415, Some("UNSUPPORTED_MEDIA_TYPE"))
+    );
+    let mut corrupt = b"\x89PNG\r\n\x1a\n".to_vec();
+    corrupt.extend_from_slice(&[7u8; 200]);
+    let (s, b) = upload(&srv, "/api/scan-bookshelf", "image", vec![corrupt]).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("AI_SCAN_ERROR"))
+    );
+    let mut big = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    big.resize(64 * 1024 + 1, 0);
+    let (s, _) = upload(&srv, "/api/scan-bookshelf", "image", vec![big]).await;
+    assert_eq!(s, 413);
+    let small = png(&DynamicImage::new_rgb8(8, 8));
+    let (s, _) = upload(
+        &srv,
+        "/api/scan-bookshelf/batch",
+        "photos",
+        vec![small.clone(), small.clone(), small],
+    )
+    .await;
+    assert_eq!(s, 400, "more photos than the limit");
+    let (s, _) = upload(
+        &srv,
+        "/api/scan-bookshelf",
+        "photos",
+        vec![png(&DynamicImage::new_rgb8(8, 8))],
+    )
+    .await;
+    assert_eq!(s, 400, "the single scan's field is `image`");
+    assert_eq!(
+        std::fs::read_dir(srv.dir.path().join("uploads"))
+            .unwrap()
+            .count(),
+        0,
+        "nothing left behind"
+    );
+    srv.stop().await;
+}
+
+/// A `generateContent` fake: answers in the real shape, failing the second call.
+struct FakeGemini(std::sync::atomic::AtomicUsize);
+
+impl Respond for FakeGemini {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let body: Value = serde_json::from_slice(&req.body).unwrap();
+        assert!(
+            body.pointer("/contents/0/parts/1/inline_data/data")
+                .is_some(),
+            "the photo is inline"
+        );
+        assert!(body.pointer("/generationConfig/response_schema").is_some());
+        if n == 1 {
+            return ResponseTemplate::new(400).set_body_json(json!({"error": {"code": 400, "message": "Unable to process input image.", "status": "INVALID_ARGUMENT"}}));
+        }
+        let books = json!([{"title": "Dracula", "author": "Bram Stoker", "confidence": 0.92}, {"title": "Some Unknown Book", "confidence": 0.31}]);
+        ResponseTemplate::new(200).set_body_json(json!({
+            "candidates": [{"content": {"parts": [{"text": books.to_string()}], "role": "model"}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 1290, "candidatesTokenCount": 40, "totalTokenCount": 1330},
+            "modelVersion": "gemini-2.0-flash"
+        }))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gemini_provider_and_a_batch_with_one_bad_photo() {
+    let fake = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/v1beta/models/.+:generateContent$"))
+        .respond_with(FakeGemini(Default::default()))
+        .mount(&fake)
+        .await;
+    let uri = fake.uri();
+    let srv = TestServer::start(move |c| {
+        c.ready_timeout = Duration::ZERO;
+        c.scan.provider = "gemini".into();
+        c.scan.gemini_url = uri;
+        c.scan.gemini_api_key = Some("test-key".into());
+        c.scan.retries = 0;
+    })
+    .await;
+    srv.app.store.catalog_put(catalog()).await.unwrap();
+    let p = png(&DynamicImage::new_rgb8(16, 16));
+    let (s, b) = upload(
+        &srv,
+        "/api/scan-bookshelf/batch",
+        "photos",
+        vec![p.clone(), p.clone(), p],
+    )
+    .await;
+    assert_eq!(s, 202);
+    let (job, token) = (
+        b["data"]["jobId"].as_str().unwrap(),
+        b["data"]["token"].as_str().unwrap(),
+    );
+    srv.wait_terminal(job, token).await;
+    let mut ws = srv.connect(job, token, "").await;
+    let (msgs, _) = read_to_close(&mut ws).await;
+    let result = &msgs.last().unwrap()["payload"]["result"];
+    assert_eq!(
+        msgs.last().unwrap()["type"],
+        "job_complete",
+        "one bad photo does not fail the batch"
+    );
+    assert_eq!(result["failedPhotos"][0]["photo"], 2);
+    let books = result["books"].as_array().unwrap();
+    assert_eq!(books.len(), 2, "Dracula from photos 1 and 3");
+    assert!(books
+        .iter()
+        .all(|b| b["title"] == "Dracula" && b["isbn"].is_string()));
+    assert_eq!(result["suggestions"][0]["title"], "Some Unknown Book");
+    let key = fake.received_requests().await.unwrap()[0]
+        .headers
+        .get("x-goog-api-key")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(key, "test-key");
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_readable_is_an_ai_scan_error() {
+    let srv = TestServer::start(|c| {
+        c.ready_timeout = Duration::ZERO;
+        c.scan.provider = "gemini".into();
+        c.scan.gemini_url = "http://127.0.0.1:9".into();
+        c.scan.gemini_api_key = Some("k".into());
+        c.scan.retries = 0;
+        c.scan.timeout = Duration::from_secs(2);
+    })
+    .await;
+    let (s, b) = upload(
+        &srv,
+        "/api/scan-bookshelf",
+        "image",
+        vec![png(&DynamicImage::new_rgb8(8, 8))],
+    )
+    .await;
+    assert_eq!(s, 202);
+    assert_eq!(b["data"]["message"], "Scan started");
+    let (job, token) = (
+        b["data"]["jobId"].as_str().unwrap(),
+        b["data"]["token"].as_str().unwrap(),
+    );
+    let state = srv.wait_terminal(job, token).await;
+    assert_eq!(state["status"], "failed");
+    let mut ws = srv.connect(job, token, "").await;
+    let (msgs, _) = read_to_close(&mut ws).await;
+    assert_eq!(
+        msgs.last().unwrap()["payload"]["error"]["code"],
+        "AI_SCAN_ERROR"
+    );
+    srv.stop().await;
+}
