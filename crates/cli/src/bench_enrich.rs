@@ -64,13 +64,7 @@ async fn books(State(f): State<Arc<Fake>>, Query(q): Query<HashMap<String, Strin
 }
 
 fn isbn13(n: u64) -> String {
-    let body = format!("978{n:09}");
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, c)| (c - b'0') as u32 * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
+    bookstrack_server::pipelines::csv_import::isbn::with_check_digit(&format!("978{n:09}"))
 }
 
 async fn run_job(client: &Client, books: &Value) -> Result<(Duration, u64)> {

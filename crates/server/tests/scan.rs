@@ -19,16 +19,6 @@ fn png(img: &DynamicImage) -> Vec<u8> {
     out.into_inner()
 }
 
-fn isbn13(n: u64) -> String {
-    let body = format!("978{:09}", n);
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, c)| (c - b'0') as u32 * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
-}
-
 fn catalog() -> Vec<CatalogEntry> {
     SHELF
         .iter()

@@ -201,14 +201,12 @@ pub fn close_code(c: CloseCode) -> u16 {
 
 pub const GOODREADS_HEADER: &str = "Book Id,Title,Author,Author l-f,Additional Authors,ISBN,ISBN13,My Rating,Average Rating,Publisher,Binding,Number of Pages,Year Published,Original Publication Year,Date Read,Date Added,Bookshelves,Bookshelves with positions,Exclusive Shelf,My Review,Spoiler,Private Notes,Read Count,Owned Copies";
 
-fn isbn13(n: u64) -> String {
-    let body = format!("978{:09}", n % 1_000_000_000);
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, c)| (c - b'0') as u32 * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
+/// A valid ISBN-13 numbered `n`.
+pub fn isbn13(n: u64) -> String {
+    bookstrack_server::pipelines::csv_import::isbn::with_check_digit(&format!(
+        "978{:09}",
+        n % 1_000_000_000
+    ))
 }
 
 /// A Goodreads export (current header) of `rows` books; every row listed in

@@ -6,21 +6,12 @@ use std::io::{self, Write};
 
 const HEADER: &str = "Book Id,Title,Author,Author l-f,Additional Authors,ISBN,ISBN13,My Rating,Average Rating,Publisher,Binding,Number of Pages,Year Published,Original Publication Year,Date Read,Date Added,Bookshelves,Bookshelves with positions,Exclusive Shelf,My Review,Spoiler,Private Notes,Read Count,Owned Copies";
 
-fn check13(body: &str) -> u32 {
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, c)| (c - b'0') as u32 * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    (10 - sum % 10) % 10
-}
-
 /// Writes a header and `rows` rows; every row is importable and distinct.
 pub fn write_goodreads<W: Write>(mut w: W, rows: u64) -> io::Result<()> {
     writeln!(w, "{HEADER}")?;
     for i in 0..rows {
-        let body = format!("978{:09}", (i * 7919 + 13) % 1_000_000_000);
-        let isbn13 = format!("{body}{}", check13(&body));
+        let isbn13 =
+            super::isbn::with_check_digit(&format!("978{:09}", (i * 7919 + 13) % 1_000_000_000));
         let shelf = ["read", "to-read", "currently-reading", "owned"][(i % 4) as usize];
         let review = if i % 5 == 0 {
             "Loved it.<br/><br/>Would read again &amp; again."

@@ -52,16 +52,19 @@ pub fn is_valid_isbn13(s: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
-/// ISBN-13 of a valid ISBN-10 (prefix 978, new check digit).
-pub fn isbn10_to_13(isbn10: &str) -> String {
-    let mut s = format!("978{}", &isbn10[..9]);
-    let sum: u32 = s
+/// `body` (12 digits) with its ISBN-13 / EAN-13 check digit appended.
+pub fn with_check_digit(body: &str) -> String {
+    let sum: u32 = body
         .bytes()
         .enumerate()
         .map(|(i, c)| (c - b'0') as u32 * if i % 2 == 0 { 1 } else { 3 })
         .sum();
-    s.push(char::from(b'0' + ((10 - sum % 10) % 10) as u8));
-    s
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+/// ISBN-13 of a valid ISBN-10 (prefix 978, new check digit).
+pub fn isbn10_to_13(isbn10: &str) -> String {
+    with_check_digit(&format!("978{}", &isbn10[..9]))
 }
 
 /// ISBN-10 of an ISBN-13 in the 978 range (the only range that has one).
