@@ -229,6 +229,7 @@ async fn gemini_provider_and_a_batch_with_one_bad_photo() {
         c.scan.gemini_url = uri;
         c.scan.gemini_api_key = Some("test-key".into());
         c.scan.retries = 0;
+        c.enrich.providers = vec!["cache".into(), "catalog".into()];
     })
     .await;
     srv.app.store.catalog_put(catalog()).await.unwrap();
@@ -269,6 +270,26 @@ async fn gemini_provider_and_a_batch_with_one_bad_photo() {
         .unwrap()
         .to_string();
     assert_eq!(key, "test-key");
+    // Detected books have work ids that enrichment takes.
+    let work_id = books[0]["workId"].as_str().unwrap().to_string();
+    let r = srv
+        .http
+        .post(format!("{}/api/enrichment/start", srv.url))
+        .json(&json!({"workIds": [work_id]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let v: Value = r.json().await.unwrap();
+    let (ej, et) = (
+        v["data"]["jobId"].as_str().unwrap(),
+        v["data"]["token"].as_str().unwrap(),
+    );
+    let state = srv.wait_terminal(ej, et).await;
+    assert_eq!(
+        state["successCount"], 1,
+        "found in the local catalog by the detected ISBN"
+    );
     srv.stop().await;
 }
 

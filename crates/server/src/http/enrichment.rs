@@ -88,7 +88,8 @@ pub async fn start(
             books.push(Query {
                 title: s("title").unwrap_or_default(),
                 author: s("author"),
-                isbn: s("isbn13").or_else(|| s("isbn10")),
+                // Imported books carry isbn13/isbn10, detected ones isbn.
+                isbn: s("isbn13").or_else(|| s("isbn10")).or_else(|| s("isbn")),
                 work_id: Some(w.clone()),
             });
         }

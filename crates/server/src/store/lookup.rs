@@ -37,6 +37,7 @@ impl SqliteStore {
             for sql in [
                 "SELECT json FROM items WHERE work_id IS NOT NULL GROUP BY work_id LIMIT ?1",
                 "SELECT json FROM catalog LIMIT ?1",
+                "SELECT json FROM enrich_cache WHERE json_extract(json, '$.metadata') IS NOT NULL LIMIT ?1",
             ] {
                 let mut st = c.prepare_cached(sql).map_err(db)?;
                 let rows = st

@@ -162,7 +162,8 @@ pub trait Store: Send + Sync + 'static {
     async fn catalog_put(&self, entries: Vec<CatalogEntry>) -> StoreResult<u64>;
     /// Output records of any job by work id.
     async fn works(&self, ids: Vec<String>) -> StoreResult<HashMap<String, String>>;
-    /// Books the server knows (imported works, then catalog editions) as
-    /// JSON, at most `limit` of each: what a shelf photo is matched against.
+    /// Books the server knows (imported works, catalog editions, enrichment
+    /// answers) as JSON, at most `limit` of each: what a shelf photo is
+    /// matched against.
     async fn known_books(&self, limit: u64) -> StoreResult<Vec<String>>;
 }

@@ -2,6 +2,7 @@
 //! local catalog) is looked for among the text lines; what matches nothing
 //! known becomes a low-confidence suggestion.
 
+use crate::pipelines::csv_import::{title_author_key, work_id_for};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -22,9 +23,14 @@ pub struct Known {
 }
 
 impl Known {
-    /// From an imported book's or a catalog entry's JSON.
+    /// From an imported book's, a catalog entry's or an enrichment answer's JSON.
     pub fn from_json(s: &str) -> Option<Known> {
         let v: Value = serde_json::from_str(s).ok()?;
+        let v = v
+            .get("metadata")
+            .filter(|m| m.is_object())
+            .cloned()
+            .unwrap_or(v);
         let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
         let title = text("title").filter(|t| !t.is_empty())?;
         Some(Known {
@@ -127,7 +133,15 @@ pub fn match_lines(
                 author: k.author.clone(),
                 confidence: (score * (0.5 + 0.5 * lines[i].confidence)).clamp(0.0, 1.0),
                 isbn: k.isbn13.clone(),
-                work_id: k.work_id.clone(),
+                // An imported book keeps its id; any other gets the one an
+                // import of the same book would get.
+                work_id: Some(k.work_id.clone().unwrap_or_else(|| {
+                    let key = match &k.isbn13 {
+                        Some(i) => format!("isbn:{i}"),
+                        None => format!("t:{}", title_author_key(&k.title, k.author.as_deref())),
+                    };
+                    work_id_for(&key)
+                })),
                 photo,
                 read_as: lines[i].text.clone(),
             });
@@ -165,6 +179,23 @@ mod tests {
     }
 
     #[test]
+    fn known_books_come_from_imports_catalog_and_enrichment_answers() {
+        let import = r#"{"row":2,"workId":"w1","title":"Dune","author":"Frank Herbert","authors":[{"name":"Frank Herbert"}],"isbn13":"9780441172719"}"#;
+        let k = Known::from_json(import).unwrap();
+        assert_eq!(
+            (k.title.as_str(), k.author.as_deref(), k.work_id.as_deref()),
+            ("Dune", Some("Frank Herbert"), Some("w1"))
+        );
+        let cached = r#"{"provider":"open_library","metadata":{"title":"Emma","authors":["Jane Austen"],"isbn13":"9780141439587"}}"#;
+        let k = Known::from_json(cached).unwrap();
+        assert_eq!(
+            (k.title.as_str(), k.author.as_deref(), k.isbn13.as_deref()),
+            ("Emma", Some("Jane Austen"), Some("9780141439587"))
+        );
+        assert!(Known::from_json(r#"{"provider":null,"metadata":null}"#).is_none());
+    }
+
+    #[test]
     fn known_books_are_matched_and_the_rest_suggested() {
         let lines = vec![
             Line {
@@ -191,6 +222,11 @@ mod tests {
         assert_eq!(found[0].title, "The Time Machine");
         assert_eq!(found[0].photo, 2);
         assert!(found[0].confidence > 0.8);
+        assert_eq!(
+            found[0].work_id.as_deref(),
+            Some(work_id_for("isbn:9780000000002").as_str()),
+            "the id an import of the same book gets"
+        );
         assert_eq!(sugg.len(), 1);
         assert_eq!(sugg[0].title, "Unknown Spine Text");
         assert!(sugg[0].confidence < 0.5);

@@ -20,9 +20,61 @@ pub const RUNNER: &str = "ai_scan";
 /// Known books loaded to match against, at most.
 const KNOWN_LIMIT: u64 = 50_000;
 
+/// What reads the text off a shelf photo. Called on the blocking pool.
+pub trait ScanProvider: Send + Sync {
+    fn read(&self, photo: &Path, mime: &str) -> Result<Vec<Line>, String>;
+}
+
+impl ScanProvider for ocr::Ocr {
+    fn read(&self, photo: &Path, _mime: &str) -> Result<Vec<Line>, String> {
+        let scratch = photo.with_extension("scratch");
+        std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
+        let r = ocr::Ocr::read(self, photo, &scratch);
+        let _ = std::fs::remove_dir_all(&scratch);
+        r
+    }
+}
+
+/// Gemini's client is async: it runs on the server's runtime.
+struct GeminiOnRuntime(gemini::Gemini, tokio::runtime::Handle);
+
+impl ScanProvider for GeminiOnRuntime {
+    fn read(&self, photo: &Path, mime: &str) -> Result<Vec<Line>, String> {
+        self.1.block_on(self.0.read(photo, mime))
+    }
+}
+
+/// The provider `config` names.
+pub fn provider(
+    config: &ScanConfig,
+    runtime: tokio::runtime::Handle,
+) -> Result<Box<dyn ScanProvider>, String> {
+    match config.provider.as_str() {
+        "ocr" => Ok(Box::new(ocr::Ocr {
+            binary: config.tesseract.clone(),
+        })),
+        "gemini" => Ok(Box::new(GeminiOnRuntime(
+            gemini::Gemini {
+                base: config.gemini_url.clone(),
+                model: config.gemini_model.clone(),
+                api_key: config
+                    .gemini_api_key
+                    .clone()
+                    .ok_or("the gemini provider needs --gemini-api-key")?,
+                timeout: config.timeout,
+                retries: config.retries,
+            },
+            runtime,
+        ))),
+        other => Err(format!(
+            "unknown scan provider {other:?}: use ocr or gemini"
+        )),
+    }
+}
+
 pub struct AiScan {
     photos: Vec<(PathBuf, String)>,
-    config: ScanConfig,
+    provider: Box<dyn ScanProvider>,
     store: Arc<dyn Store>,
     runtime: tokio::runtime::Handle,
 }
@@ -51,48 +103,15 @@ impl AiScan {
         if photos.iter().any(|(p, _)| !p.exists()) {
             return Err(BuildError::InputMissing);
         }
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| BuildError::BadParams("no runtime".into()))?;
         Ok(AiScan {
             photos,
-            config: config.clone(),
+            provider: provider(config, runtime.clone()).map_err(BuildError::BadParams)?,
             store,
-            runtime: tokio::runtime::Handle::try_current()
-                .map_err(|_| BuildError::BadParams("no runtime".into()))?,
+            runtime,
         })
     }
-
-    fn read(&self, photo: &Path, mime: &str) -> Result<Vec<Line>, String> {
-        match self.config.provider.as_str() {
-            "gemini" => {
-                let g = gemini::Gemini {
-                    base: self.config.gemini_url.clone(),
-                    model: self.config.gemini_model.clone(),
-                    api_key: self
-                        .config
-                        .gemini_api_key
-                        .clone()
-                        .ok_or("no Gemini API key is configured")?,
-                    timeout: self.config.timeout,
-                    retries: self.config.retries,
-                };
-                self.runtime.block_on(g.read(photo, mime))
-            }
-            _ => {
-                let scratch = tempfile_dir(photo)?;
-                let r = ocr::Ocr {
-                    binary: self.config.tesseract.clone(),
-                }
-                .read(photo, &scratch);
-                let _ = std::fs::remove_dir_all(&scratch);
-                r
-            }
-        }
-    }
-}
-
-fn tempfile_dir(photo: &Path) -> Result<PathBuf, String> {
-    let d = photo.with_extension("scratch");
-    std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
-    Ok(d)
 }
 
 fn report(status: String, processed: u64) -> ProgressReport {
@@ -131,7 +150,7 @@ impl JobRunner for AiScan {
             ctx.progress(r.clone())?;
             r.status = format!("Analysing photo {num} of {n}");
             ctx.progress(r.clone())?;
-            match self.read(photo, mime) {
+            match self.provider.read(photo, mime) {
                 Ok(lines) => {
                     r.status = format!("Detected {} candidates in photo {num} of {n}", lines.len());
                     ctx.progress(r.clone())?;
