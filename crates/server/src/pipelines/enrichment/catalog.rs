@@ -1,7 +1,7 @@
 //! The local catalog: Open Library edition dumps loaded into the embedded
 //! database, so that enrichment works offline and without rate limits.
 
-use super::provider::{year_of, Metadata, Outcome, Provider, Query};
+use super::provider::{count_at, str_list, year_at, Metadata, Outcome, Provider, Query};
 use crate::pipelines::csv_import::{isbn, title_author_key};
 use crate::store::{CatalogEntry, Store};
 use async_trait::async_trait;
@@ -70,16 +70,7 @@ pub fn entries_from_dump_line(line: &str) -> Vec<CatalogEntry> {
     let Some(title) = v.get("title").and_then(Value::as_str) else {
         return Vec::new();
     };
-    let list = |k: &str| -> Vec<String> {
-        v.get(k)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let list = |k: &str| str_list(&v, k);
     let mut isbn13s: Vec<String> = list("isbn_13")
         .iter()
         .filter_map(|i| isbn::parse_isbn13(i))
@@ -104,14 +95,8 @@ pub fn entries_from_dump_line(line: &str) -> Vec<CatalogEntry> {
                 authors: Vec::new(),
                 isbn13: Some(i13.clone()),
                 publisher: list("publishers").into_iter().next(),
-                year: v
-                    .get("publish_date")
-                    .and_then(Value::as_str)
-                    .and_then(year_of),
-                pages: v
-                    .get("number_of_pages")
-                    .and_then(Value::as_u64)
-                    .map(|p| p as u32),
+                year: year_at(&v, "publish_date"),
+                pages: count_at(&v, "number_of_pages"),
                 cover_url: v
                     .get("covers")
                     .and_then(Value::as_array)

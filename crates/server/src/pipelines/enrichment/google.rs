@@ -1,7 +1,9 @@
 //! Google Books `volumes?q=isbn:…` (or `intitle:`/`inauthor:`); an API key
 //! is optional. Quota and rate answers make it unavailable, never fatal.
 
-use super::provider::{title_similarity, year_of, Metadata, Outcome, Provider, Query};
+use super::provider::{
+    count_at, str_list, text_at, title_similarity, year_at, Metadata, Outcome, Provider, Query,
+};
 use super::upstream::{Fetch, Upstream};
 use async_trait::async_trait;
 use futures_util::future::join_all;
@@ -42,45 +44,17 @@ pub fn best_volume(v: &Value, q: &Query, isbn13: Option<&str>) -> Option<Metadat
         let links = info.get("imageLinks");
         matches.then(|| Metadata {
             title: title.to_string(),
-            authors: info
-                .get("authors")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            authors: str_list(info, "authors"),
             isbn13: found13.or_else(|| isbn13.map(str::to_string)),
-            publisher: info
-                .get("publisher")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            year: info
-                .get("publishedDate")
-                .and_then(Value::as_str)
-                .and_then(year_of),
-            pages: info
-                .get("pageCount")
-                .and_then(Value::as_u64)
-                .map(|p| p as u32),
+            publisher: text_at(info, "publisher"),
+            year: year_at(info, "publishedDate"),
+            pages: count_at(info, "pageCount"),
             cover_url: links
                 .and_then(|l| l.get("thumbnail").or_else(|| l.get("smallThumbnail")))
                 .and_then(Value::as_str)
                 .map(|u| u.replacen("http://", "https://", 1)),
-            subjects: info
-                .get("categories")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            description: info
-                .get("description")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            subjects: str_list(info, "categories"),
+            description: text_at(info, "description"),
         })
     })
 }

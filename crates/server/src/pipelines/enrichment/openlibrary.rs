@@ -1,7 +1,9 @@
 //! Open Library: `/api/books?jscmd=data` for up to 25 ISBNs a request, and
 //! `/search.json` (best match only) for books without an ISBN.
 
-use super::provider::{title_similarity, year_of, Metadata, Outcome, Provider, Query};
+use super::provider::{
+    count_at, str_list, text_at, title_similarity, year_at, Metadata, Outcome, Provider, Query,
+};
 use super::upstream::{Fetch, Upstream};
 use async_trait::async_trait;
 use futures_util::future::join_all;
@@ -34,22 +36,12 @@ fn strs(v: &Value, key: &str, field: &str) -> Vec<String> {
 pub fn from_books_api(v: &Value, isbn13: &str) -> Metadata {
     let cover = v.get("cover");
     Metadata {
-        title: v
-            .get("title")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
+        title: text_at(v, "title").unwrap_or_default(),
         authors: strs(v, "authors", "name"),
         isbn13: Some(isbn13.to_string()),
         publisher: strs(v, "publishers", "name").into_iter().next(),
-        year: v
-            .get("publish_date")
-            .and_then(Value::as_str)
-            .and_then(year_of),
-        pages: v
-            .get("number_of_pages")
-            .and_then(Value::as_u64)
-            .map(|p| p as u32),
+        year: year_at(v, "publish_date"),
+        pages: count_at(v, "number_of_pages"),
         cover_url: cover
             .and_then(|c| c.get("large").or_else(|| c.get("medium")))
             .and_then(Value::as_str)
@@ -73,15 +65,7 @@ pub fn best_search_hit(v: &Value, q: &Query) -> Option<Metadata> {
         .filter_map(|d| {
             let title = d.get("title")?.as_str()?;
             let score = title_similarity(title, &q.title);
-            let authors: Vec<String> = d
-                .get("author_name")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let authors = str_list(d, "author_name");
             let author_ok = author
                 .as_ref()
                 .is_none_or(|want| authors.iter().any(|a| title_similarity(a, want) >= 0.5));
@@ -90,11 +74,7 @@ pub fn best_search_hit(v: &Value, q: &Query) -> Option<Metadata> {
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, d, title, authors)| {
             use crate::pipelines::csv_import::isbn;
-            let isbns: Vec<&str> = d
-                .get("isbn")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
+            let isbns = str_list(d, "isbn");
             let isbn13 = isbns
                 .iter()
                 .find_map(|i| isbn::parse_isbn13(i))
@@ -107,34 +87,17 @@ pub fn best_search_hit(v: &Value, q: &Query) -> Option<Metadata> {
                 title: title.to_string(),
                 authors,
                 isbn13,
-                publisher: d
-                    .get("publisher")
-                    .and_then(Value::as_array)
-                    .and_then(|p| p.first())
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+                publisher: str_list(d, "publisher").into_iter().next(),
                 year: d
                     .get("first_publish_year")
                     .and_then(Value::as_i64)
                     .map(|y| y as i32),
-                pages: d
-                    .get("number_of_pages_median")
-                    .and_then(Value::as_u64)
-                    .map(|p| p as u32),
+                pages: count_at(d, "number_of_pages_median"),
                 cover_url: d
                     .get("cover_i")
                     .and_then(Value::as_i64)
                     .map(|c| format!("https://covers.openlibrary.org/b/id/{c}-L.jpg")),
-                subjects: d
-                    .get("subject")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|s| s.as_str().map(str::to_string))
-                            .take(20)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                subjects: str_list(d, "subject").into_iter().take(20).collect(),
                 description: None,
             }
         })

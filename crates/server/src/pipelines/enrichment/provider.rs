@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// One book to enrich, as the client gave it (or as an import stored it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -74,6 +75,33 @@ pub trait Provider: Send + Sync {
     fn name(&self) -> &'static str;
     /// One outcome per query, in the same order.
     async fn lookup(&self, queries: &[&Query]) -> Vec<Outcome>;
+}
+
+/// The strings of the array at `key` (absent or mixed arrays give what is there).
+pub fn str_list(v: &Value, key: &str) -> Vec<String> {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The string at `key`.
+pub fn text_at(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+/// The year of the date string at `key`.
+pub fn year_at(v: &Value, key: &str) -> Option<i32> {
+    v.get(key).and_then(Value::as_str).and_then(year_of)
+}
+
+/// The count (pages) at `key`.
+pub fn count_at(v: &Value, key: &str) -> Option<u32> {
+    v.get(key).and_then(Value::as_u64).map(|p| p as u32)
 }
 
 /// The first four-digit number in a publish date (`October 1, 1988`, `2014-02-04`).
