@@ -35,7 +35,7 @@ impl SqliteStore {
         self.read(move |c| {
             let mut out = Vec::new();
             for sql in [
-                "SELECT json FROM items WHERE work_id IS NOT NULL GROUP BY work_id LIMIT ?1",
+                "SELECT i.json FROM works w JOIN items i ON i.job_id = w.job_id AND i.idx = w.idx LIMIT ?1",
                 "SELECT json FROM catalog LIMIT ?1",
                 "SELECT json FROM enrich_cache WHERE json_extract(json, '$.metadata') IS NOT NULL LIMIT ?1",
             ] {

@@ -160,7 +160,7 @@ pub trait Store: Send + Sync + 'static {
     async fn catalog_by_title(&self, title_key: String) -> StoreResult<Option<String>>;
     /// Adds or replaces editions; returns how many were written.
     async fn catalog_put(&self, entries: Vec<CatalogEntry>) -> StoreResult<u64>;
-    /// Output records of any job by work id.
+    /// Output records of ended jobs by work id (the newest job's record).
     async fn works(&self, ids: Vec<String>) -> StoreResult<HashMap<String, String>>;
     /// Books the server knows (imported works, catalog editions, enrichment
     /// answers) as JSON, at most `limit` of each: what a shelf photo is

@@ -45,7 +45,13 @@ CREATE TABLE IF NOT EXISTS items (
     json TEXT NOT NULL,
     PRIMARY KEY (job_id, idx)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS items_work ON items(work_id) WHERE work_id IS NOT NULL;
+-- Work ids, indexed once per job when it ends: indexing them row by row
+-- puts random-key inserts on every checkpoint (BENCHMARKS.md).
+CREATE TABLE IF NOT EXISTS works (
+    work_id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    idx INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS enrich_cache (
     key TEXT PRIMARY KEY,
     json TEXT NOT NULL,
@@ -321,6 +327,17 @@ impl Store for SqliteStore {
                         .map_err(db)?;
                 }
             }
+            if let Some(state) = cp.state.as_ref().filter(|s| s.status.is_terminal()) {
+                // One sorted insert per job; the newest job's record of a work wins.
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO works (work_id, job_id, idx)
+                     SELECT work_id, job_id, idx FROM items
+                     WHERE job_id = ?1 AND work_id IS NOT NULL ORDER BY work_id",
+                )
+                .map_err(db)?
+                .execute([&state.job_id])
+                .map_err(db)?;
+            }
             if let Some(state) = &cp.state {
                 let json = serde_json::to_string(state).map_err(db)?;
                 let input_cleared = state.status.is_terminal();
@@ -486,7 +503,7 @@ impl Store for SqliteStore {
         let id = job_id.to_string();
         self.write(move |c| {
             let tx = c.transaction().map_err(db)?;
-            for table in ["events", "items", "row_errors", "tokens", "jobs"] {
+            for table in ["events", "works", "items", "row_errors", "tokens", "jobs"] {
                 tx.execute(&format!("DELETE FROM {table} WHERE job_id = ?1"), [&id])
                     .map_err(db)?;
             }
@@ -529,7 +546,11 @@ impl Store for SqliteStore {
     }
 
     async fn works(&self, ids: Vec<String>) -> StoreResult<HashMap<String, String>> {
-        self.lookup_many("SELECT json FROM items WHERE work_id = ?1 LIMIT 1", ids)
-            .await
+        self.lookup_many(
+            "SELECT i.json FROM works w JOIN items i ON i.job_id = w.job_id AND i.idx = w.idx
+             WHERE w.work_id = ?1",
+            ids,
+        )
+        .await
     }
 }
