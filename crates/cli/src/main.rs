@@ -7,7 +7,7 @@ mod serve;
 mod watch;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,6 +20,17 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// The server a command talks to.
+#[derive(Args, Debug, Clone)]
+struct ServerArg {
+    #[arg(
+        long = "server",
+        env = "BOOKSTRACK_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    url: String,
 }
 
 #[derive(Subcommand)]
@@ -39,12 +50,8 @@ enum Command {
     /// Upload a library export to a server and show the import live.
     Import {
         file: PathBuf,
-        #[arg(
-            long,
-            env = "BOOKSTRACK_SERVER",
-            default_value = "http://127.0.0.1:8080"
-        )]
-        server: String,
+        #[command(flatten)]
+        server: ServerArg,
         #[command(flatten)]
         out: watch::OutputArgs,
     },
@@ -62,12 +69,8 @@ enum Command {
         isbns: Vec<String>,
         #[arg(long)]
         file: Option<PathBuf>,
-        #[arg(
-            long,
-            env = "BOOKSTRACK_SERVER",
-            default_value = "http://127.0.0.1:8080"
-        )]
-        server: String,
+        #[command(flatten)]
+        server: ServerArg,
         #[command(flatten)]
         out: watch::OutputArgs,
     },
@@ -75,12 +78,8 @@ enum Command {
     Scan {
         #[arg(required = true)]
         photos: Vec<PathBuf>,
-        #[arg(
-            long,
-            env = "BOOKSTRACK_SERVER",
-            default_value = "http://127.0.0.1:8080"
-        )]
-        server: String,
+        #[command(flatten)]
+        server: ServerArg,
         #[command(flatten)]
         out: watch::OutputArgs,
     },
@@ -96,12 +95,8 @@ enum Command {
         /// Defaults to the token kept when this user started the job.
         #[arg(long, env = "BOOKSTRACK_TOKEN")]
         token: Option<String>,
-        #[arg(
-            long,
-            env = "BOOKSTRACK_SERVER",
-            default_value = "http://127.0.0.1:8080"
-        )]
-        server: String,
+        #[command(flatten)]
+        server: ServerArg,
         #[command(flatten)]
         out: watch::OutputArgs,
     },
@@ -148,7 +143,7 @@ async fn main() -> ExitCode {
 async fn run(cmd: Command) -> Result<ExitCode> {
     match cmd {
         Command::Serve(args) => serve::serve(*args).await.map(|()| ExitCode::SUCCESS),
-        Command::Import { file, server, out } => watch::import(&server, &file, &out).await,
+        Command::Import { file, server, out } => watch::import(&server.url, &file, &out).await,
         Command::Demo { file, out } => serve::demo(file, &out).await,
         Command::Bench(s) => bench::run(s).await.map(|()| ExitCode::SUCCESS),
         Command::Catalog(CatalogCommand::Load { file, data_dir }) => {
@@ -160,18 +155,18 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             photos,
             server,
             out,
-        } => watch::scan(&server, &photos, &out).await,
+        } => watch::scan(&server.url, &photos, &out).await,
         Command::Enrich {
             isbns,
             file,
             server,
             out,
-        } => watch::enrich(&server, isbns, file.as_deref(), &out).await,
+        } => watch::enrich(&server.url, isbns, file.as_deref(), &out).await,
         Command::Watch {
             job_id,
             token,
             server,
             out,
-        } => watch::watch(&server, &job_id, token.as_deref(), &out).await,
+        } => watch::watch(&server.url, &job_id, token.as_deref(), &out).await,
     }
 }

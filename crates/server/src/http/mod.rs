@@ -7,6 +7,7 @@ mod import;
 mod jobs;
 mod scan;
 mod token;
+mod upload;
 
 pub use auth::{authorize, bearer, AuthError, Denied};
 pub use error::ApiErr;

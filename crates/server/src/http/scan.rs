@@ -4,6 +4,7 @@
 //! before the job starts.
 
 use super::error::ApiErr;
+use super::upload::{self, bad_multipart, rejected, Spool};
 use crate::app::App;
 use crate::clock;
 use crate::pipelines::ai_scan::image::{self, ImageKind};
@@ -14,7 +15,6 @@ use axum::Json;
 use bookstrack_protocol::{ApiSuccess, ErrorCode, JobStarted, Pipeline};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::io::AsyncWriteExt;
 
 type Answer = Result<(StatusCode, Json<ApiSuccess<JobStarted>>), ApiErr>;
 
@@ -32,71 +32,30 @@ pub async fn batch(
     scan(state, multipart, "photos", true).await
 }
 
-fn bad_multipart(e: axum::extract::multipart::MultipartError) -> ApiErr {
-    ApiErr::bad_request(
-        ErrorCode::InvalidRequest,
-        format!("malformed multipart body: {}", e.body_text()),
-    )
-}
-
-/// Removes the job's photo folder unless a job took it over.
-struct FolderGuard(Option<PathBuf>);
-
-impl Drop for FolderGuard {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = std::fs::remove_dir_all(p);
-        }
-    }
-}
-
 async fn save_photo(
-    mut field: axum::extract::multipart::Field<'_>,
+    field: axum::extract::multipart::Field<'_>,
     dir: &Path,
     index: usize,
     limit: u64,
 ) -> Result<(String, ImageKind), ApiErr> {
-    let mut first = true;
-    let mut kind = None;
-    let mut size = 0u64;
     let tmp = dir.join(format!("{index}.upload"));
-    let mut file = tokio::fs::File::create(&tmp)
-        .await
-        .map_err(|e| ApiErr::internal(e.to_string()))?;
-    while let Some(chunk) = field.chunk().await.map_err(bad_multipart)? {
-        if first {
-            first = false;
-            kind = image::sniff(&chunk);
-            if kind.is_none() {
-                return Err(ApiErr::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    ErrorCode::UnsupportedMediaType,
-                    format!("photo {} is not a JPEG, PNG or WebP image", index + 1),
-                ));
-            }
-        }
-        size += chunk.len() as u64;
-        if size > limit {
-            return Err(ApiErr::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorCode::PayloadTooLarge,
-                format!(
-                    "photo {} is larger than the limit of {limit} bytes",
-                    index + 1
-                ),
-            ));
-        }
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| ApiErr::internal(e.to_string()))?;
-    }
-    file.flush()
-        .await
-        .map_err(|e| ApiErr::internal(e.to_string()))?;
+    let what = format!("photo {}", index + 1);
+    let mut kind = None;
+    upload::spool(field, &tmp, limit, &what, |head| {
+        kind = image::sniff(head);
+        kind.map(|_| ()).ok_or_else(|| {
+            ApiErr::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+                format!("{what} is not a JPEG, PNG or WebP image"),
+            )
+        })
+    })
+    .await?;
     let Some(kind) = kind else {
         return Err(ApiErr::bad_request(
             ErrorCode::AiScanError,
-            format!("photo {} is empty", index + 1),
+            format!("{what} is empty"),
         ));
     };
     let name = format!("{}.{}", index + 1, kind.extension());
@@ -112,18 +71,13 @@ async fn scan(
     field_name: &str,
     is_batch: bool,
 ) -> Answer {
-    let mut multipart = multipart.map_err(|e| {
-        ApiErr::bad_request(
-            ErrorCode::InvalidRequest,
-            format!("expected a multipart/form-data upload: {}", e.body_text()),
-        )
-    })?;
+    let mut multipart = multipart.map_err(rejected)?;
     let job_id = App::new_job_id();
     let dir = app.spool_path(&job_id);
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(|e| ApiErr::internal(e.to_string()))?;
-    let mut guard = FolderGuard(Some(dir.clone()));
+    let guard = Spool::new(dir.clone());
     let max = if is_batch {
         app.config.scan.max_photos
     } else {
@@ -164,7 +118,7 @@ async fn scan(
     let started = app
         .start_job(job_id, Pipeline::AiScan, AiScan::params(&photos), Some(dir))
         .await?;
-    guard.0 = None;
+    guard.keep();
     let (message, total_photos) = if is_batch {
         ("Batch scan started", Some(total))
     } else {
