@@ -91,15 +91,8 @@ async fn server(
 }
 
 async fn enrich(srv: &TestServer, body: Value) -> (String, String, Value, Value) {
-    let r = srv
-        .http
-        .post(format!("{}/api/enrichment/start", srv.url))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 202);
-    let v: Value = r.json().await.unwrap();
+    let (status, v) = srv.post_json("/api/enrichment/start", &body).await;
+    assert_eq!(status, 202);
     let (job, token) = (
         v["data"]["jobId"].as_str().unwrap().to_string(),
         v["data"]["token"].as_str().unwrap().to_string(),
@@ -488,21 +481,8 @@ async fn imported_books_are_enriched_by_work_id_and_job_ids_are_checked() {
         "Book 0: A Novel, Part 0"
     );
 
-    let post = |body: Value| {
-        let (http, url) = (srv.http.clone(), srv.url.clone());
-        async move {
-            let r = http
-                .post(format!("{url}/api/enrichment/start"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            (
-                r.status().as_u16(),
-                r.json::<Value>().await.unwrap_or(Value::Null),
-            )
-        }
-    };
+    let server = &srv; // a shared borrow keeps the closure callable again
+    let post = |body: Value| async move { server.post_json("/api/enrichment/start", &body).await };
     let (s, b) = post(json!({"jobId": my_id, "books": [{"title": "x"}]})).await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),
@@ -526,22 +506,10 @@ async fn the_book_limit_per_job_is_exact() {
     })
     .await;
     let books = |n: usize| json!({"books": (0..n).map(|i| json!({"title": format!("T{i}")})).collect::<Vec<_>>()});
-    let r = srv
-        .http
-        .post(format!("{}/api/enrichment/start", srv.url))
-        .json(&books(3))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 202);
-    let r = srv
-        .http
-        .post(format!("{}/api/enrichment/start", srv.url))
-        .json(&books(4))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 413);
+    let (s, _) = srv.post_json("/api/enrichment/start", &books(3)).await;
+    assert_eq!(s, 202);
+    let (s, _) = srv.post_json("/api/enrichment/start", &books(4)).await;
+    assert_eq!(s, 413);
     srv.stop().await;
 }
 

@@ -42,14 +42,12 @@ async fn tokens_never_reach_the_logs() {
         .get(&format!("/api/jobs/{job}/results"), Some(&token))
         .await;
     let _ = srv.refused(&format!("jobId={job}&token={token}x")).await;
-    let r = srv
-        .http
-        .post(format!("{}/api/token/refresh", srv.url))
-        .json(&serde_json::json!({"jobId": job, "oldToken": token}))
-        .send()
-        .await
-        .unwrap();
-    let fresh: serde_json::Value = r.json().await.unwrap();
+    let (_, fresh) = srv
+        .post_json(
+            "/api/token/refresh",
+            &serde_json::json!({"jobId": job, "oldToken": token}),
+        )
+        .await;
     let fresh = fresh["token"].as_str().unwrap().to_string();
     let _ = srv
         .get(&format!("/api/job-state/{job}"), Some(&fresh))

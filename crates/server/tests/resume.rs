@@ -137,13 +137,8 @@ async fn concurrent_refreshes_have_exactly_one_winner() {
             token.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let r = http
-                .post(format!("{url}/api/token/refresh"))
-                .json(&serde_json::json!({"jobId": job, "oldToken": token}))
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+            let body = serde_json::json!({"jobId": job, "oldToken": token});
+            post_json(&http, &url, "/api/token/refresh", &body).await
         }));
     }
     let mut winners = Vec::new();
@@ -184,21 +179,8 @@ async fn concurrent_refreshes_have_exactly_one_winner() {
 async fn refresh_outside_the_window_or_with_a_bad_token_is_refused() {
     let srv = TestServer::start(|_| {}).await;
     let (job, token) = srv.start_import(&goodreads_csv(3, &[])).await;
-    let post = |body: Value| {
-        let (http, url) = (srv.http.clone(), srv.url.clone());
-        async move {
-            let r = http
-                .post(format!("{url}/api/token/refresh"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            (
-                r.status().as_u16(),
-                r.json::<Value>().await.unwrap_or(Value::Null),
-            )
-        }
-    };
+    let server = &srv; // a shared borrow keeps the closure callable again
+    let post = |body: Value| async move { server.post_json("/api/token/refresh", &body).await };
     let (s, b) = post(serde_json::json!({"jobId": job, "oldToken": token})).await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),

@@ -272,15 +272,10 @@ async fn gemini_provider_and_a_batch_with_one_bad_photo() {
     assert_eq!(key, "test-key");
     // Detected books have work ids that enrichment takes.
     let work_id = books[0]["workId"].as_str().unwrap().to_string();
-    let r = srv
-        .http
-        .post(format!("{}/api/enrichment/start", srv.url))
-        .json(&json!({"workIds": [work_id]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 202);
-    let v: Value = r.json().await.unwrap();
+    let (s, v) = srv
+        .post_json("/api/enrichment/start", &json!({"workIds": [work_id]}))
+        .await;
+    assert_eq!(s, 202);
     let (ej, et) = (
         v["data"]["jobId"].as_str().unwrap(),
         v["data"]["token"].as_str().unwrap(),

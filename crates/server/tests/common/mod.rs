@@ -103,6 +103,10 @@ impl TestServer {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        post_json(&self.http, &self.url, path, body).await
+    }
+
     pub async fn connect(&self, job: &str, token: &str, extra: &str) -> Ws {
         let (ws, _) = tokio_tungstenite::connect_async(
             self.ws_url(&format!("jobId={job}&token={token}{extra}")),
@@ -141,6 +145,23 @@ impl TestServer {
         }
         panic!("job {job} did not finish");
     }
+}
+
+/// POSTs `body` as JSON to `base` + `path`: the status and the JSON answer
+/// (`Null` when the answer is not JSON). Free-standing for spawned tasks.
+pub async fn post_json(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    body: &Value,
+) -> (u16, Value) {
+    let r = http
+        .post(format!("{base}{path}"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
 pub async fn send_ready(ws: &mut Ws) {
