@@ -104,10 +104,6 @@ impl JobContext {
     pub fn progress(&self, report: ProgressReport) -> Result<(), Stopped> {
         self.send(PipelineMsg::Progress(Box::new(report)))
     }
-
-    pub fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
-    }
 }
 
 /// A pipeline run: blocking code (parsing, OCR, HTTP via a local runtime)

@@ -42,12 +42,4 @@ impl Registry {
     pub fn remove(&self, job_id: &str) {
         self.lock().remove(job_id);
     }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
