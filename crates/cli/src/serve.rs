@@ -42,6 +42,10 @@ pub struct ServeArgs {
     viewer_queue: usize,
     #[arg(long, env = "BOOKSTRACK_MAX_RUNNING_JOBS", default_value_t = config::DEFAULT_MAX_RUNNING_JOBS)]
     max_running_jobs: usize,
+    /// Mount `POST /api/synthetic/jobs`, which starts jobs without input:
+    /// for load tests (`bookstrack bench`) only.
+    #[arg(long, env = "BOOKSTRACK_ENABLE_SYNTHETIC_JOBS")]
+    enable_synthetic_jobs: bool,
     #[command(flatten)]
     enrich: EnrichArgs,
     #[command(flatten)]
@@ -151,6 +155,7 @@ impl ServeArgs {
         c.ws_ping_interval = Duration::from_secs(self.ws_ping_interval_secs.max(1));
         c.viewer_queue = self.viewer_queue;
         c.max_running_jobs = self.max_running_jobs;
+        c.synthetic_jobs = self.enable_synthetic_jobs;
         self.enrich.apply(&mut c.enrich);
         self.scan.apply(&mut c.scan);
         c

@@ -45,6 +45,7 @@ async fn synthetic(app: &Arc<App>, steps: u64, interval_ms: u64) -> bookstrack_s
         steps,
         interval: Duration::from_millis(interval_ms),
         fail_after: None,
+        stamp: false,
     };
     app.start_job(
         App::new_job_id(),

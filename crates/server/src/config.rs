@@ -151,6 +151,8 @@ pub struct Config {
     pub throttle_override: Option<Throttle>,
     pub enrich: EnrichConfig,
     pub scan: ScanConfig,
+    /// Mounts `POST /api/synthetic/jobs`, for load generators only.
+    pub synthetic_jobs: bool,
 }
 
 impl Config {
@@ -174,6 +176,7 @@ impl Config {
             throttle_override: None,
             enrich: EnrichConfig::default(),
             scan: ScanConfig::default(),
+            synthetic_jobs: false,
         }
     }
 

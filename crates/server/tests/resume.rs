@@ -18,6 +18,7 @@ async fn synthetic(srv: &TestServer, steps: u64, interval_ms: u64) -> (String, S
         steps,
         interval: Duration::from_millis(interval_ms),
         fail_after: None,
+        stamp: false,
     };
     let started = srv
         .app

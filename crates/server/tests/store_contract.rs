@@ -3,7 +3,7 @@
 
 use bookstrack_protocol::{JobState, JobStatus, Pipeline, RowError};
 use bookstrack_server::store::{
-    CatalogEntry, Checkpoint, Item, NewJob, SqliteStore, Store, StoreError, StoredEvent,
+    CatalogEntry, Checkpoint, Item, NewJob, SqliteStore, Store, StoreError, StoredEvent, TRIM_EVERY,
 };
 use bookstrack_server::token;
 use serde_json::json;
@@ -69,17 +69,31 @@ async fn contract(name: &str, s: &dyn Store) {
     let t = s.token("a").await.unwrap().unwrap();
     assert_eq!((t.hash, t.previous), (new, Some(hash)));
 
-    // Events: ordered, trimmed to the retention.
+    // Events: ordered, trimmed in steps to the retention.
+    let last = 2 * TRIM_EVERY + 2;
+    for seq in 1..=last {
+        s.append_event("trim", seq, &progress_json(seq), 10)
+            .await
+            .unwrap();
+    }
+    let seqs: Vec<u64> = s
+        .events_after("trim", 0, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(seqs, (seqs[0]..=last).collect::<Vec<_>>(), "{name}");
+    assert!(
+        (10..10 + TRIM_EVERY).contains(&(seqs.len() as u64)),
+        "{name}: kept {} events",
+        seqs.len()
+    );
     for seq in 1..=12 {
         s.append_event("a", seq, &progress_json(seq), 10)
             .await
             .unwrap();
     }
-    let ev = s.events_after("a", 0, 100).await.unwrap();
-    assert_eq!(
-        ev.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        (3..=12).collect::<Vec<_>>()
-    );
     assert_eq!(s.events_after("a", 10, 1).await.unwrap()[0].seq, 11);
 
     // Checkpoints: state, output and cursor together.

@@ -20,6 +20,7 @@ async fn start(app: &Arc<App>, steps: u64) -> String {
         steps,
         interval: Duration::ZERO,
         fail_after: None,
+        stamp: false,
     };
     app.start_job(App::new_job_id(), Pipeline::CsvImport, s.params(), None)
         .await
@@ -92,6 +93,7 @@ async fn finished_jobs_are_deleted_24h_after_they_end() {
                 steps: 1,
                 interval: Duration::ZERO,
                 fail_after: None,
+                stamp: false,
             }
             .params(),
             None,

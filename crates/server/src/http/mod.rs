@@ -6,6 +6,7 @@ mod error;
 mod import;
 mod jobs;
 mod scan;
+pub mod synthetic;
 mod token;
 mod upload;
 
@@ -28,8 +29,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/scan-bookshelf", post(scan::single))
         .route("/api/scan-bookshelf/batch", post(scan::batch))
         .layer(DefaultBodyLimit::disable());
-    Router::new()
-        .merge(uploads)
+    let mut router = Router::new().merge(uploads);
+    if app.config.synthetic_jobs {
+        router = router.route("/api/synthetic/jobs", post(synthetic::start));
+    }
+    router
         .route("/api/enrichment/start", post(enrichment::start))
         .route("/ws/progress", get(crate::ws::ws_progress))
         .route("/api/job-state/{job_id}", get(jobs::job_state))

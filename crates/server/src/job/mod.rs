@@ -17,6 +17,8 @@ pub use viewer::Viewer;
 
 use bookstrack_protocol::{ErrorCode, RowError};
 use serde_json::{Map, Value};
+use std::future::Future;
+use std::pin::Pin;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -88,6 +90,30 @@ impl JobContext {
         JobContext { tx, cancel, resume }
     }
 
+    /// For runners that run as a task: waits without holding a thread.
+    async fn send_async(&self, msg: PipelineMsg) -> Result<(), Stopped> {
+        if self.cancel.is_cancelled() {
+            return Err(Stopped);
+        }
+        self.tx
+            .send(OwnerMsg::Pipeline(msg))
+            .await
+            .map_err(|_| Stopped)
+    }
+
+    pub async fn started_async(&self, total: u64) -> Result<(), Stopped> {
+        self.send_async(PipelineMsg::Started { total }).await
+    }
+
+    pub async fn report(&self, report: ProgressReport) -> Result<(), Stopped> {
+        self.send_async(PipelineMsg::Progress(Box::new(report)))
+            .await
+    }
+
+    pub fn cancelled(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.cancel.cancelled()
+    }
+
     fn send(&self, msg: PipelineMsg) -> Result<(), Stopped> {
         if self.cancel.is_cancelled() {
             return Err(Stopped);
@@ -106,11 +132,21 @@ impl JobContext {
     }
 }
 
-/// A pipeline run: blocking code (parsing, OCR, HTTP via a local runtime)
-/// executed on the blocking pool. Returns the `job_complete` extras.
+/// What a pipeline run returns: the `job_complete` extras or the failure.
+pub type Verdict = Result<Map<String, Value>, JobFailure>;
+
+/// How a pipeline run occupies the machine.
+pub enum Run {
+    /// Blocking code (parsing, OCR, HTTP via a local runtime) on the
+    /// blocking pool.
+    Blocking(Box<dyn FnOnce() -> Result<Verdict, Stopped> + Send>),
+    /// Work that only waits on timers and the owner's inbox: a task costs a
+    /// few hundred bytes where a thread costs its stack, so ten thousand of
+    /// these jobs fit in one process.
+    Task(Pin<Box<dyn Future<Output = Result<Verdict, Stopped>> + Send>>),
+}
+
+/// A pipeline, built from a job's stored parameters, started by its owner.
 pub trait JobRunner: Send + 'static {
-    fn run(
-        self: Box<Self>,
-        ctx: &JobContext,
-    ) -> Result<Result<Map<String, Value>, JobFailure>, Stopped>;
+    fn start(self: Box<Self>, ctx: JobContext) -> Run;
 }

@@ -4,7 +4,7 @@
 
 use super::{
     replay_from_store, Frame, FrameKind, JobContext, JobFailure, JobRunner, PipelineMsg,
-    ProgressReport, ResumePoint, Stopped, Viewer,
+    ProgressReport, ResumePoint, Run, Stopped, Viewer,
 };
 use crate::app::App;
 use crate::clock;
@@ -194,7 +194,11 @@ impl Owner {
                 p = running.acquire_owned() => p,
                 _ = cancel.cancelled() => return,
             };
-            let verdict = match tokio::task::spawn_blocking(move || runner.run(&ctx)).await {
+            let outcome = match runner.start(ctx) {
+                Run::Blocking(f) => tokio::task::spawn_blocking(f).await,
+                Run::Task(fut) => tokio::spawn(fut).await,
+            };
+            let verdict = match outcome {
                 Ok(Ok(verdict)) => verdict,
                 Ok(Err(Stopped)) => return,
                 Err(e) => {

@@ -37,15 +37,18 @@ pub async fn replay_from_store(
             .cloned()
             .collect());
     }
+    // The log is trimmed in steps (`TRIM_EVERY`), so it may still hold
+    // events older than the window; the window is what a client is owed.
+    let from = last_seq.max(current.saturating_sub(retention.max(1)));
     let stored = store
-        .events_after(&state.job_id, last_seq, retention.max(1))
+        .events_after(&state.job_id, from, retention.max(1))
         .await?;
     let mut out: Vec<Arc<Frame>> = Vec::with_capacity(stored.len() + cached.len() + 1);
     let first_available = stored.first().map(|e| e.seq).or(first_cached);
     if first_available.is_none_or(|first| first > last_seq + 1) {
         out.push(snapshot());
     }
-    let mut last = last_seq;
+    let mut last = from;
     for e in stored {
         if let Some(f) = Frame::from_stored(e.json) {
             last = e.seq;

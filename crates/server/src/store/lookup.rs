@@ -54,8 +54,7 @@ impl SqliteStore {
 
     pub(super) async fn put_cache(&self, entries: Vec<(String, String)>) -> StoreResult<()> {
         let now = crate::clock::now_ms();
-        self.write(move |c| {
-            let tx = c.transaction().map_err(db)?;
+        self.write(move |tx| {
             {
                 let mut st = tx
                     .prepare_cached("INSERT OR REPLACE INTO enrich_cache (key, json, fetched_at) VALUES (?1, ?2, ?3)")
@@ -64,14 +63,13 @@ impl SqliteStore {
                     st.execute(params![k, v, now]).map_err(db)?;
                 }
             }
-            tx.commit().map_err(db)
+            Ok(())
         })
         .await
     }
 
     pub(super) async fn put_catalog(&self, entries: Vec<CatalogEntry>) -> StoreResult<u64> {
-        self.write(move |c| {
-            let tx = c.transaction().map_err(db)?;
+        self.write(move |tx| {
             let mut n = 0;
             {
                 let mut st = tx
@@ -81,7 +79,6 @@ impl SqliteStore {
                     n += st.execute(params![e.isbn13, e.title_key, e.json]).map_err(db)? as u64;
                 }
             }
-            tx.commit().map_err(db)?;
             Ok(n)
         })
         .await

@@ -3,8 +3,10 @@
 
 mod lookup;
 mod sqlite;
+mod writer;
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, TRIM_EVERY};
+pub use writer::MAX_GROUP_COMMIT;
 
 use crate::token::TokenHash;
 use async_trait::async_trait;

@@ -1,7 +1,9 @@
 //! The embedded backend: SQLite in WAL mode with synchronous=NORMAL, one
-//! writer connection and one reader connection. Every call runs on tokio's
-//! blocking pool so a slow disk never stalls the async workers.
+//! writer connection on its own thread (group commit, `writer.rs`) and one
+//! reader connection. Reads run on tokio's blocking pool so a slow disk never
+//! stalls the async workers.
 
+use super::writer::Writer;
 use super::*;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -9,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    pub(super) writer: Arc<Mutex<Connection>>,
+    writer: Arc<Writer>,
     pub(super) reader: Arc<Mutex<Connection>>,
 }
 
@@ -88,14 +90,13 @@ fn open(path: &Path) -> StoreResult<Connection> {
     Ok(conn)
 }
 
+/// Events are trimmed to the retention window once per this many: the log
+/// holds at most `retain + TRIM_EVERY - 1` events of a job, and the delete
+/// costs once per batch instead of once per event.
+pub const TRIM_EVERY: u64 = 64;
+
 /// Logs one event and drops those that fell out of the retention window.
-fn insert_event(
-    tx: &rusqlite::Transaction<'_>,
-    id: &str,
-    seq: u64,
-    json: &str,
-    retain: u64,
-) -> StoreResult<()> {
+fn insert_event(tx: &Connection, id: &str, seq: u64, json: &str, retain: u64) -> StoreResult<()> {
     let is_progress = json.starts_with("{\"type\":\"job_progress\"");
     tx.prepare_cached(
         "INSERT OR REPLACE INTO events (job_id, seq, is_progress, json) VALUES (?1, ?2, ?3, ?4)",
@@ -103,7 +104,7 @@ fn insert_event(
     .map_err(db)?
     .execute(params![id, seq as i64, is_progress, json])
     .map_err(db)?;
-    if seq > retain {
+    if seq > retain && seq % TRIM_EVERY == 0 {
         tx.prepare_cached("DELETE FROM events WHERE job_id = ?1 AND seq <= ?2")
             .map_err(db)?
             .execute(params![id, (seq - retain) as i64])
@@ -122,23 +123,18 @@ impl SqliteStore {
         writer.execute_batch(SCHEMA).map_err(db)?;
         let reader = open(path)?;
         Ok(SqliteStore {
-            writer: Arc::new(Mutex::new(writer)),
+            writer: Arc::new(Writer::spawn(writer)?),
             reader: Arc::new(Mutex::new(reader)),
         })
     }
 
+    /// Runs `f` in the next group commit; answers once that has committed.
     pub(super) async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let conn = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(db)?
+        self.writer.write(f).await
     }
 
     pub(super) async fn read<T, F>(&self, f: F) -> StoreResult<T>
@@ -159,8 +155,7 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_job(&self, job: NewJob) -> StoreResult<()> {
-        self.write(move |c| {
-            let tx = c.transaction().map_err(db)?;
+        self.write(move |tx| {
             let state = serde_json::to_string(&job.state).map_err(db)?;
             let inserted = tx
                 .execute(
@@ -185,7 +180,7 @@ impl Store for SqliteStore {
                 params![job.state.job_id, &job.token_hash[..], job.token_expires_at],
             )
             .map_err(db)?;
-            tx.commit().map_err(db)
+            Ok(())
         })
         .await
     }
@@ -260,12 +255,8 @@ impl Store for SqliteStore {
         retain: u64,
     ) -> StoreResult<()> {
         let (id, json) = (job_id.to_string(), json.to_string());
-        self.write(move |c| {
-            let tx = c.transaction().map_err(db)?;
-            insert_event(&tx, &id, seq, &json, retain)?;
-            tx.commit().map_err(db)
-        })
-        .await
+        self.write(move |c| insert_event(c, &id, seq, &json, retain))
+            .await
     }
 
     async fn events_after(
@@ -296,10 +287,9 @@ impl Store for SqliteStore {
 
     async fn checkpoint(&self, job_id: &str, cp: Checkpoint) -> StoreResult<()> {
         let id = job_id.to_string();
-        self.write(move |c| {
-            let tx = c.transaction().map_err(db)?;
+        self.write(move |tx| {
             if let Some(ev) = &cp.event {
-                insert_event(&tx, &id, ev.seq, &ev.json, cp.retain)?;
+                insert_event(tx, &id, ev.seq, &ev.json, cp.retain)?;
             }
             if !cp.items.is_empty() {
                 let next: i64 = tx
@@ -358,7 +348,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(db)?;
             }
-            tx.commit().map_err(db)
+            Ok(())
         })
         .await
     }
@@ -501,13 +491,12 @@ impl Store for SqliteStore {
 
     async fn delete_job(&self, job_id: &str) -> StoreResult<()> {
         let id = job_id.to_string();
-        self.write(move |c| {
-            let tx = c.transaction().map_err(db)?;
+        self.write(move |tx| {
             for table in ["events", "works", "items", "row_errors", "tokens", "jobs"] {
                 tx.execute(&format!("DELETE FROM {table} WHERE job_id = ?1"), [&id])
                     .map_err(db)?;
             }
-            tx.commit().map_err(db)
+            Ok(())
         })
         .await
     }

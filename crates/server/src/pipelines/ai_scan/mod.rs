@@ -8,7 +8,7 @@ pub mod ocr;
 
 use super::BuildError;
 use crate::config::ScanConfig;
-use crate::job::{JobContext, JobFailure, JobRunner, ProgressReport, Stopped};
+use crate::job::{JobContext, JobFailure, JobRunner, ProgressReport, Run, Stopped, Verdict};
 use crate::store::{Item, Store};
 use bookstrack_protocol::{ErrorCode, RowError};
 use matcher::{Detected, Known, Line};
@@ -124,10 +124,13 @@ fn report(status: String, processed: u64) -> ProgressReport {
 }
 
 impl JobRunner for AiScan {
-    fn run(
-        self: Box<Self>,
-        ctx: &JobContext,
-    ) -> Result<Result<Map<String, Value>, JobFailure>, Stopped> {
+    fn start(self: Box<Self>, ctx: JobContext) -> Run {
+        Run::Blocking(Box::new(move || self.run(&ctx)))
+    }
+}
+
+impl AiScan {
+    fn run(self: Box<Self>, ctx: &JobContext) -> Result<Verdict, Stopped> {
         let n = self.photos.len();
         ctx.started(n as u64)?;
         let known: Vec<Known> = self

@@ -14,7 +14,7 @@ pub use format::{Format, Layout};
 pub use normalise::title_author_key;
 
 use super::BuildError;
-use crate::job::{JobContext, JobFailure, JobRunner, ProgressReport, Stopped};
+use crate::job::{JobContext, JobFailure, JobRunner, ProgressReport, Run, Stopped, Verdict};
 use crate::store::Item;
 use bookstrack_protocol::{ErrorCode, RowError};
 use serde_json::{json, Map, Value};
@@ -230,10 +230,13 @@ impl CsvImport {
 }
 
 impl JobRunner for CsvImport {
-    fn run(
-        self: Box<Self>,
-        ctx: &JobContext,
-    ) -> Result<Result<Map<String, Value>, JobFailure>, Stopped> {
+    fn start(self: Box<Self>, ctx: JobContext) -> Run {
+        Run::Blocking(Box::new(move || self.run(&ctx)))
+    }
+}
+
+impl CsvImport {
+    fn run(self: Box<Self>, ctx: &JobContext) -> Result<Verdict, Stopped> {
         ctx.started(self.rows)?;
         let mut parser = match Parser::open(&self.input, Some(self.format)) {
             Ok(p) => p,

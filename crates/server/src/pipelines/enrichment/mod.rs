@@ -15,7 +15,7 @@ pub use provider::{Metadata, Query};
 
 use super::BuildError;
 use crate::config::EnrichConfig;
-use crate::job::{JobContext, JobFailure, JobRunner, ProgressReport, Stopped};
+use crate::job::{JobContext, JobRunner, ProgressReport, Run, Stopped, Verdict};
 use crate::store::{Item, Store};
 use bookstrack_protocol::RowError;
 use serde_json::{json, Map, Value};
@@ -100,10 +100,13 @@ impl Enrichment {
 }
 
 impl JobRunner for Enrichment {
-    fn run(
-        self: Box<Self>,
-        ctx: &JobContext,
-    ) -> Result<Result<Map<String, Value>, JobFailure>, Stopped> {
+    fn start(self: Box<Self>, ctx: JobContext) -> Run {
+        Run::Blocking(Box::new(move || self.run(&ctx)))
+    }
+}
+
+impl Enrichment {
+    fn run(self: Box<Self>, ctx: &JobContext) -> Result<Verdict, Stopped> {
         let total = self.books.len() as u64;
         ctx.started(total)?;
         let (mut success, mut failure) = (ctx.resume.success, ctx.resume.failure);

@@ -1,0 +1,90 @@
+//! `POST /api/synthetic/jobs`: start synthetic jobs in bulk, for load tests.
+//! Mounted only when the server runs with `--enable-synthetic-jobs`, so a
+//! production server never exposes a way to start work without input.
+
+use super::error::ApiErr;
+use crate::app::App;
+use crate::clock;
+use crate::pipelines::synthetic::Synthetic;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use bookstrack_protocol::{ApiSuccess, ErrorCode, Pipeline};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Jobs one request may start: a load generator asks as often as it needs.
+pub const MAX_SYNTHETIC_JOBS_PER_REQUEST: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StartSynthetic {
+    count: usize,
+    steps: u64,
+    #[serde(default)]
+    interval_ms: u64,
+    #[serde(default)]
+    stamp: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyntheticJob {
+    pub job_id: String,
+    pub token: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SyntheticJobs {
+    pub jobs: Vec<SyntheticJob>,
+}
+
+pub async fn start(
+    State(app): State<Arc<App>>,
+    body: Result<Json<StartSynthetic>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<ApiSuccess<SyntheticJobs>>), ApiErr> {
+    let Json(req) = body.map_err(|e| {
+        ApiErr::bad_request(
+            ErrorCode::InvalidRequest,
+            format!(
+                "expected {{\"count\", \"steps\", \"intervalMs\"?, \"stamp\"?}}: {}",
+                e.body_text()
+            ),
+        )
+    })?;
+    if req.count == 0 || req.count > MAX_SYNTHETIC_JOBS_PER_REQUEST {
+        return Err(ApiErr::bad_request(
+            ErrorCode::InvalidRequest,
+            format!(
+                "count must be 1 to {MAX_SYNTHETIC_JOBS_PER_REQUEST}, not {}",
+                req.count
+            ),
+        ));
+    }
+    let params = Synthetic {
+        steps: req.steps,
+        interval: Duration::from_millis(req.interval_ms),
+        fail_after: None,
+        stamp: req.stamp,
+    }
+    .params();
+    // Started together so that their first writes share commits.
+    let started = futures_util::future::join_all(
+        (0..req.count)
+            .map(|_| app.start_job(App::new_job_id(), Pipeline::CsvImport, params.clone(), None)),
+    )
+    .await;
+    let mut jobs = Vec::with_capacity(req.count);
+    for s in started {
+        let s = s?;
+        jobs.push(SyntheticJob {
+            job_id: s.job_id,
+            token: s.token,
+        });
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ApiSuccess::new(SyntheticJobs { jobs }, clock::now_ms())),
+    ))
+}

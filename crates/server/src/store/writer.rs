@@ -1,0 +1,112 @@
+//! The one SQLite writer: a thread that commits whatever writes are waiting
+//! in one transaction (group commit).
+//!
+//! Every event is logged before it is sent, so with ten thousand live jobs
+//! a transaction per event would cap the whole server at what one commit
+//! costs. Here a write waits at most for the commit in progress; the next
+//! commit takes everything that queued meanwhile. Each write runs in its own
+//! savepoint, so one failing write rolls back alone, and no write is answered
+//! before the commit that holds it.
+
+use super::sqlite::db;
+use super::{StoreError, StoreResult};
+use rusqlite::Connection;
+use std::sync::mpsc;
+use tokio::sync::oneshot;
+
+/// Writes per transaction at most: bounds how long the first of them waits.
+pub const MAX_GROUP_COMMIT: usize = 4096;
+
+/// Called once the transaction holding the write has committed (`None`) or
+/// failed to (`Some`).
+type Done = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+/// Runs one write; `true` if it succeeded and should be kept. Given no
+/// connection, it does not run and is answered with an error.
+type Op = Box<dyn FnOnce(Option<&Connection>) -> (bool, Done) + Send>;
+
+pub(super) struct Writer {
+    ops: mpsc::Sender<Op>,
+}
+
+impl Writer {
+    /// Starts the writer thread; it ends when the last `Writer` is dropped.
+    pub(super) fn spawn(conn: Connection) -> StoreResult<Writer> {
+        let (tx, rx) = mpsc::channel::<Op>();
+        std::thread::Builder::new()
+            .name("bookstrack-sqlite-writer".into())
+            .spawn(move || run(conn, rx))
+            .map_err(db)?;
+        Ok(Writer { ops: tx })
+    }
+
+    pub(super) async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let op: Op = Box::new(move |c| {
+            let result = match c {
+                Some(c) => f(c),
+                None => Err(StoreError::Database("could not begin a write".into())),
+            };
+            let ok = result.is_ok();
+            let done: Done = Box::new(move |commit| {
+                let _ = reply.send(match commit {
+                    None => result,
+                    Some(e) => Err(StoreError::Database(e.to_string())),
+                });
+            });
+            (ok, done)
+        });
+        self.ops
+            .send(op)
+            .map_err(|_| StoreError::Database("the writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Database("the writer has stopped".into()))?
+    }
+}
+
+fn exec(c: &Connection, sql: &str) -> StoreResult<()> {
+    c.prepare_cached(sql).map_err(db)?.execute([]).map_err(db)?;
+    Ok(())
+}
+
+fn run(conn: Connection, rx: mpsc::Receiver<Op>) {
+    let mut batch: Vec<Op> = Vec::new();
+    let mut dones: Vec<Done> = Vec::new();
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < MAX_GROUP_COMMIT {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let outcome = commit_batch(&conn, &mut batch, &mut dones);
+        for done in dones.drain(..) {
+            done(outcome.as_ref().err());
+        }
+    }
+}
+
+fn commit_batch(conn: &Connection, batch: &mut Vec<Op>, dones: &mut Vec<Done>) -> StoreResult<()> {
+    let begun = exec(conn, "BEGIN");
+    for op in batch.drain(..) {
+        if begun.is_err() || exec(conn, "SAVEPOINT op").is_err() {
+            dones.push(op(None).1);
+            continue;
+        }
+        let (ok, done) = op(Some(conn));
+        if !ok {
+            let _ = exec(conn, "ROLLBACK TO op");
+        }
+        let _ = exec(conn, "RELEASE op");
+        dones.push(done);
+    }
+    begun?;
+    exec(conn, "COMMIT").inspect_err(|_| {
+        let _ = exec(conn, "ROLLBACK");
+    })
+}
