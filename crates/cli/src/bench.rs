@@ -19,6 +19,11 @@ pub enum Scenario {
     /// Enrich books with ISBNs against a local fake Open Library that allows
     /// 3 requests/s and answers 429 beyond; then the same books again.
     Enrich(EnrichArgs),
+    #[command(flatten)]
+    Load(crate::load::LoadScenario),
+    /// One load-generator process (started by the scenarios above).
+    #[command(hide = true)]
+    Worker(crate::load::worker::WorkerArgs),
 }
 
 #[derive(Args, Debug)]
@@ -41,6 +46,8 @@ pub async fn run(s: Scenario) -> Result<()> {
     match s {
         Scenario::Import(a) => import(a).await,
         Scenario::Enrich(a) => crate::bench_enrich::enrich(a.books, a.runs).await,
+        Scenario::Load(s) => crate::load::run(s).await,
+        Scenario::Worker(a) => crate::load::worker::run(a).await,
     }
 }
 
@@ -71,6 +78,10 @@ impl ServerChild {
             .context("the server did not say where it listens")?
             .to_string();
         Ok(ServerChild { child, url })
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Peak resident set size so far, from the kernel's own accounting.

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_enrich;
 mod catalog;
+mod load;
 mod serve;
 mod watch;
 

@@ -24,7 +24,7 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn render(&self) -> String {
+    pub fn render(&self, store: crate::store::WriteStats) -> String {
         let mut out = String::new();
         let gauge = self.open_sockets.load(Ordering::Relaxed);
         let _ = writeln!(
@@ -71,10 +71,30 @@ impl Metrics {
                 &self.jobs_cleaned,
             ),
         ];
-        for (name, help, c) in counters {
+        let counters = counters
+            .into_iter()
+            .map(|(name, help, c)| (name, help, c.load(Ordering::Relaxed)));
+        let store = [
+            (
+                "store_commits_total",
+                "Storage transactions committed (each holds every write that queued meanwhile).",
+                store.commits,
+            ),
+            (
+                "store_writes_total",
+                "Writes committed to storage.",
+                store.writes,
+            ),
+            (
+                "store_busy_microseconds_total",
+                "Time the storage writer spent executing and committing writes.",
+                store.busy_us,
+            ),
+        ];
+        for (name, help, value) in counters.chain(store) {
             let _ = writeln!(out, "# HELP bookstrack_{name} {help}");
             let _ = writeln!(out, "# TYPE bookstrack_{name} counter");
-            let _ = writeln!(out, "bookstrack_{name} {}", c.load(Ordering::Relaxed));
+            let _ = writeln!(out, "bookstrack_{name} {value}");
         }
         out
     }

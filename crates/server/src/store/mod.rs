@@ -116,8 +116,20 @@ pub struct JobOutput {
     pub errors: Vec<RowError>,
 }
 
+/// How the backend's writes went, for `/metrics` and `bookstrack bench persist`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriteStats {
+    pub commits: u64,
+    pub writes: u64,
+    pub busy_us: u64,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Totals since start; a backend that does not count reports zeros.
+    fn write_stats(&self) -> WriteStats {
+        WriteStats::default()
+    }
     async fn create_job(&self, job: NewJob) -> StoreResult<()>;
     async fn job_state(&self, job_id: &str) -> StoreResult<Option<JobState>>;
     async fn token(&self, job_id: &str) -> StoreResult<Option<TokenRecord>>;

@@ -154,6 +154,10 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn write_stats(&self) -> WriteStats {
+        self.writer.stats()
+    }
+
     async fn create_job(&self, job: NewJob) -> StoreResult<()> {
         self.write(move |tx| {
             let state = serde_json::to_string(&job.state).map_err(db)?;

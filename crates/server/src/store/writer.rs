@@ -9,9 +9,11 @@
 //! before the commit that holds it.
 
 use super::sqlite::db;
-use super::{StoreError, StoreResult};
+use super::{StoreError, StoreResult, WriteStats};
 use rusqlite::Connection;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
 use tokio::sync::oneshot;
 
 /// Writes per transaction at most: bounds how long the first of them waits.
@@ -26,17 +28,36 @@ type Op = Box<dyn FnOnce(Option<&Connection>) -> (bool, Done) + Send>;
 
 pub(super) struct Writer {
     ops: mpsc::Sender<Op>,
+    counts: Arc<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    commits: AtomicU64,
+    writes: AtomicU64,
+    busy_us: AtomicU64,
 }
 
 impl Writer {
     /// Starts the writer thread; it ends when the last `Writer` is dropped.
     pub(super) fn spawn(conn: Connection) -> StoreResult<Writer> {
         let (tx, rx) = mpsc::channel::<Op>();
+        let counts = Arc::new(Counts::default());
+        let c = counts.clone();
         std::thread::Builder::new()
             .name("bookstrack-sqlite-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, &c))
             .map_err(db)?;
-        Ok(Writer { ops: tx })
+        Ok(Writer { ops: tx, counts })
+    }
+
+    pub(super) fn stats(&self) -> WriteStats {
+        let c = &self.counts;
+        WriteStats {
+            commits: c.commits.load(Ordering::Relaxed),
+            writes: c.writes.load(Ordering::Relaxed),
+            busy_us: c.busy_us.load(Ordering::Relaxed),
+        }
     }
 
     pub(super) async fn write<T, F>(&self, f: F) -> StoreResult<T>
@@ -73,7 +94,7 @@ fn exec(c: &Connection, sql: &str) -> StoreResult<()> {
     Ok(())
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Op>) {
+fn run(conn: Connection, rx: mpsc::Receiver<Op>, counts: &Counts) {
     let mut batch: Vec<Op> = Vec::new();
     let mut dones: Vec<Done> = Vec::new();
     while let Ok(first) = rx.recv() {
@@ -84,7 +105,14 @@ fn run(conn: Connection, rx: mpsc::Receiver<Op>) {
                 Err(_) => break,
             }
         }
+        let started = Instant::now();
+        let writes = batch.len() as u64;
         let outcome = commit_batch(&conn, &mut batch, &mut dones);
+        counts.commits.fetch_add(1, Ordering::Relaxed);
+        counts.writes.fetch_add(writes, Ordering::Relaxed);
+        counts
+            .busy_us
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         for done in dones.drain(..) {
             done(outcome.as_ref().err());
         }

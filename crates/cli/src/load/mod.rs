@@ -1,0 +1,114 @@
+//! `bookstrack bench idle|live|reconnect|persist`: a load generator in
+//! processes of its own (`bench worker`), against a `bookstrack serve`
+//! child and, side by side in the same run, nchan with the same clients.
+
+mod nchan;
+mod persist;
+mod publish;
+mod scenarios;
+mod stats;
+pub mod worker;
+
+pub use scenarios::{run, LoadScenario};
+
+use anyhow::{bail, Context, Result};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+/// A plain HTTP client (reqwest is built without a default TLS provider).
+pub(crate) fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+/// Direct children of a process, from /proc.
+pub(crate) fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| {
+                    // The command name may hold spaces: fields follow its ')'.
+                    let rest = &s[s.rfind(')')? + 2..];
+                    rest.split(' ').nth(1)?.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
+}
+
+/// Resident memory of processes, summed, in KiB.
+pub(crate) fn rss_kib(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
+        .filter_map(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .sum()
+}
+
+/// One `bench worker` process and its command pipe.
+pub(crate) struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl Worker {
+    /// Starts a worker for `urls` from source address 127.0.0.`2 + index`.
+    pub(crate) async fn start(
+        server: SocketAddr,
+        index: usize,
+        urls: &[String],
+        dir: &Path,
+        extra: &[String],
+    ) -> Result<Worker> {
+        let file = dir.join(format!("urls-{index}"));
+        std::fs::write(&file, urls.join("\n"))?;
+        let mut child = Command::new(std::env::current_exe()?)
+            .args([
+                "bench",
+                "worker",
+                "--server",
+                &server.to_string(),
+                "--source",
+            ])
+            .arg(format!("127.0.0.{}", 2 + index))
+            .arg("--urls")
+            .arg(&file)
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("could not start a load worker")?;
+        let stdin = child.stdin.take().context("stdin")?;
+        let lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+        Ok(Worker {
+            child,
+            stdin,
+            lines,
+        })
+    }
+
+    pub(crate) async fn send(&mut self, cmd: &str) -> Result<()> {
+        self.stdin.write_all(format!("{cmd}\n").as_bytes()).await?;
+        self.stdin.flush().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn read(&mut self) -> Result<serde_json::Value> {
+        match self.lines.next_line().await? {
+            Some(l) => Ok(serde_json::from_str(&l)?),
+            None => bail!("a load worker exited: {:?}", self.child.try_wait()),
+        }
+    }
+}

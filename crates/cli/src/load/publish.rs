@@ -1,0 +1,103 @@
+//! Publishing to nchan for the side-by-side runs: HTTP POSTs on keep-alive
+//! connections, each message the same envelope BooksTrack sends, stamped
+//! with its publish time, so both targets carry the same bytes.
+
+use bookstrack_protocol::{MessageFactory, Pipeline, ProgressUpdate};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpSocket;
+
+/// Keep-alive connections per worker that share its channels.
+const PUBLISH_CONNECTIONS: usize = 8;
+
+pub struct Publisher;
+
+impl Publisher {
+    /// Publishes to every path at `rate` messages per second, until the
+    /// process exits.
+    pub fn start(server: SocketAddr, source: IpAddr, paths: Vec<String>, rate: f64) {
+        let n = PUBLISH_CONNECTIONS.min(paths.len()).max(1);
+        for k in 0..n {
+            let mine: Vec<String> = paths.iter().skip(k).step_by(n).cloned().collect();
+            tokio::spawn(async move {
+                if let Err(e) = publish(server, source, mine, rate).await {
+                    eprintln!("publisher stopped: {e}");
+                }
+            });
+        }
+    }
+}
+
+async fn publish(
+    server: SocketAddr,
+    source: IpAddr,
+    paths: Vec<String>,
+    rate: f64,
+) -> std::io::Result<()> {
+    let socket = match source {
+        IpAddr::V4(_) => TcpSocket::new_v4()?,
+        IpAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    let stream = socket.connect(server).await?;
+    stream.set_nodelay(true)?;
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    let period = Duration::from_secs_f64(1.0 / (rate * paths.len() as f64));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let factories: Vec<MessageFactory> = paths
+        .iter()
+        .map(|p| MessageFactory::new(p.rsplit('/').next().unwrap_or(p), Pipeline::CsvImport))
+        .collect();
+    let mut seqs = vec![0u64; paths.len()];
+    let mut line = String::new();
+    let mut body = Vec::new();
+    for i in (0..paths.len()).cycle() {
+        tick.tick().await;
+        seqs[i] += 1;
+        let seq = seqs[i];
+        let stamp = super::stats::now_us();
+        let msg = factories[i]
+            .progress(
+                seq,
+                (stamp / 1000) as i64,
+                ProgressUpdate {
+                    progress: 0.5,
+                    status: format!("Step {seq} of 100000"),
+                    books_processed: Some(seq),
+                    total_books: Some(100_000),
+                    current_title: Some(stamp.to_string()),
+                },
+            )
+            .to_json();
+        let req = format!(
+            "POST {} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{msg}",
+            paths[i],
+            msg.len()
+        );
+        w.write_all(req.as_bytes()).await?;
+        // Status line and headers, then the body by its length.
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            if r.read_line(&mut line).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some(v) = l
+                .split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            {
+                length = v.1.trim().parse().unwrap_or(0);
+            }
+        }
+        body.resize(length, 0);
+        r.read_exact(&mut body).await?;
+    }
+    Ok(())
+}

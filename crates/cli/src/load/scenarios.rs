@@ -1,0 +1,481 @@
+//! The load scenarios of issue #7 and their side-by-side baseline runs.
+
+use super::nchan::{self, Nchan};
+use super::stats::percentiles;
+use super::{rss_kib, Worker};
+use crate::bench::{median, ServerChild};
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+#[derive(Args, Debug, Clone)]
+pub struct LoadArgs {
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Load-generator processes, each from its own 127.0.0.x address.
+    #[arg(long, default_value_t = 4)]
+    workers: usize,
+    /// Skip the nchan baseline.
+    #[arg(long)]
+    no_nchan: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LoadScenario {
+    /// N idle authenticated sockets on N jobs: server memory per socket.
+    Idle {
+        #[arg(long, default_value_t = 19_000)]
+        sockets: usize,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// J jobs with one viewer each, each publishing RATE events/s:
+    /// delivered events/s and publish-to-receive latency.
+    Live {
+        #[arg(long, default_value_t = 10_000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Jobs (channels) of the side-by-side run with nchan, whose
+        /// publishes are HTTP requests from the load generator.
+        #[arg(long, default_value_t = 1000)]
+        nchan_jobs: usize,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// Drop every viewer at once; each reconnects with its lastSeq.
+    Reconnect {
+        #[arg(long, default_value_t = 10_000)]
+        viewers: usize,
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// State writes per progress update under the throttle, and write cost.
+    Persist {
+        #[arg(long, default_value_t = 1000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+}
+
+/// A target with its viewers attached.
+pub(super) struct Attached {
+    workers: Vec<Worker>,
+    target: Target,
+    _dir: tempfile::TempDir,
+}
+
+enum Target {
+    Ours(ServerChild),
+    Nchan(Nchan),
+}
+
+fn addr_of(url: &str) -> Result<SocketAddr> {
+    Ok(url.trim_start_matches("http://").parse()?)
+}
+
+async fn start_ours(dir: &std::path::Path) -> Result<ServerChild> {
+    ServerChild::start_with(
+        &dir.join("data"),
+        &["--enable-synthetic-jobs", "--max-running-jobs", "1000000"],
+    )
+}
+
+/// Starts `n` synthetic jobs; returns their viewer URLs.
+async fn synthetic_jobs(url: &str, n: usize, steps: u64, interval_ms: u64) -> Result<Vec<String>> {
+    let http = super::http();
+    let mut urls = Vec::with_capacity(n);
+    let ws = url.replace("http://", "ws://");
+    while urls.len() < n {
+        let count = (n - urls.len())
+            .min(bookstrack_server::http::synthetic::MAX_SYNTHETIC_JOBS_PER_REQUEST);
+        let body: Value = http
+            .post(format!("{url}/api/synthetic/jobs"))
+            .json(
+                &json!({"count": count, "steps": steps, "intervalMs": interval_ms, "stamp": true}),
+            )
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        for j in body["data"]["jobs"]
+            .as_array()
+            .context("no jobs in the answer")?
+        {
+            urls.push(format!(
+                "{ws}/ws/progress?jobId={}&token={}&lastSeq={{seq}}",
+                j["jobId"].as_str().unwrap_or_default(),
+                j["token"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    Ok(urls)
+}
+
+/// Spreads viewers over `workers` processes and waits until all are connected.
+async fn attach(
+    target: Target,
+    addr: SocketAddr,
+    urls: Vec<String>,
+    publish: Option<(Vec<String>, f64)>,
+    workers: usize,
+    dir: tempfile::TempDir,
+) -> Result<Attached> {
+    let per = urls.len().div_ceil(workers.max(1));
+    let mut started = Vec::new();
+    for (i, chunk) in urls.chunks(per.max(1)).enumerate() {
+        let mut extra = Vec::new();
+        match &publish {
+            None => extra.push("--ready".to_string()),
+            Some((paths, rate)) => {
+                let file = dir.path().join(format!("publish-{i}"));
+                std::fs::write(&file, paths[i * per..i * per + chunk.len()].join("\n"))?;
+                extra.extend(["--publish".into(), file.display().to_string()]);
+                extra.extend(["--rate".into(), rate.to_string()]);
+            }
+        }
+        started.push(Worker::start(addr, i, chunk, dir.path(), &extra).await?);
+    }
+    for w in &mut started {
+        let hello = w.read().await?;
+        if hello.get("connected").is_none() {
+            bail!("a worker said {hello}");
+        }
+    }
+    Ok(Attached {
+        workers: started,
+        target,
+        _dir: dir,
+    })
+}
+
+impl Attached {
+    pub(super) fn url(&self) -> Option<&str> {
+        match &self.target {
+            Target::Ours(s) => Some(&s.url),
+            Target::Nchan(_) => None,
+        }
+    }
+
+    pub(super) async fn ours(
+        n: usize,
+        steps: u64,
+        interval_ms: u64,
+        workers: usize,
+    ) -> Result<(Attached, u64)> {
+        let dir = tempfile::tempdir()?;
+        let server = start_ours(dir.path()).await?;
+        let addr = addr_of(&server.url)?;
+        let urls = synthetic_jobs(&server.url, n, steps, interval_ms).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let before = rss_kib(&[server.pid()]);
+        let a = attach(Target::Ours(server), addr, urls, None, workers, dir).await?;
+        Ok((a, before))
+    }
+
+    async fn nchan(n: usize, rate: Option<f64>, workers: usize) -> Result<(Attached, u64)> {
+        let dir = tempfile::tempdir()?;
+        let ng = Nchan::start()?;
+        let addr = ng.addr;
+        let before = rss_kib(&ng.pids());
+        let urls = (0..n).map(|i| format!("ws://{addr}/sub/ch{i}")).collect();
+        let publish = rate.map(|r| ((0..n).map(|i| format!("/pub/ch{i}")).collect(), r));
+        let a = attach(Target::Nchan(ng), addr, urls, publish, workers, dir).await?;
+        Ok((a, before))
+    }
+
+    async fn command(&mut self, cmd: &str) -> Result<Vec<Value>> {
+        for w in &mut self.workers {
+            w.send(cmd).await?;
+        }
+        let mut out = Vec::new();
+        for w in &mut self.workers {
+            out.push(w.read().await?);
+        }
+        Ok(out)
+    }
+
+    /// Counts of every worker since the last call, summed.
+    async fn stats(&mut self) -> Result<Window> {
+        let mut w = Window::default();
+        for s in self.command("stats").await? {
+            for (k, v) in [
+                ("frames", &mut w.frames),
+                ("gaps", &mut w.gaps),
+                ("repeats", &mut w.repeats),
+                ("snapshots", &mut w.snapshots),
+            ] {
+                *v += s[k].as_u64().unwrap_or(0);
+            }
+            let hist: Vec<(usize, u64)> = serde_json::from_value(s["hist"].clone())?;
+            w.hist.extend(hist);
+        }
+        Ok(w)
+    }
+
+    /// The server's processes: one for BooksTrack, nginx's master and workers.
+    fn pids(&self) -> Vec<u32> {
+        match &self.target {
+            Target::Ours(s) => vec![s.pid()],
+            Target::Nchan(n) => n.pids(),
+        }
+    }
+
+    fn rss(&self) -> u64 {
+        rss_kib(&self.pids())
+    }
+
+    fn cpu_secs(&self) -> f64 {
+        self.pids().iter().map(|p| cpu_secs(*p)).sum()
+    }
+}
+
+/// User plus system CPU time of a process, in seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some(rest) = s.rfind(')').map(|i| &s[i + 2..]) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+#[derive(Default)]
+struct Window {
+    frames: u64,
+    gaps: u64,
+    repeats: u64,
+    snapshots: u64,
+    hist: Vec<(usize, u64)>,
+}
+
+pub async fn run(s: LoadScenario) -> Result<()> {
+    match s {
+        LoadScenario::Idle { sockets, load } => idle(sockets, load).await,
+        LoadScenario::Live {
+            jobs,
+            rate,
+            seconds,
+            nchan_jobs,
+            load,
+        } => live(jobs, rate, seconds, nchan_jobs, load).await,
+        LoadScenario::Reconnect {
+            viewers,
+            rate,
+            load,
+        } => reconnect(viewers, rate, load).await,
+        LoadScenario::Persist {
+            jobs,
+            rate,
+            seconds,
+            load,
+        } => super::persist::persist(jobs, rate, seconds, load.runs).await,
+    }
+}
+
+fn with_nchan(load: &LoadArgs) -> bool {
+    if load.no_nchan {
+        return false;
+    }
+    if !nchan::available() {
+        println!(
+            "(nchan not installed: no baseline; apt-get install nginx-light libnginx-mod-nchan)"
+        );
+        return false;
+    }
+    true
+}
+
+/// Lets sockets and allocators settle before memory is read.
+const SETTLE: Duration = Duration::from_secs(2);
+
+async fn idle(n: usize, load: LoadArgs) -> Result<()> {
+    let nchan = with_nchan(&load);
+    println!(
+        "idle: {n} authenticated sockets on {n} jobs, {} load processes",
+        load.workers
+    );
+    println!("run  target     sockets  KiB/socket  (with its job)  total RSS MiB");
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for run in 1..=load.runs.max(1) {
+        // An idle job: started, then one step an hour away.
+        let (a, before) = Attached::ours(n, 1, 3_600_000, load.workers).await?;
+        tokio::time::sleep(SETTLE).await;
+        let after = a.rss();
+        // Memory before any job existed, from a fresh server.
+        let dir = tempfile::tempdir()?;
+        let empty = start_ours(dir.path()).await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let empty_rss = rss_kib(&[empty.pid()]);
+        drop(empty);
+        let per = (after.saturating_sub(before)) as f64 / n as f64;
+        let with_job = (after.saturating_sub(empty_rss)) as f64 / n as f64;
+        println!(
+            "{run:<4} bookstrack {n:>8}  {per:>9.2}  {with_job:>13.2}  {:>12.1}",
+            after as f64 / 1024.0
+        );
+        ours.push((per, with_job));
+        drop(a);
+        if nchan {
+            let (a, before) = Attached::nchan(n, None, load.workers).await?;
+            tokio::time::sleep(SETTLE).await;
+            let after = a.rss();
+            let per = (after.saturating_sub(before)) as f64 / n as f64;
+            println!(
+                "{run:<4} nchan      {n:>8}  {per:>9.2}  {:>13}  {:>12.1}",
+                "-",
+                after as f64 / 1024.0
+            );
+            theirs.push(per);
+        }
+    }
+    let per = median(ours.iter().map(|o| o.0).collect());
+    let with_job = median(ours.iter().map(|o| o.1).collect());
+    print!("median: bookstrack {per:.2} KiB per socket ({with_job:.2} KiB with its job)");
+    if !theirs.is_empty() {
+        let t = median(theirs);
+        print!(", nchan {t:.2} KiB per subscriber: {:.2}x nchan's", per / t);
+    }
+    println!();
+    Ok(())
+}
+
+struct LiveRun {
+    events_per_sec: f64,
+    p: Vec<f64>,
+    lost: u64,
+    cpu_per_kev: f64,
+}
+
+const PERCENTILES: [f64; 3] = [0.5, 0.99, 0.999];
+const WARMUP: Duration = Duration::from_secs(3);
+
+async fn measure(a: &mut Attached, seconds: u64) -> Result<LiveRun> {
+    tokio::time::sleep(WARMUP).await;
+    a.stats().await?;
+    let cpu = a.cpu_secs();
+    let t = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let w = a.stats().await?;
+    let elapsed = t.elapsed().as_secs_f64();
+    let cpu = a.cpu_secs() - cpu;
+    Ok(LiveRun {
+        events_per_sec: w.frames as f64 / elapsed,
+        p: percentiles(&w.hist, &PERCENTILES),
+        lost: w.gaps + w.snapshots,
+        cpu_per_kev: cpu / (w.frames.max(1) as f64 / 1000.0) * 1000.0,
+    })
+}
+
+fn print_live(run: usize, target: &str, jobs: usize, r: &LiveRun) {
+    println!(
+        "{run:<4} {target:<10} {jobs:>6}  {:>10.0}  {:>7.3}  {:>7.3}  {:>7.3}  {:>5}  {:>8.2}",
+        r.events_per_sec, r.p[0], r.p[1], r.p[2], r.lost, r.cpu_per_kev
+    );
+}
+
+async fn live(
+    jobs: usize,
+    rate: f64,
+    seconds: u64,
+    nchan_jobs: usize,
+    load: LoadArgs,
+) -> Result<()> {
+    let nchan = with_nchan(&load);
+    let interval_ms = (1000.0 / rate).round() as u64;
+    let steps = (rate * (seconds as f64 + 120.0)) as u64;
+    println!("live: {rate} events/s per job, {seconds} s windows after a {WARMUP:?} warm-up; latency from publish to receive");
+    println!("run  target       jobs  delivered/s   p50 ms   p99 ms  p99.9 ms  lost  server CPU ms per 1k events");
+    let mut full = Vec::new();
+    let (mut ours_small, mut theirs) = (Vec::new(), Vec::new());
+    for run in 1..=load.runs.max(1) {
+        let (mut a, _) = Attached::ours(jobs, steps, interval_ms, load.workers).await?;
+        let r = measure(&mut a, seconds).await?;
+        print_live(run, "bookstrack", jobs, &r);
+        full.push(r);
+        drop(a);
+        if nchan {
+            let (mut a, _) = Attached::ours(nchan_jobs, steps, interval_ms, load.workers).await?;
+            let r = measure(&mut a, seconds).await?;
+            print_live(run, "bookstrack", nchan_jobs, &r);
+            ours_small.push(r);
+            drop(a);
+            let (mut a, _) = Attached::nchan(nchan_jobs, Some(rate), load.workers).await?;
+            let r = measure(&mut a, seconds).await?;
+            print_live(run, "nchan", nchan_jobs, &r);
+            theirs.push(r);
+        }
+    }
+    let med = |v: &[LiveRun], f: fn(&LiveRun) -> f64| median(v.iter().map(f).collect());
+    println!(
+        "median at {jobs} jobs: {:.0} events/s delivered, p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms",
+        med(&full, |r| r.events_per_sec),
+        med(&full, |r| r.p[0]),
+        med(&full, |r| r.p[1]),
+        med(&full, |r| r.p[2])
+    );
+    if !theirs.is_empty() {
+        let (o99, t99) = (med(&ours_small, |r| r.p[1]), med(&theirs, |r| r.p[1]));
+        let (oc, tc) = (
+            med(&ours_small, |r| r.cpu_per_kev),
+            med(&theirs, |r| r.cpu_per_kev),
+        );
+        println!(
+            "median at {nchan_jobs} jobs: p99 bookstrack {o99:.3} ms vs nchan {t99:.3} ms ({:.2}x); server CPU per 1k events {oc:.1} vs {tc:.1} ms ({:.2}x)",
+            o99 / t99,
+            oc / tc
+        );
+    }
+    Ok(())
+}
+
+async fn reconnect(viewers: usize, rate: f64, load: LoadArgs) -> Result<()> {
+    let interval_ms = (1000.0 / rate).round() as u64;
+    let steps = (rate * 600.0) as u64;
+    println!("reconnect: {viewers} viewers on {viewers} jobs at {rate} events/s, all dropped at once, each back with its lastSeq");
+    println!("run  all caught up (ms)  lost  repeated  snapshots");
+    let mut times = Vec::new();
+    for run in 1..=load.runs.max(1) {
+        let (mut a, _) = Attached::ours(viewers, steps, interval_ms, load.workers).await?;
+        tokio::time::sleep(WARMUP).await;
+        a.stats().await?;
+        let caught: Vec<Value> = a.command("drop").await?;
+        let slowest = caught
+            .iter()
+            .filter_map(|c| c["slowestCatchUpUs"].as_u64())
+            .max()
+            .unwrap_or(0) as f64
+            / 1000.0;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let w = a.stats().await?;
+        println!(
+            "{run:<4} {slowest:>18.1}  {:>4}  {:>8}  {:>9}",
+            w.gaps, w.repeats, w.snapshots
+        );
+        if w.gaps + w.repeats + w.snapshots > 0 {
+            bail!("events were lost or repeated");
+        }
+        times.push(slowest);
+    }
+    println!(
+        "median: all {viewers} caught up in {:.1} ms, nothing lost or repeated",
+        median(times)
+    );
+    Ok(())
+}
