@@ -18,9 +18,11 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-/// Read buffer per socket: small, since clients send only tiny frames.
-/// Measured: ~134 KB per idle socket with tungstenite's defaults, ~5.6 KB with these.
-const WS_READ_BUFFER: usize = 4096;
+/// Read buffer per socket, allocated up front: clients send only tiny
+/// frames (`ready`, `ping`), and a larger one still arrives, over several
+/// reads. Measured with `bookstrack bench idle` (BENCHMARKS.md): 4096 bytes
+/// here cost ~4 KiB more per idle socket than 256.
+const WS_READ_BUFFER: usize = 256;
 
 pub const CLOSE_NORMAL: u16 = 1000;
 pub const CLOSE_GOING_AWAY: u16 = 1001;
@@ -91,13 +93,12 @@ pub async fn ws_progress(
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| {
+            // Tracked so that shutdown waits for the 1001 close; tracked
+            // in place rather than spawned again, so each socket costs one
+            // task and its state is stored once.
             let tracker = app.tracker.clone();
             let last_seq = q.last_seq.unwrap_or(0);
-            let fut = session(app, socket, job_id, last_seq, protocol);
-            async move {
-                // Tracked so that shutdown waits for the 1001 close.
-                let _ = tracker.spawn(fut).await;
-            }
+            tracker.track_future(session(app, socket, job_id, last_seq, protocol))
         })
 }
 
