@@ -217,11 +217,12 @@ impl App {
                 Checkpoint {
                     state: Some(state),
                     cursor: u.cursor,
-                    event: Some(StoredEvent {
+                    events: vec![StoredEvent {
                         seq,
                         json: env.to_json(),
-                    }),
+                    }],
                     retain: self.config.event_retention,
+                    seq_reserved: seq,
                     ..Default::default()
                 },
             )

@@ -141,10 +141,10 @@ async fn contract(name: &str, s: &dyn Store) {
             state: Some(st),
             cursor: 9,
             items: vec![Item::new(r#"{"title":"z"}"#.into())],
-            event: Some(StoredEvent {
+            events: vec![StoredEvent {
                 seq: 13,
                 json: progress_json(13),
-            }),
+            }],
             retain: 10,
             ..Default::default()
         },

@@ -26,6 +26,16 @@ use tokio::time::Instant;
 /// the server under 30 MiB while letting parsing overlap the writes.
 const OWNER_INBOX: usize = 32;
 
+/// How far past the newest durable seq an owner may send before it must
+/// checkpoint. Progress events are logged with the throttled checkpoints, not
+/// one by one (a page write per event would cap the server near 15k events/s,
+/// BENCHMARKS.md), so a crash can lose the few sent since the last one: the
+/// restarted owner continues after this reservation, never reusing a seq a
+/// client saw, and a client resuming inside the lost stretch gets `job_state`
+/// first (SPEC §3). Above every throttle's update count, so the reservation
+/// itself rarely costs a write of its own.
+pub const SEQ_RESERVE: u64 = 64;
+
 pub enum OwnerMsg {
     Subscribe {
         viewer: Arc<Viewer>,
@@ -72,6 +82,9 @@ struct Owner {
     viewer_count: Arc<AtomicUsize>,
     pending_items: Vec<crate::store::Item>,
     pending_errors: Vec<RowError>,
+    /// Progress events sent since the last checkpoint, logged with the next.
+    pending_events: Vec<StoredEvent>,
+    seq_reserved: u64,
     cursor: u64,
     updates_since_persist: u64,
     last_persist: Instant,
@@ -113,6 +126,8 @@ pub(crate) fn spawn_owner(app: &Arc<App>, start: OwnerStart) {
         viewer_count,
         pending_items: Vec::new(),
         pending_errors: Vec::new(),
+        pending_events: Vec::new(),
+        seq_reserved: 0,
         cursor,
         updates_since_persist: updates,
         last_persist,
@@ -225,6 +240,12 @@ impl Owner {
         if self.viewers.len() >= max {
             return Err(SubscribeError::Full(max));
         }
+        // A resume from before the in-memory tail reads the log, which
+        // must then hold the events not yet checkpointed.
+        let first_cached = self.ring.front().and_then(|f| f.seq);
+        if !self.pending_events.is_empty() && first_cached.is_none_or(|f| f > last_seq + 1) {
+            self.persist(Vec::new(), SEQ_RESERVE).await;
+        }
         let frames = replay_from_store(
             self.app.store.as_ref(),
             &self.state,
@@ -256,7 +277,7 @@ impl Owner {
                 if first_start {
                     self.emit(Payload::JobStarted { total_count: total }).await;
                 }
-                self.persist(None).await;
+                self.persist(Vec::new(), SEQ_RESERVE).await;
                 false
             }
             PipelineMsg::Progress(report) => {
@@ -312,7 +333,7 @@ impl Owner {
         if self.updates_since_persist >= throttle.updates
             || self.last_persist.elapsed() >= throttle.interval
         {
-            self.persist(None).await;
+            self.persist(Vec::new(), SEQ_RESERVE).await;
         }
     }
 
@@ -342,10 +363,13 @@ impl Owner {
         self.state.last_seq = seq;
         // The terminal event, the final state and the last output land in
         // one transaction: a reader never sees one without the others.
-        self.persist(Some(StoredEvent {
-            seq,
-            json: json.clone(),
-        }))
+        self.persist(
+            vec![StoredEvent {
+                seq,
+                json: json.clone(),
+            }],
+            0,
+        )
         .await;
         self.fan_out(Frame::new(&env, json));
         for v in &self.viewers {
@@ -365,13 +389,23 @@ impl Owner {
         crate::app::remove_input(&self.app.spool_path(&self.state.job_id)).await;
     }
 
-    /// Logs a non-terminal event ahead of sending it, so that any event a
-    /// viewer has seen survives a crash and a resume never hits a gap.
+    /// Logs an event ahead of sending it (progress events: with the next
+    /// checkpoint, inside the seq reservation), so that any event a viewer
+    /// has seen is either replayable after a crash or covered by a snapshot.
     async fn emit(&mut self, payload: Payload) {
         let seq = self.state.last_seq + 1;
+        let progress = matches!(payload, Payload::JobProgress(_));
         let env: Envelope = self.factory.event(seq, clock::now_ms(), payload);
         let json = env.to_json();
-        if let Err(e) = self
+        if progress {
+            if seq > self.seq_reserved {
+                self.persist(Vec::new(), SEQ_RESERVE).await;
+            }
+            self.pending_events.push(StoredEvent {
+                seq,
+                json: json.clone(),
+            });
+        } else if let Err(e) = self
             .app
             .store
             .append_event(
@@ -402,18 +436,28 @@ impl Owner {
         debug_assert!(frame.kind != FrameKind::Terminal || self.state.status.is_terminal());
     }
 
-    async fn persist(&mut self, event: Option<StoredEvent>) {
+    /// Writes the state with the output and progress events since the last
+    /// checkpoint, plus `terminal` events, in one transaction, reserving
+    /// `reserve` seqs ahead (none when this process will send no more).
+    async fn persist(&mut self, terminal: Vec<StoredEvent>, reserve: u64) {
         self.state.version += 1;
+        let mut events = std::mem::take(&mut self.pending_events);
+        events.extend(terminal);
+        let seq_reserved = self.state.last_seq + reserve;
         let cp = Checkpoint {
             state: Some(self.state.clone()),
             cursor: self.cursor,
             items: std::mem::take(&mut self.pending_items),
             errors: std::mem::take(&mut self.pending_errors),
-            event,
+            events,
             retain: self.app.config.event_retention,
+            seq_reserved,
         };
         match self.app.store.checkpoint(&self.state.job_id, cp).await {
-            Ok(()) => Metrics::inc(&self.app.metrics.state_writes),
+            Ok(()) => {
+                self.seq_reserved = seq_reserved;
+                Metrics::inc(&self.app.metrics.state_writes)
+            }
             Err(e) => {
                 tracing::error!(job_id = %self.state.job_id, error = %e, "could not persist job state")
             }
@@ -426,7 +470,9 @@ impl Owner {
     /// here at the next start.
     async fn shutdown(mut self) {
         if !self.state.status.is_terminal() {
-            self.persist(None).await;
+            // Every event sent is in this checkpoint: a restart continues
+            // right after it, with no gap for a resuming client.
+            self.persist(Vec::new(), 0).await;
         }
         self.app.registry.remove(&self.state.job_id);
     }

@@ -55,10 +55,14 @@ pub struct Checkpoint {
     pub cursor: u64,
     pub items: Vec<Item>,
     pub errors: Vec<RowError>,
-    /// An event logged in the same transaction (the terminal one).
-    pub event: Option<StoredEvent>,
-    /// Event retention to trim to when `event` is set.
+    /// Events logged in the same transaction: the progress events sent
+    /// since the previous checkpoint, and the terminal one.
+    pub events: Vec<StoredEvent>,
+    /// Event retention to trim to when `events` is not empty.
     pub retain: u64,
+    /// Seqs up to here may be sent before the next checkpoint: a restart
+    /// continues after it, so no seq a client saw is ever reused.
+    pub seq_reserved: u64,
 }
 
 /// One output record as JSON text, with the stable work id by which a later
@@ -100,7 +104,7 @@ pub struct Unfinished {
     pub cursor: u64,
     pub input_path: Option<String>,
     pub params: Value,
-    /// Highest seq in the event log: the next event continues after it.
+    /// Highest seq logged or reserved: the next event continues after it.
     pub last_event_seq: u64,
     /// Progress events logged since the last checkpoint: the durable half of
     /// the write throttle (seeds' review, issue #2).

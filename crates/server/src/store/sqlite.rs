@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     cursor INTEGER NOT NULL DEFAULT 0,
     input_path TEXT,
     params TEXT NOT NULL DEFAULT 'null',
-    checkpointed_at INTEGER NOT NULL
+    checkpointed_at INTEGER NOT NULL,
+    seq_reserved INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_end ON jobs(end_time) WHERE end_time IS NOT NULL;
 CREATE TABLE IF NOT EXISTS tokens (
@@ -113,6 +114,20 @@ fn insert_event(tx: &Connection, id: &str, seq: u64, json: &str, retain: u64) ->
     Ok(())
 }
 
+/// Columns added since the first release, for data dirs made before them.
+fn migrate(c: &Connection) -> StoreResult<()> {
+    let has = |col: &str| -> StoreResult<bool> {
+        c.prepare("SELECT 1 FROM pragma_table_info('jobs') WHERE name = ?1")
+            .and_then(|mut st| st.exists([col]))
+            .map_err(db)
+    };
+    if !has("seq_reserved")? {
+        c.execute_batch("ALTER TABLE jobs ADD COLUMN seq_reserved INTEGER NOT NULL DEFAULT 0")
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
 fn parse_state(s: &str) -> StoreResult<JobState> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -121,6 +136,7 @@ impl SqliteStore {
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
         let writer = open(path)?;
         writer.execute_batch(SCHEMA).map_err(db)?;
+        migrate(&writer)?;
         let reader = open(path)?;
         Ok(SqliteStore {
             writer: Arc::new(Writer::spawn(writer)?),
@@ -292,7 +308,7 @@ impl Store for SqliteStore {
     async fn checkpoint(&self, job_id: &str, cp: Checkpoint) -> StoreResult<()> {
         let id = job_id.to_string();
         self.write(move |tx| {
-            if let Some(ev) = &cp.event {
+            for ev in &cp.events {
                 insert_event(tx, &id, ev.seq, &ev.json, cp.retain)?;
             }
             if !cp.items.is_empty() {
@@ -338,7 +354,8 @@ impl Store for SqliteStore {
                 tx.execute(
                     "UPDATE jobs SET state = ?2, status = ?3, end_time = ?4, cursor = ?5,
                         checkpointed_at = ?6,
-                        input_path = CASE WHEN ?7 THEN NULL ELSE input_path END
+                        input_path = CASE WHEN ?7 THEN NULL ELSE input_path END,
+                        seq_reserved = ?8
                      WHERE job_id = ?1",
                     params![
                         id,
@@ -347,7 +364,8 @@ impl Store for SqliteStore {
                         state.end_time,
                         cp.cursor as i64,
                         crate::clock::now_ms(),
-                        input_cleared
+                        input_cleared,
+                        cp.seq_reserved as i64
                     ],
                 )
                 .map_err(db)?;
@@ -403,7 +421,7 @@ impl Store for SqliteStore {
             let mut st = c
                 .prepare(
                     "SELECT j.state, j.cursor, j.input_path, j.params, j.checkpointed_at,
-                        (SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.job_id = j.job_id),
+                        MAX(j.seq_reserved, (SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.job_id = j.job_id)),
                         (SELECT json FROM events e WHERE e.job_id = j.job_id ORDER BY seq DESC LIMIT 1)
                      FROM jobs j WHERE j.status IN ('queued', 'running')",
                 )
