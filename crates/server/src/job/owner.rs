@@ -9,7 +9,7 @@ use super::{
 use crate::app::App;
 use crate::clock;
 use crate::metrics::Metrics;
-use crate::store::{Checkpoint, StoredEvent};
+use crate::store::{Checkpoint, StoreResult, StoredEvent};
 use bookstrack_protocol::{
     Envelope, ErrorCode, JobState, JobStatus, MessageFactory, Payload, ProgressUpdate, RowError,
 };
@@ -18,6 +18,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// Depth of an owner's inbox. A pipeline that outruns its owner waits here,
@@ -84,7 +85,10 @@ struct Owner {
     pending_errors: Vec<RowError>,
     /// Progress events sent since the last checkpoint, logged with the next.
     pending_events: Vec<StoredEvent>,
+    /// Seqs up to here are covered by a durable reservation.
     seq_reserved: u64,
+    /// The checkpoint being written, and the reservation it makes durable.
+    in_flight: Option<(JoinHandle<StoreResult<()>>, u64)>,
     cursor: u64,
     updates_since_persist: u64,
     last_persist: Instant,
@@ -128,6 +132,7 @@ pub(crate) fn spawn_owner(app: &Arc<App>, start: OwnerStart) {
         pending_errors: Vec::new(),
         pending_events: Vec::new(),
         seq_reserved: 0,
+        in_flight: None,
         cursor,
         updates_since_persist: updates,
         last_persist,
@@ -333,7 +338,7 @@ impl Owner {
         if self.updates_since_persist >= throttle.updates
             || self.last_persist.elapsed() >= throttle.interval
         {
-            self.persist(Vec::new(), SEQ_RESERVE).await;
+            self.checkpoint(Vec::new(), SEQ_RESERVE).await;
         }
     }
 
@@ -399,6 +404,9 @@ impl Owner {
         let json = env.to_json();
         if progress {
             if seq > self.seq_reserved {
+                self.settle().await;
+            }
+            if seq > self.seq_reserved {
                 self.persist(Vec::new(), SEQ_RESERVE).await;
             }
             self.pending_events.push(StoredEvent {
@@ -436,10 +444,33 @@ impl Owner {
         debug_assert!(frame.kind != FrameKind::Terminal || self.state.status.is_terminal());
     }
 
-    /// Writes the state with the output and progress events since the last
-    /// checkpoint, plus `terminal` events, in one transaction, reserving
-    /// `reserve` seqs ahead (none when this process will send no more).
-    async fn persist(&mut self, terminal: Vec<StoredEvent>, reserve: u64) {
+    /// Waits for the checkpoint in flight, if any, and takes its reservation.
+    async fn settle(&mut self) {
+        let Some((write, reserved)) = self.in_flight.take() else {
+            return;
+        };
+        match write.await {
+            Ok(Ok(())) => {
+                self.seq_reserved = reserved;
+                Metrics::inc(&self.app.metrics.state_writes)
+            }
+            Ok(Err(e)) => {
+                tracing::error!(job_id = %self.state.job_id, error = %e, "could not persist job state")
+            }
+            Err(e) => {
+                tracing::error!(job_id = %self.state.job_id, error = %e, "checkpoint task failed")
+            }
+        }
+    }
+
+    /// Starts writing the state with the output and progress events since
+    /// the last checkpoint, plus `terminal` events, in one transaction,
+    /// reserving `reserve` seqs ahead (none when this process will send no
+    /// more). It is not waited for: progress goes on being sent meanwhile,
+    /// inside the reservation already durable. The previous checkpoint is
+    /// waited for first, so that they land in order.
+    async fn checkpoint(&mut self, terminal: Vec<StoredEvent>, reserve: u64) {
+        self.settle().await;
         self.state.version += 1;
         let mut events = std::mem::take(&mut self.pending_events);
         events.extend(terminal);
@@ -453,17 +484,20 @@ impl Owner {
             retain: self.app.config.event_retention,
             seq_reserved,
         };
-        match self.app.store.checkpoint(&self.state.job_id, cp).await {
-            Ok(()) => {
-                self.seq_reserved = seq_reserved;
-                Metrics::inc(&self.app.metrics.state_writes)
-            }
-            Err(e) => {
-                tracing::error!(job_id = %self.state.job_id, error = %e, "could not persist job state")
-            }
-        }
+        let (store, id) = (self.app.store.clone(), self.state.job_id.clone());
+        let write = self
+            .app
+            .tracker
+            .spawn(async move { store.checkpoint(&id, cp).await });
+        self.in_flight = Some((write, seq_reserved));
         self.updates_since_persist = 0;
         self.last_persist = Instant::now();
+    }
+
+    /// A checkpoint that has landed when this returns.
+    async fn persist(&mut self, terminal: Vec<StoredEvent>, reserve: u64) {
+        self.checkpoint(terminal, reserve).await;
+        self.settle().await;
     }
 
     /// Server shutdown: keep everything done so far; the job resumes from

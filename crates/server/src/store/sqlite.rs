@@ -34,13 +34,18 @@ CREATE TABLE IF NOT EXISTS tokens (
     expires_at INTEGER NOT NULL,
     previous_hash BLOB
 );
-CREATE TABLE IF NOT EXISTS events (
+-- The event log: each row a run of consecutive events (those of one
+-- checkpoint), one JSON text per line. Rows go in rowid order, so a commit
+-- appends pages instead of touching one page per job (BENCHMARKS.md).
+CREATE TABLE IF NOT EXISTS event_log (
+    id INTEGER PRIMARY KEY,
     job_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    is_progress INTEGER NOT NULL,
-    json TEXT NOT NULL,
-    PRIMARY KEY (job_id, seq)
-) WITHOUT ROWID;
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    progress INTEGER NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS event_log_job ON event_log(job_id, last_seq);
 CREATE TABLE IF NOT EXISTS items (
     job_id TEXT NOT NULL,
     idx INTEGER NOT NULL,
@@ -91,24 +96,59 @@ fn open(path: &Path) -> StoreResult<Connection> {
     Ok(conn)
 }
 
-/// Events are trimmed to the retention window once per this many: the log
-/// holds at most `retain + TRIM_EVERY - 1` events of a job, and the delete
-/// costs once per batch instead of once per event.
+/// The log keeps at least the newest `retain` events of a job and at most
+/// `retain + TRIM_EVERY - 1`: whole runs are trimmed, and a run (one
+/// checkpoint's events) is never longer than the owner's seq reservation.
 pub const TRIM_EVERY: u64 = 64;
 
-/// Logs one event and drops those that fell out of the retention window.
-fn insert_event(tx: &Connection, id: &str, seq: u64, json: &str, retain: u64) -> StoreResult<()> {
-    let is_progress = json.starts_with("{\"type\":\"job_progress\"");
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO events (job_id, seq, is_progress, json) VALUES (?1, ?2, ?3, ?4)",
-    )
-    .map_err(db)?
-    .execute(params![id, seq as i64, is_progress, json])
-    .map_err(db)?;
-    if seq > retain && seq % TRIM_EVERY == 0 {
-        tx.prepare_cached("DELETE FROM events WHERE job_id = ?1 AND seq <= ?2")
+/// Logs events (ascending seqs) as runs of consecutive seqs, one row each,
+/// and drops the runs that fell out of the retention window.
+fn insert_events(
+    tx: &Connection,
+    id: &str,
+    events: &[StoredEvent],
+    retain: u64,
+) -> StoreResult<()> {
+    let mut st = tx
+        .prepare_cached(
+            "INSERT INTO event_log (job_id, first_seq, last_seq, progress, json) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(db)?;
+    let mut rest = events;
+    while let Some(first) = rest.first() {
+        let len = rest
+            .iter()
+            .enumerate()
+            .take_while(|(i, e)| e.seq == first.seq + *i as u64)
+            .count();
+        let (run, tail) = rest.split_at(len);
+        let progress = run
+            .iter()
+            .filter(|e| e.json.starts_with("{\"type\":\"job_progress\""))
+            .count();
+        let mut json = String::with_capacity(run.iter().map(|e| e.json.len() + 1).sum());
+        for (i, e) in run.iter().enumerate() {
+            debug_assert!(!e.json.contains('\n'), "compact JSON has no raw newline");
+            if i > 0 {
+                json.push('\n');
+            }
+            json.push_str(&e.json);
+        }
+        let last = run[run.len() - 1].seq;
+        st.execute(params![
+            id,
+            first.seq as i64,
+            last as i64,
+            progress as i64,
+            json
+        ])
+        .map_err(db)?;
+        rest = tail;
+    }
+    if let Some(newest) = events.last().map(|e| e.seq).filter(|s| *s > retain) {
+        tx.prepare_cached("DELETE FROM event_log WHERE job_id = ?1 AND last_seq <= ?2")
             .map_err(db)?
-            .execute(params![id, (seq - retain) as i64])
+            .execute(params![id, (newest - retain) as i64])
             .map_err(db)?;
     }
     Ok(())
@@ -121,6 +161,9 @@ fn migrate(c: &Connection) -> StoreResult<()> {
             .and_then(|mut st| st.exists([col]))
             .map_err(db)
     };
+    // The per-event table of the first release: its jobs resume with a
+    // `job_state` snapshot instead of a replay.
+    c.execute_batch("DROP TABLE IF EXISTS events").map_err(db)?;
     if !has("seq_reserved")? {
         c.execute_batch("ALTER TABLE jobs ADD COLUMN seq_reserved INTEGER NOT NULL DEFAULT 0")
             .map_err(db)?;
@@ -139,7 +182,7 @@ impl SqliteStore {
         migrate(&writer)?;
         let reader = open(path)?;
         Ok(SqliteStore {
-            writer: Arc::new(Writer::spawn(writer)?),
+            writer: Arc::new(Writer::spawn(writer, open(path)?)?),
             reader: Arc::new(Mutex::new(reader)),
         })
     }
@@ -275,7 +318,7 @@ impl Store for SqliteStore {
         retain: u64,
     ) -> StoreResult<()> {
         let (id, json) = (job_id.to_string(), json.to_string());
-        self.write(move |c| insert_event(c, &id, seq, &json, retain))
+        self.write(move |c| insert_events(c, &id, &[StoredEvent { seq, json }], retain))
             .await
     }
 
@@ -289,18 +332,28 @@ impl Store for SqliteStore {
         self.read(move |c| {
             let mut st = c
                 .prepare_cached(
-                    "SELECT seq, json FROM events WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                    "SELECT first_seq, json FROM event_log WHERE job_id = ?1 AND last_seq > ?2 ORDER BY last_seq",
                 )
                 .map_err(db)?;
-            let rows = st
-                .query_map(params![id, after as i64, limit as i64], |r| {
-                    Ok(StoredEvent {
-                        seq: r.get::<_, i64>(0)? as u64,
-                        json: r.get(1)?,
-                    })
-                })
-                .map_err(db)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(db)
+            let mut rows = st.query(params![id, after as i64]).map_err(db)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(db)? {
+                let first = row.get::<_, i64>(0).map_err(db)? as u64;
+                let json: String = row.get(1).map_err(db)?;
+                for (i, line) in json.split('\n').enumerate() {
+                    let seq = first + i as u64;
+                    if seq > after {
+                        if out.len() as u64 >= limit {
+                            return Ok(out);
+                        }
+                        out.push(StoredEvent {
+                            seq,
+                            json: line.to_string(),
+                        });
+                    }
+                }
+            }
+            Ok(out)
         })
         .await
     }
@@ -308,9 +361,7 @@ impl Store for SqliteStore {
     async fn checkpoint(&self, job_id: &str, cp: Checkpoint) -> StoreResult<()> {
         let id = job_id.to_string();
         self.write(move |tx| {
-            for ev in &cp.events {
-                insert_event(tx, &id, ev.seq, &ev.json, cp.retain)?;
-            }
+            insert_events(tx, &id, &cp.events, cp.retain)?;
             if !cp.items.is_empty() {
                 let next: i64 = tx
                     .query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM items WHERE job_id = ?1", [&id], |r| r.get(0))
@@ -421,8 +472,8 @@ impl Store for SqliteStore {
             let mut st = c
                 .prepare(
                     "SELECT j.state, j.cursor, j.input_path, j.params, j.checkpointed_at,
-                        MAX(j.seq_reserved, (SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.job_id = j.job_id)),
-                        (SELECT json FROM events e WHERE e.job_id = j.job_id ORDER BY seq DESC LIMIT 1)
+                        MAX(j.seq_reserved, (SELECT COALESCE(MAX(last_seq), 0) FROM event_log e WHERE e.job_id = j.job_id)),
+                        (SELECT json FROM event_log e WHERE e.job_id = j.job_id ORDER BY last_seq DESC LIMIT 1)
                      FROM jobs j WHERE j.status IN ('queued', 'running')",
                 )
                 .map_err(db)?;
@@ -446,11 +497,13 @@ impl Store for SqliteStore {
                 let state = parse_state(&state)?;
                 let updates: i64 = c
                     .query_row(
-                        "SELECT COUNT(*) FROM events WHERE job_id = ?1 AND seq > ?2 AND is_progress = 1",
+                        "SELECT COALESCE(SUM(progress), 0) FROM event_log WHERE job_id = ?1 AND first_seq > ?2",
                         params![state.job_id, state.last_seq as i64],
                         |r| r.get(0),
                     )
                     .map_err(db)?;
+                // The newest run's last line is the newest event.
+                let last_event = last_event.and_then(|j| j.rsplit('\n').next().map(str::to_string));
                 out.push(Unfinished {
                     cursor: cursor as u64,
                     input_path,
@@ -514,7 +567,14 @@ impl Store for SqliteStore {
     async fn delete_job(&self, job_id: &str) -> StoreResult<()> {
         let id = job_id.to_string();
         self.write(move |tx| {
-            for table in ["events", "works", "items", "row_errors", "tokens", "jobs"] {
+            for table in [
+                "event_log",
+                "works",
+                "items",
+                "row_errors",
+                "tokens",
+                "jobs",
+            ] {
                 tx.execute(&format!("DELETE FROM {table} WHERE job_id = ?1"), [&id])
                     .map_err(db)?;
             }

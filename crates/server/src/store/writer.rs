@@ -19,6 +19,15 @@ use tokio::sync::oneshot;
 /// Writes per transaction at most: bounds how long the first of them waits.
 pub const MAX_GROUP_COMMIT: usize = 4096;
 
+/// How often WAL frames are copied back into the database, off the writer
+/// thread: a checkpoint reads and writes megabytes, and on the writer it
+/// stalled every write queued behind it.
+pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// WAL pages at which the writer checkpoints itself anyway, should the
+/// background checkpoint fall behind.
+const WRITER_AUTOCHECKPOINT_PAGES: i64 = 16_384;
+
 /// Called once the transaction holding the write has committed (`None`) or
 /// failed to (`Some`).
 type Done = Box<dyn FnOnce(Option<&StoreError>) + Send>;
@@ -39,14 +48,32 @@ struct Counts {
 }
 
 impl Writer {
-    /// Starts the writer thread; it ends when the last `Writer` is dropped.
-    pub(super) fn spawn(conn: Connection) -> StoreResult<Writer> {
+    /// Starts the writer thread and the checkpointer (on a connection of
+    /// its own); both end when the last `Writer` is dropped.
+    pub(super) fn spawn(conn: Connection, checkpointer: Connection) -> StoreResult<Writer> {
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)
+            .map_err(db)?;
         let (tx, rx) = mpsc::channel::<Op>();
+        let (alive, gone) = mpsc::channel::<()>();
         let counts = Arc::new(Counts::default());
         let c = counts.clone();
         std::thread::Builder::new()
             .name("bookstrack-sqlite-writer".into())
-            .spawn(move || run(conn, rx, &c))
+            .spawn(move || {
+                run(conn, rx, &c);
+                drop(alive);
+            })
+            .map_err(db)?;
+        std::thread::Builder::new()
+            .name("bookstrack-sqlite-checkpoint".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = gone.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    if let Err(e) = checkpointer.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
+                }
+            })
             .map_err(db)?;
         Ok(Writer { ops: tx, counts })
     }
