@@ -32,6 +32,10 @@ load_module {NCHAN_MODULE};
 events {{ worker_connections 20000; }}
 http {{
     access_log off;
+    # The publishers keep their connections: nginx's default closes one
+    # after 1000 requests.
+    keepalive_requests 100000000;
+    keepalive_timeout 600s;
     client_body_temp_path {d}/body;
     proxy_temp_path {d}/proxy;
     fastcgi_temp_path {d}/fastcgi;

@@ -165,3 +165,61 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Op>, dones: &mut Vec<Done>) -
         let _ = exec(conn, "ROLLBACK");
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writer(dir: &tempfile::TempDir) -> Writer {
+        let path = dir.path().join("w.sqlite3");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (v INTEGER)")
+            .unwrap();
+        Writer::spawn(conn, Connection::open(&path).unwrap()).unwrap()
+    }
+
+    fn insert(v: i64, fail: bool) -> impl FnOnce(&Connection) -> StoreResult<()> + Send {
+        move |c| {
+            c.execute("INSERT INTO t (v) VALUES (?1)", [v])
+                .map_err(db)?;
+            if fail {
+                return Err(StoreError::Corrupt("refused".into()));
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_write_rolls_back_alone_and_writes_share_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Arc::new(writer(&dir));
+        let writes = (0..200).map(|v| {
+            let w = w.clone();
+            tokio::spawn(async move { w.write(insert(v, v % 10 == 0)).await })
+        });
+        let results = futures_util::future::join_all(writes).await;
+        let failed = results
+            .iter()
+            .filter(|r| r.as_ref().unwrap().is_err())
+            .count();
+        assert_eq!(failed, 20);
+        let (count, bad): (i64, i64) = w
+            .write(|c| {
+                c.query_row(
+                    "SELECT COUNT(*), COUNT(*) FILTER (WHERE v % 10 = 0) FROM t",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(db)
+            })
+            .await
+            .unwrap();
+        assert_eq!((count, bad), (180, 0), "each failed write undone, no other");
+        let s = w.stats();
+        assert_eq!(s.writes, 201);
+        assert!(
+            s.commits < s.writes,
+            "concurrent writes share commits: {s:?}"
+        );
+    }
+}

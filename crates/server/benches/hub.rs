@@ -1,0 +1,195 @@
+//! The hub's hot paths, each beside a baseline measured in the same run:
+//! building and serialising a progress event (vs. serde_json of a flat
+//! struct of the same fields), fanning one event out to viewers (vs.
+//! serialising it once per viewer), and persisting checkpoints (group
+//! commit vs. one transaction per checkpoint).
+//! `cargo bench -p bookstrack-server --bench hub`
+
+use bookstrack_protocol::{JobState, JobStatus, MessageFactory, Pipeline, ProgressUpdate};
+use bookstrack_server::job::{Frame, Protocol, Viewer};
+use bookstrack_server::metrics::Metrics;
+use bookstrack_server::store::{Checkpoint, SqliteStore, Store, StoredEvent};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use std::hint::black_box;
+use std::sync::Arc;
+
+fn update(n: u64) -> ProgressUpdate {
+    ProgressUpdate {
+        progress: n as f64 / 100_000.0,
+        status: format!("Processed {n} of 100000 rows"),
+        books_processed: Some(n),
+        total_books: Some(100_000),
+        current_title: Some("The Left Hand of Darkness".into()),
+    }
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Flat<'a> {
+    r#type: &'a str,
+    job_id: &'a str,
+    pipeline: &'a str,
+    timestamp: i64,
+    version: &'a str,
+    seq: u64,
+    progress: f64,
+    status: &'a str,
+    books_processed: u64,
+    total_books: u64,
+    current_title: &'a str,
+}
+
+fn serialise(c: &mut Criterion) {
+    let f = MessageFactory::new("0193a3c4-7d5e-7f00-8000-000000000001", Pipeline::CsvImport);
+    let mut g = c.benchmark_group("serialise");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("serde_json of a flat struct (baseline)", |b| {
+        let mut n = 0u64;
+        b.iter(|| {
+            n += 1;
+            let status = format!("Processed {n} of 100000 rows");
+            black_box(
+                serde_json::to_string(&Flat {
+                    r#type: "job_progress",
+                    job_id: "0193a3c4-7d5e-7f00-8000-000000000001",
+                    pipeline: "csv_import",
+                    timestamp: 1_700_000_000_000,
+                    version: "1.0.0",
+                    seq: n,
+                    progress: n as f64 / 100_000.0,
+                    status: &status,
+                    books_processed: n,
+                    total_books: 100_000,
+                    current_title: "The Left Hand of Darkness",
+                })
+                .unwrap(),
+            )
+        })
+    });
+    g.bench_function("envelope build + to_json + frame", |b| {
+        let mut n = 0u64;
+        b.iter(|| {
+            n += 1;
+            let env = f.progress(n, 1_700_000_000_000, update(n));
+            black_box(Frame::from_envelope(&env))
+        })
+    });
+    g.finish();
+}
+
+fn fan_out(c: &mut Criterion) {
+    let f = MessageFactory::new("job", Pipeline::CsvImport);
+    let metrics = Arc::new(Metrics::default());
+    let mut g = c.benchmark_group("fan_out");
+    for viewers in [1usize, 8, 64] {
+        let vs: Vec<Arc<Viewer>> = (0..viewers)
+            .map(|_| Viewer::new(Protocol::V2, 64, metrics.clone()))
+            .collect();
+        g.throughput(Throughput::Elements(viewers as u64));
+        g.bench_function(
+            format!("serialise per viewer, {viewers} viewers (baseline)"),
+            |b| {
+                let mut out = Vec::new();
+                b.iter(|| {
+                    let env = f.progress(1, 0, update(1));
+                    for v in &vs {
+                        v.push(Frame::from_envelope(&env));
+                        v.drain_into(&mut out);
+                    }
+                    out.clear();
+                })
+            },
+        );
+        g.bench_function(format!("shared frame, {viewers} viewers"), |b| {
+            let mut out = Vec::new();
+            b.iter(|| {
+                let frame = Frame::from_envelope(&f.progress(1, 0, update(1)));
+                for v in &vs {
+                    v.push(frame.clone());
+                    v.drain_into(&mut out);
+                }
+                out.clear();
+            })
+        });
+    }
+    g.finish();
+}
+
+/// A throttled checkpoint as an import job writes it: the state and the 20
+/// progress events sent since the previous one.
+fn checkpoint(job: &str, round: u64) -> Checkpoint {
+    let f = MessageFactory::new(job, Pipeline::CsvImport);
+    let first = round * 20 + 1;
+    let mut state = JobState::new(job, Pipeline::CsvImport, 0);
+    state.status = JobStatus::Running;
+    state.last_seq = first + 19;
+    Checkpoint {
+        state: Some(state),
+        events: (first..first + 20)
+            .map(|seq| StoredEvent {
+                seq,
+                json: f.progress(seq, 0, update(seq)).to_json(),
+            })
+            .collect(),
+        retain: 1000,
+        seq_reserved: first + 19 + 64,
+        ..Default::default()
+    }
+}
+
+fn persistence(c: &mut Criterion) {
+    const JOBS: usize = 200;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("bench.sqlite3")).unwrap());
+    let ids: Vec<String> = (0..JOBS).map(|i| format!("job-{i}")).collect();
+    let mut g = c.benchmark_group("persistence");
+    g.throughput(Throughput::Elements(JOBS as u64 * 20));
+    g.sample_size(20);
+    let mut round = 0u64;
+    g.bench_function("200 checkpoints, one commit each (baseline)", |b| {
+        b.iter_batched(
+            || {
+                round += 1;
+                ids.iter()
+                    .map(|id| checkpoint(id, round))
+                    .collect::<Vec<_>>()
+            },
+            |cps| {
+                rt.block_on(async {
+                    for (id, cp) in ids.iter().zip(cps) {
+                        store.checkpoint(id, cp).await.unwrap();
+                    }
+                })
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("200 checkpoints, concurrent (group commit)", |b| {
+        b.iter_batched(
+            || {
+                round += 1;
+                ids.iter()
+                    .map(|id| checkpoint(id, round))
+                    .collect::<Vec<_>>()
+            },
+            |cps| {
+                rt.block_on(async {
+                    let writes = ids.iter().zip(cps).map(|(id, cp)| {
+                        let store = store.clone();
+                        let id = id.clone();
+                        tokio::spawn(async move { store.checkpoint(&id, cp).await })
+                    });
+                    for w in futures_util::future::join_all(writes).await {
+                        w.unwrap().unwrap();
+                    }
+                })
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, serialise, fan_out, persistence);
+criterion_main!(benches);

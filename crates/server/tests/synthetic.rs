@@ -1,0 +1,74 @@
+//! `POST /api/synthetic/jobs`: off unless enabled, bounded per request, and
+//! its jobs stream like any other, stamped for the load generator.
+
+mod common;
+
+use bookstrack_server::http::synthetic::MAX_SYNTHETIC_JOBS_PER_REQUEST;
+use common::*;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_mounted_unless_enabled() {
+    let srv = TestServer::start(|_| {}).await;
+    let (status, _) = srv
+        .post_json("/api/synthetic/jobs", &json!({"count": 1, "steps": 1}))
+        .await;
+    assert_eq!(status, 404);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn count_is_bounded_per_request() {
+    let srv = TestServer::start(|c| {
+        c.synthetic_jobs = true;
+        c.max_running_jobs = 2000;
+    })
+    .await;
+    let max = MAX_SYNTHETIC_JOBS_PER_REQUEST;
+    for count in [0, max + 1] {
+        let (status, body) = srv
+            .post_json("/api/synthetic/jobs", &json!({"count": count, "steps": 1}))
+            .await;
+        assert_eq!(status, 400, "{count}: {body}");
+        assert_eq!(body["error"]["code"], "INVALID_REQUEST");
+    }
+    let (status, body) = srv
+        .post_json(
+            "/api/synthetic/jobs",
+            &json!({"count": max, "steps": 1, "intervalMs": 3_600_000}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["data"]["jobs"].as_array().unwrap().len(), max);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stamped_jobs_carry_their_publish_time() {
+    let srv = TestServer::start(|c| c.synthetic_jobs = true).await;
+    let (_, body) = srv
+        .post_json(
+            "/api/synthetic/jobs",
+            &json!({"count": 1, "steps": 3, "intervalMs": 1, "stamp": true}),
+        )
+        .await;
+    let job = &body["data"]["jobs"][0];
+    let (id, token) = (job["jobId"].as_str().unwrap(), job["token"].as_str().unwrap());
+    let mut ws = srv.connect(id, token, "").await;
+    send_ready(&mut ws).await;
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64;
+    let (events, code) = read_to_close(&mut ws).await;
+    assert_eq!(code, Some(1000));
+    let stamps: Vec<u64> = events
+        .iter()
+        .filter(|e| e["type"] == "job_progress")
+        .map(|e| e["payload"]["currentTitle"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(stamps.len(), 3);
+    assert!(stamps.windows(2).all(|w| w[0] <= w[1]));
+    assert!(stamps[0] + 60_000_000 > before, "a wall-clock time in µs");
+    srv.stop().await;
+}
