@@ -4,7 +4,23 @@ use crate::app::{App, AppError};
 use crate::config::Config;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
+
+/// Connections the kernel queues before they are accepted. When thousands
+/// of clients reconnect at once (a network blip), a short queue drops their
+/// SYNs and each dropped one waits out TCP's 1 s, 3 s, 7 s retransmits
+/// (`bookstrack bench reconnect`). The kernel caps it at `net.core.somaxconn`.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 use tokio_util::sync::CancellationToken;
 
 /// A server bound to its port, recovered and ready to accept.
@@ -31,7 +47,7 @@ impl Server {
             );
         }
         app.spawn_cleanup();
-        let listener = TcpListener::bind(addr).await.map_err(ServeError::Bind)?;
+        let listener = listen(addr).map_err(ServeError::Bind)?;
         Ok(Server { app, listener })
     }
 

@@ -53,7 +53,10 @@ async fn stamped_jobs_carry_their_publish_time() {
         )
         .await;
     let job = &body["data"]["jobs"][0];
-    let (id, token) = (job["jobId"].as_str().unwrap(), job["token"].as_str().unwrap());
+    let (id, token) = (
+        job["jobId"].as_str().unwrap(),
+        job["token"].as_str().unwrap(),
+    );
     let mut ws = srv.connect(id, token, "").await;
     send_ready(&mut ws).await;
     let before = std::time::SystemTime::now()
@@ -65,7 +68,13 @@ async fn stamped_jobs_carry_their_publish_time() {
     let stamps: Vec<u64> = events
         .iter()
         .filter(|e| e["type"] == "job_progress")
-        .map(|e| e["payload"]["currentTitle"].as_str().unwrap().parse().unwrap())
+        .map(|e| {
+            e["payload"]["currentTitle"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
         .collect();
     assert_eq!(stamps.len(), 3);
     assert!(stamps.windows(2).all(|w| w[0] <= w[1]));

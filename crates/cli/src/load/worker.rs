@@ -5,7 +5,8 @@
 //!
 //! Commands: `stats` (counts and latencies since the last `stats`), `drop`
 //! (close every socket at once and reconnect each with its `lastSeq`, then
-//! report when every viewer has caught up), `quit`.
+//! report when every viewer had been sent every event published before it
+//! was back), `quit`.
 
 use super::publish::Publisher;
 use super::stats::{now_us, Probe, Stats};
@@ -61,6 +62,8 @@ struct Shared {
     caught_up: AtomicUsize,
     /// Slowest catch-up since the last drop, in microseconds.
     slowest_catch_up: AtomicU64,
+    /// Slowest reconnect (handshake done) since the last drop.
+    slowest_back: AtomicU64,
 }
 
 pub async fn run(a: WorkerArgs) -> Result<()> {
@@ -77,6 +80,7 @@ pub async fn run(a: WorkerArgs) -> Result<()> {
         connected: AtomicUsize::new(0),
         caught_up: AtomicUsize::new(0),
         slowest_catch_up: AtomicU64::new(0),
+        slowest_back: AtomicU64::new(0),
     });
     // A drop is a new generation: (generation, when it began in µs).
     let (drops, generation) = watch::channel((0u64, 0u64));
@@ -101,14 +105,16 @@ pub async fn run(a: WorkerArgs) -> Result<()> {
             "drop" => {
                 shared.caught_up.store(0, Ordering::Relaxed);
                 shared.slowest_catch_up.store(0, Ordering::Relaxed);
+                shared.slowest_back.store(0, Ordering::Relaxed);
                 let (g, _) = *drops.borrow();
                 drops.send_replace((g + 1, now_us()));
                 while shared.caught_up.load(Ordering::Relaxed) < urls.len() {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
                 println!(
-                    "{{\"slowestCatchUpUs\":{}}}",
-                    shared.slowest_catch_up.load(Ordering::Relaxed)
+                    "{{\"slowestCatchUpUs\":{},\"slowestBackUs\":{}}}",
+                    shared.slowest_catch_up.load(Ordering::Relaxed),
+                    shared.slowest_back.load(Ordering::Relaxed)
                 );
             }
             "quit" | "" => break,
@@ -161,7 +167,15 @@ async fn viewer(s: Arc<Shared>, template: String, mut generation: watch::Receive
             first = false;
         }
         let (_, dropped_at) = *generation.borrow_and_update();
+        // Caught up once it holds every event published before it was back:
+        // known when the first later one arrives; timed by the last earlier.
+        let back_at = now_us();
         let mut catching_up = dropped_at != 0;
+        let mut caught_at = back_at;
+        if catching_up {
+            s.slowest_back
+                .fetch_max(back_at.saturating_sub(dropped_at), Ordering::Relaxed);
+        }
         loop {
             tokio::select! {
                 _ = generation.changed() => break,
@@ -169,11 +183,15 @@ async fn viewer(s: Arc<Shared>, template: String, mut generation: watch::Receive
                     Some(Ok(Message::Text(t))) => {
                         let Some(p) = Probe::parse(t.as_str()) else { continue };
                         s.stats.record(&p, &mut last_seq);
-                        if catching_up && p.stamp_us.is_some_and(|t| t >= dropped_at) {
-                            catching_up = false;
-                            let took = now_us().saturating_sub(dropped_at);
-                            s.slowest_catch_up.fetch_max(took, Ordering::Relaxed);
-                            s.caught_up.fetch_add(1, Ordering::Relaxed);
+                        match p.stamp_us {
+                            Some(t) if catching_up && t < back_at => caught_at = now_us(),
+                            Some(_) if catching_up => {
+                                catching_up = false;
+                                let took = caught_at.saturating_sub(dropped_at);
+                                s.slowest_catch_up.fetch_max(took, Ordering::Relaxed);
+                                s.caught_up.fetch_add(1, Ordering::Relaxed);
+                            }
+                            _ => {}
                         }
                     }
                     // The job is over: nothing more will come.

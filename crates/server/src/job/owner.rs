@@ -246,10 +246,14 @@ impl Owner {
             return Err(SubscribeError::Full(max));
         }
         // A resume from before the in-memory tail reads the log, which
-        // must then hold the events not yet checkpointed.
+        // must then hold every event sent: the checkpoint in flight landed,
+        // and those not yet checkpointed written.
         let first_cached = self.ring.front().and_then(|f| f.seq);
-        if !self.pending_events.is_empty() && first_cached.is_none_or(|f| f > last_seq + 1) {
-            self.persist(Vec::new(), SEQ_RESERVE).await;
+        if first_cached.is_none_or(|f| f > last_seq + 1) {
+            self.settle().await;
+            if !self.pending_events.is_empty() {
+                self.persist(Vec::new(), SEQ_RESERVE).await;
+            }
         }
         let frames = replay_from_store(
             self.app.store.as_ref(),

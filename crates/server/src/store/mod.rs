@@ -2,9 +2,11 @@
 //! slot in; `tests/store_contract.rs` runs one suite against every backend.
 
 mod lookup;
+mod reader;
 mod sqlite;
 mod writer;
 
+pub use reader::READER_THREADS;
 pub use sqlite::{SqliteStore, TRIM_EVERY};
 pub use writer::MAX_GROUP_COMMIT;
 
@@ -25,6 +27,21 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The answer from one of the store's threads, `None` if it went away; see
+/// `SqliteStore::open_with`.
+async fn answer<T: Send + 'static>(
+    rx: tokio::sync::oneshot::Receiver<T>,
+    blocking: bool,
+) -> Option<T> {
+    if !blocking {
+        return rx.await.ok();
+    }
+    tokio::task::spawn_blocking(move || rx.blocking_recv().ok())
+        .await
+        .ok()
+        .flatten()
+}
 
 /// A job as first written: its state, its token's hash and where its input is.
 #[derive(Debug, Clone)]

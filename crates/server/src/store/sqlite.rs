@@ -1,18 +1,19 @@
 //! The embedded backend: SQLite in WAL mode with synchronous=NORMAL, one
-//! writer connection on its own thread (group commit, `writer.rs`) and one
-//! reader connection. Reads run on tokio's blocking pool so a slow disk never
-//! stalls the async workers.
+//! writer connection on its own thread (group commit, `writer.rs`) and
+//! reader connections on threads of their own (`reader.rs`), so a slow disk
+//! never stalls the async workers.
 
+use super::reader::{Reader, READER_THREADS};
 use super::writer::Writer;
 use super::*;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct SqliteStore {
     writer: Arc<Writer>,
-    pub(super) reader: Arc<Mutex<Connection>>,
+    reader: Arc<Reader>,
 }
 
 const SCHEMA: &str = "
@@ -177,13 +178,23 @@ fn parse_state(s: &str) -> StoreResult<JobState> {
 
 impl SqliteStore {
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        Self::open_with(path, false)
+    }
+
+    /// `blocking_waits`: wait for the store's threads on tokio's blocking
+    /// pool. Only for tests under tokio's paused clock, which otherwise
+    /// leaps ahead while a task waits on a thread tokio cannot see; it costs
+    /// a pool thread per waiting call.
+    pub fn open_with(path: &Path, blocking_waits: bool) -> StoreResult<SqliteStore> {
         let writer = open(path)?;
         writer.execute_batch(SCHEMA).map_err(db)?;
         migrate(&writer)?;
-        let reader = open(path)?;
+        let readers = (0..READER_THREADS)
+            .map(|_| open(path))
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(SqliteStore {
-            writer: Arc::new(Writer::spawn(writer, open(path)?)?),
-            reader: Arc::new(Mutex::new(reader)),
+            writer: Arc::new(Writer::spawn(writer, open(path)?, blocking_waits)?),
+            reader: Arc::new(Reader::spawn(readers, blocking_waits)?),
         })
     }
 
@@ -201,13 +212,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let conn = self.reader.clone();
-        tokio::task::spawn_blocking(move || {
-            let guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&guard)
-        })
-        .await
-        .map_err(db)?
+        self.reader.read(f).await
     }
 }
 

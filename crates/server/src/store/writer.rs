@@ -38,6 +38,7 @@ type Op = Box<dyn FnOnce(Option<&Connection>) -> (bool, Done) + Send>;
 pub(super) struct Writer {
     ops: mpsc::Sender<Op>,
     counts: Arc<Counts>,
+    blocking_waits: bool,
 }
 
 #[derive(Default)]
@@ -50,7 +51,11 @@ struct Counts {
 impl Writer {
     /// Starts the writer thread and the checkpointer (on a connection of
     /// its own); both end when the last `Writer` is dropped.
-    pub(super) fn spawn(conn: Connection, checkpointer: Connection) -> StoreResult<Writer> {
+    pub(super) fn spawn(
+        conn: Connection,
+        checkpointer: Connection,
+        blocking_waits: bool,
+    ) -> StoreResult<Writer> {
         conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)
             .map_err(db)?;
         let (tx, rx) = mpsc::channel::<Op>();
@@ -75,7 +80,11 @@ impl Writer {
                 }
             })
             .map_err(db)?;
-        Ok(Writer { ops: tx, counts })
+        Ok(Writer {
+            ops: tx,
+            counts,
+            blocking_waits,
+        })
     }
 
     pub(super) fn stats(&self) -> WriteStats {
@@ -110,9 +119,9 @@ impl Writer {
         self.ops
             .send(op)
             .map_err(|_| StoreError::Database("the writer has stopped".into()))?;
-        answer
+        super::answer(answer, self.blocking_waits)
             .await
-            .map_err(|_| StoreError::Database("the writer has stopped".into()))?
+            .ok_or_else(|| StoreError::Database("the writer has stopped".into()))?
     }
 }
 
@@ -175,7 +184,7 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (v INTEGER)")
             .unwrap();
-        Writer::spawn(conn, Connection::open(&path).unwrap()).unwrap()
+        Writer::spawn(conn, Connection::open(&path).unwrap(), false).unwrap()
     }
 
     fn insert(v: i64, fail: bool) -> impl FnOnce(&Connection) -> StoreResult<()> + Send {

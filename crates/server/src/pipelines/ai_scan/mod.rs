@@ -130,7 +130,7 @@ impl JobRunner for AiScan {
 }
 
 impl AiScan {
-    fn run(self: Box<Self>, ctx: &JobContext) -> Result<Verdict, Stopped> {
+    fn run(self, ctx: &JobContext) -> Result<Verdict, Stopped> {
         let n = self.photos.len();
         ctx.started(n as u64)?;
         let known: Vec<Known> = self

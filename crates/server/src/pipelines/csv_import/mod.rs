@@ -236,7 +236,7 @@ impl JobRunner for CsvImport {
 }
 
 impl CsvImport {
-    fn run(self: Box<Self>, ctx: &JobContext) -> Result<Verdict, Stopped> {
+    fn run(self, ctx: &JobContext) -> Result<Verdict, Stopped> {
         ctx.started(self.rows)?;
         let mut parser = match Parser::open(&self.input, Some(self.format)) {
             Ok(p) => p,

@@ -106,7 +106,7 @@ impl JobRunner for Enrichment {
 }
 
 impl Enrichment {
-    fn run(self: Box<Self>, ctx: &JobContext) -> Result<Verdict, Stopped> {
+    fn run(self, ctx: &JobContext) -> Result<Verdict, Stopped> {
         let total = self.books.len() as u64;
         ctx.started(total)?;
         let (mut success, mut failure) = (ctx.resume.success, ctx.resume.failure);
