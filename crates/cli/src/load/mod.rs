@@ -63,7 +63,7 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Starts a worker for `urls` from source address 127.0.0.`2 + index`.
+    /// Starts a worker for `urls` from source addresses 127.`1 + index`.x.1.
     pub(crate) async fn start(
         server: SocketAddr,
         index: usize,
@@ -81,7 +81,7 @@ impl Worker {
                 &server.to_string(),
                 "--source",
             ])
-            .arg(format!("127.0.0.{}", 2 + index))
+            .arg(format!("127.{}.0.1", 1 + index))
             .arg("--urls")
             .arg(&file)
             .args(extra)

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 pub struct LoadArgs {
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Load-generator processes, each from its own 127.0.0.x address.
+    /// Load-generator processes, each from its own 127.x.y.1 addresses.
     #[arg(long, default_value_t = 4)]
     workers: usize,
     /// Skip the nchan baseline.

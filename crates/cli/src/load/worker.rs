@@ -24,6 +24,28 @@ use tokio::sync::{watch, Semaphore};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
+/// Source addresses per worker (127.A.k.1, k < this), viewers spread over
+/// them. bind() to a crowded address searches a crowded port space under a
+/// lock: with one address per worker, reconnect storms that followed another
+/// run within TIME_WAIT's 60 s were accepted at ~220/s per worker.
+const SOURCES_PER_WORKER: usize = 32;
+
+/// The `index`th viewer's source address: `base` with its third octet set.
+fn source_for(base: IpAddr, index: usize) -> IpAddr {
+    match base {
+        IpAddr::V4(v4) => {
+            let [a, b, _, _] = v4.octets();
+            IpAddr::V4(std::net::Ipv4Addr::new(
+                a,
+                b,
+                (index % SOURCES_PER_WORKER) as u8,
+                1,
+            ))
+        }
+        v6 => v6,
+    }
+}
+
 /// Handshakes in flight per worker: beyond this the server's accept queue
 /// overflows and connections stall on SYN retries.
 const CONNECTS_IN_FLIGHT: usize = 256;
@@ -33,7 +55,8 @@ pub struct WorkerArgs {
     /// The server, as `HOST:PORT`.
     #[arg(long)]
     server: SocketAddr,
-    /// Local address to connect from (127.0.0.x).
+    /// Local address to connect from: 127.A.x.1 for x below
+    /// `SOURCES_PER_WORKER`, the first two octets taken from here.
     #[arg(long)]
     source: IpAddr,
     /// A file of WebSocket URLs, one viewer each; `{seq}` is replaced by the
@@ -53,7 +76,6 @@ pub struct WorkerArgs {
 
 struct Shared {
     server: SocketAddr,
-    source: IpAddr,
     ready: bool,
     stats: Stats,
     connects: Semaphore,
@@ -73,7 +95,6 @@ pub async fn run(a: WorkerArgs) -> Result<()> {
         .collect();
     let shared = Arc::new(Shared {
         server: a.server,
-        source: a.source,
         ready: a.ready,
         stats: Stats::new(),
         connects: Semaphore::new(CONNECTS_IN_FLIGHT),
@@ -84,8 +105,14 @@ pub async fn run(a: WorkerArgs) -> Result<()> {
     });
     // A drop is a new generation: (generation, when it began in µs).
     let (drops, generation) = watch::channel((0u64, 0u64));
-    for url in &urls {
-        tokio::spawn(viewer(shared.clone(), url.clone(), generation.clone()));
+    for (i, url) in urls.iter().enumerate() {
+        let source = source_for(a.source, i);
+        tokio::spawn(viewer(
+            shared.clone(),
+            url.clone(),
+            source,
+            generation.clone(),
+        ));
     }
     while shared.connected.load(Ordering::Relaxed) < urls.len() {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -126,13 +153,13 @@ pub async fn run(a: WorkerArgs) -> Result<()> {
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
-async fn connect(s: &Shared, url: &str) -> Result<Ws> {
+async fn connect(s: &Shared, source: IpAddr, url: &str) -> Result<Ws> {
     let _permit = s.connects.acquire().await?;
-    let socket = match s.source {
+    let socket = match source {
         IpAddr::V4(_) => TcpSocket::new_v4()?,
         IpAddr::V6(_) => TcpSocket::new_v6()?,
     };
-    socket.bind(SocketAddr::new(s.source, 0))?;
+    socket.bind(SocketAddr::new(source, 0))?;
     let stream = socket.connect(s.server).await?;
     stream.set_nodelay(true)?;
     let config = WebSocketConfig::default()
@@ -144,13 +171,18 @@ async fn connect(s: &Shared, url: &str) -> Result<Ws> {
     Ok(ws)
 }
 
-async fn viewer(s: Arc<Shared>, template: String, mut generation: watch::Receiver<(u64, u64)>) {
+async fn viewer(
+    s: Arc<Shared>,
+    template: String,
+    source: IpAddr,
+    mut generation: watch::Receiver<(u64, u64)>,
+) {
     let mut last_seq = 0u64;
     let mut first = true;
     loop {
         let url = template.replace("{seq}", &last_seq.to_string());
         let mut ws = loop {
-            match connect(&s, &url).await {
+            match connect(&s, source, &url).await {
                 Ok(ws) => break ws,
                 Err(e) => {
                     s.stats.connect_errors.fetch_add(1, Ordering::Relaxed);
