@@ -146,15 +146,17 @@ fn persistence(c: &mut Criterion) {
     let mut g = c.benchmark_group("persistence");
     g.throughput(Throughput::Elements(JOBS as u64 * 20));
     g.sample_size(20);
-    let mut round = 0u64;
+    // Each batch writes the next 20 events of every job.
+    let round = std::cell::Cell::new(0u64);
+    let next_round = || {
+        round.set(round.get() + 1);
+        ids.iter()
+            .map(|id| checkpoint(id, round.get()))
+            .collect::<Vec<_>>()
+    };
     g.bench_function("200 checkpoints, one commit each (baseline)", |b| {
         b.iter_batched(
-            || {
-                round += 1;
-                ids.iter()
-                    .map(|id| checkpoint(id, round))
-                    .collect::<Vec<_>>()
-            },
+            next_round,
             |cps| {
                 rt.block_on(async {
                     for (id, cp) in ids.iter().zip(cps) {
@@ -167,12 +169,7 @@ fn persistence(c: &mut Criterion) {
     });
     g.bench_function("200 checkpoints, concurrent (group commit)", |b| {
         b.iter_batched(
-            || {
-                round += 1;
-                ids.iter()
-                    .map(|id| checkpoint(id, round))
-                    .collect::<Vec<_>>()
-            },
+            next_round,
             |cps| {
                 rt.block_on(async {
                     let writes = ids.iter().zip(cps).map(|(id, cp)| {
