@@ -86,12 +86,7 @@ impl ServerChild {
 
     /// Peak resident set size so far, from the kernel's own accounting.
     fn peak_rss_kib(&self) -> Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("no VmHWM in /proc status")
+        crate::load::status_kib(self.child.id(), "VmHWM").context("no VmHWM in /proc status")
     }
 }
 

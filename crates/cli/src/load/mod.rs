@@ -24,35 +24,50 @@ pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// The fields of `/proc/PID/stat` after the command name (which may hold
+/// spaces): the first is the state, the second the parent's pid.
+pub(crate) fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = s.get(s.rfind(')')? + 2..)?;
+    Some(rest.split(' ').map(str::to_string).collect())
+}
+
+/// A `kB` line of `/proc/PID/status` (`VmRSS`, `VmHWM`, …), in KiB.
+pub(crate) fn status_kib(pid: u32, key: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 /// Direct children of a process, from /proc.
 pub(crate) fn children_of(pid: u32) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/stat"))
-                .ok()
-                .and_then(|s| {
-                    // The command name may hold spaces: fields follow its ')'.
-                    let rest = &s[s.rfind(')')? + 2..];
-                    rest.split(' ').nth(1)?.parse::<u32>().ok()
-                })
-                == Some(pid)
-        })
+        .filter(|p| stat_fields(*p).and_then(|f| f.get(1)?.parse::<u32>().ok()) == Some(pid))
         .collect()
 }
 
 /// Resident memory of processes, summed, in KiB.
 pub(crate) fn rss_kib(pids: &[u32]) -> u64 {
-    pids.iter()
-        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
-        .filter_map(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .sum()
+    pids.iter().filter_map(|p| status_kib(*p, "VmRSS")).sum()
+}
+
+/// A TCP connection to `server` from `source` (port chosen by the kernel).
+pub(crate) async fn connect_from(
+    source: std::net::IpAddr,
+    server: SocketAddr,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = match source {
+        std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    let stream = socket.connect(server).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
 }
 
 /// One `bench worker` process and its command pipe.

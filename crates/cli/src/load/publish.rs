@@ -6,7 +6,6 @@ use bookstrack_protocol::{MessageFactory, Pipeline, ProgressUpdate};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpSocket;
 
 /// Keep-alive connections per worker that share its channels.
 const PUBLISH_CONNECTIONS: usize = 8;
@@ -35,13 +34,7 @@ async fn publish(
     paths: Vec<String>,
     rate: f64,
 ) -> std::io::Result<()> {
-    let socket = match source {
-        IpAddr::V4(_) => TcpSocket::new_v4()?,
-        IpAddr::V6(_) => TcpSocket::new_v6()?,
-    };
-    socket.bind(SocketAddr::new(source, 0))?;
-    let stream = socket.connect(server).await?;
-    stream.set_nodelay(true)?;
+    let stream = super::connect_from(source, server).await?;
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
     let period = Duration::from_secs_f64(1.0 / (rate * paths.len() as f64));

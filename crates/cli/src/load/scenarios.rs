@@ -247,16 +247,11 @@ impl Attached {
 
 /// User plus system CPU time of a process, in seconds.
 fn cpu_secs(pid: u32) -> f64 {
-    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    let Some(f) = super::stat_fields(pid) else {
         return 0.0;
     };
-    let Some(rest) = s.rfind(')').map(|i| &s[i + 2..]) else {
-        return 0.0;
-    };
-    let f: Vec<&str> = rest.split(' ').collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    ticks / 100.0
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 #[derive(Default)]

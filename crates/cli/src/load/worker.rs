@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::TcpSocket;
 use tokio::sync::{watch, Semaphore};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
@@ -155,13 +154,7 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
 async fn connect(s: &Shared, source: IpAddr, url: &str) -> Result<Ws> {
     let _permit = s.connects.acquire().await?;
-    let socket = match source {
-        IpAddr::V4(_) => TcpSocket::new_v4()?,
-        IpAddr::V6(_) => TcpSocket::new_v6()?,
-    };
-    socket.bind(SocketAddr::new(source, 0))?;
-    let stream = socket.connect(s.server).await?;
-    stream.set_nodelay(true)?;
+    let stream = super::connect_from(source, s.server).await?;
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0);
