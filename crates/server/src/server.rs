@@ -21,7 +21,15 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
 }
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Pause after a failed accept (out of file descriptors, say).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// A server bound to its port, recovered and ready to accept.
 pub struct Server {
@@ -57,16 +65,59 @@ impl Server {
             .expect("bound listener has an address")
     }
 
-    /// Serves until the cancellation token fires, then waits for sockets
-    /// to close (1001) and owners to checkpoint.
+    /// Serves until the cancellation token fires, then waits for requests
+    /// in flight, for sockets to close (1001) and for owners to checkpoint.
+    ///
+    /// Connections are HTTP/1.1, served by hyper directly rather than by
+    /// `axum::serve`, so that an upgraded connection hands back the bare
+    /// `TcpStream` the WebSocket path writes to (see `ws::handshake`).
     pub async fn run(self) -> Result<(), ServeError> {
         let app = self.app.clone();
         let cancel = app.cancel.clone();
         let router = crate::http::router(app.clone());
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move { cancel.cancelled().await })
-            .await
-            .map_err(ServeError::Serve)?;
+        // HTTP connections, apart from the sockets in `app.tracker`: those
+        // outlive their connection's upgrade.
+        let connections = TaskTracker::new();
+        loop {
+            let stream = tokio::select! {
+                _ = cancel.cancelled() => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of descriptors, most likely: wait for some to
+                        // close rather than spin.
+                        tracing::warn!(error = %e, "could not accept a connection");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        continue;
+                    }
+                },
+            };
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .serve_connection(
+                    TokioIo::new(stream),
+                    TowerToHyperService::new(router.clone()),
+                )
+                .with_upgrades();
+            let cancel = cancel.clone();
+            connections.spawn(async move {
+                let mut conn = std::pin::pin!(conn);
+                let ended = tokio::select! {
+                    ended = conn.as_mut() => ended,
+                    _ = cancel.cancelled() => {
+                        // Finish the request in flight, then close.
+                        conn.as_mut().graceful_shutdown();
+                        conn.await
+                    }
+                };
+                if let Err(e) = ended {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+            });
+        }
+        drop(self.listener);
+        connections.close();
+        connections.wait().await;
         app.tracker.close();
         app.tracker.wait().await;
         Ok(())

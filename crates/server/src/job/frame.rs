@@ -1,7 +1,10 @@
-//! An event serialised once and shared by every viewer that receives it.
+//! An event serialised once, framed once, and shared by every viewer that
+//! receives it: a server frame is unmasked, so its bytes are the same on
+//! every socket.
 
-use axum::extract::ws::Utf8Bytes;
+use crate::ws::codec::{encode, OP_TEXT};
 use bookstrack_protocol::{Envelope, V1Message};
+use bytes::Bytes;
 use std::sync::{Arc, OnceLock};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,9 +27,10 @@ pub enum Protocol {
 pub struct Frame {
     pub seq: Option<u64>,
     pub kind: FrameKind,
-    v2: Utf8Bytes,
+    /// The whole WebSocket text frame, header included.
+    v2: Bytes,
     /// Rendered on first use: most jobs never have a v1 viewer.
-    v1: OnceLock<Utf8Bytes>,
+    v1: OnceLock<Bytes>,
 }
 
 fn kind_of(env: &Envelope) -> FrameKind {
@@ -43,7 +47,7 @@ impl Frame {
         Arc::new(Frame {
             seq: env.seq(),
             kind: kind_of(env),
-            v2: Utf8Bytes::from(json),
+            v2: encode(OP_TEXT, json.as_bytes()),
             v1: OnceLock::new(),
         })
     }
@@ -58,17 +62,30 @@ impl Frame {
         Some(Frame::new(&env, json))
     }
 
-    pub fn text(&self, protocol: Protocol) -> Utf8Bytes {
+    /// The frame as it goes on the wire to a viewer of `protocol`.
+    pub fn wire(&self, protocol: Protocol) -> &[u8] {
         match protocol {
-            Protocol::V2 => self.v2.clone(),
-            Protocol::V1 => self
-                .v1
-                .get_or_init(|| {
-                    let env: Envelope =
-                        serde_json::from_str(self.v2.as_str()).expect("own frame parses");
-                    Utf8Bytes::from(V1Message::from_envelope(&env).to_json())
-                })
-                .clone(),
+            Protocol::V2 => &self.v2,
+            Protocol::V1 => self.v1.get_or_init(|| {
+                let env: Envelope =
+                    serde_json::from_slice(payload(&self.v2)).expect("own frame parses");
+                encode(OP_TEXT, V1Message::from_envelope(&env).to_json().as_bytes())
+            }),
         }
     }
+
+    /// The JSON text inside the frame.
+    pub fn json(&self) -> &str {
+        std::str::from_utf8(payload(&self.v2)).expect("built from a String")
+    }
+}
+
+/// The payload of a frame built by `encode`.
+fn payload(frame: &[u8]) -> &[u8] {
+    let header = match frame[1] {
+        126 => 4,
+        127 => 10,
+        _ => 2,
+    };
+    &frame[header..]
 }

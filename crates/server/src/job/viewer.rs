@@ -1,22 +1,85 @@
-//! One connected viewer's outbound queue.
+//! One connected viewer: its socket and what is waiting to go out on it.
 //!
-//! The job owner pushes without ever waiting on a socket, so a slow viewer
-//! cannot slow its job or any other. The queue is bounded: once full, a new
-//! progress frame replaces the newest queued progress frame (newest wins);
-//! terminal and other frames are always kept, and there are few of them.
+//! The job owner writes each event straight to the viewer's socket with a
+//! non-blocking write from its own task, so an event costs one `send` and
+//! no wakeup of the socket's task. Only what the kernel does not take at
+//! once waits here, for the socket's task to write when the socket drains;
+//! the owner never waits on a socket, so a slow viewer cannot slow its job.
+//! The wait is bounded: once full, a new progress frame replaces the newest
+//! waiting progress frame (newest wins); terminal and other frames are
+//! always kept, and there are few of them.
 
 use super::frame::{Frame, FrameKind, Protocol};
 use crate::metrics::Metrics;
+use bytes::Bytes;
 use std::collections::VecDeque;
+use std::io::{self, IoSlice};
 use std::sync::{Arc, Mutex};
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
+
+/// Most waiting frames written by one `writev` when a socket drains.
+const MAX_IOVECS: usize = 64;
+
+enum Out {
+    Event(Arc<Frame>),
+    /// A frame of the socket's own (pong, ping, close), already framed.
+    Control(Bytes),
+}
+
+impl Out {
+    fn bytes(&self, protocol: Protocol) -> &[u8] {
+        match self {
+            Out::Event(f) => f.wire(protocol),
+            Out::Control(b) => b,
+        }
+    }
+
+    fn is_progress(&self) -> bool {
+        matches!(self, Out::Event(f) if f.kind == FrameKind::Progress)
+    }
+}
 
 #[derive(Default)]
 struct Queue {
-    frames: VecDeque<Arc<Frame>>,
+    waiting: VecDeque<Out>,
+    /// Bytes of the front frame the kernel has already taken.
+    written: usize,
     closed: bool,
     /// Set once the viewer has been given everything it will ever get.
     finished: bool,
+    /// `None` once closed, so that an owner holding a closed viewer does
+    /// not hold its connection open; always `None` in tests, where every
+    /// frame waits here.
+    socket: Option<Arc<TcpStream>>,
+}
+
+impl Queue {
+    fn close(&mut self) {
+        self.closed = true;
+        self.waiting.clear();
+        self.socket = None;
+    }
+}
+
+/// A write that never waits; the bytes the kernel took.
+fn write_now(socket: Option<&TcpStream>, bytes: &[u8]) -> io::Result<usize> {
+    let Some(socket) = socket else {
+        return Ok(0);
+    };
+    match socket.try_write(bytes) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+        r => r,
+    }
+}
+
+/// What a flush left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flushed {
+    /// Nothing is waiting any more.
+    pub drained: bool,
+    /// The viewer will get nothing more: close once drained.
+    pub finished: bool,
 }
 
 pub struct Viewer {
@@ -29,10 +92,31 @@ pub struct Viewer {
 
 impl Viewer {
     pub fn new(protocol: Protocol, capacity: usize, metrics: Arc<Metrics>) -> Arc<Viewer> {
+        Self::build(protocol, capacity, metrics, None)
+    }
+
+    pub fn with_socket(
+        protocol: Protocol,
+        capacity: usize,
+        metrics: Arc<Metrics>,
+        socket: Arc<TcpStream>,
+    ) -> Arc<Viewer> {
+        Self::build(protocol, capacity, metrics, Some(socket))
+    }
+
+    fn build(
+        protocol: Protocol,
+        capacity: usize,
+        metrics: Arc<Metrics>,
+        socket: Option<Arc<TcpStream>>,
+    ) -> Arc<Viewer> {
         Arc::new(Viewer {
             protocol,
             capacity: capacity.max(1),
-            queue: Mutex::new(Queue::default()),
+            queue: Mutex::new(Queue {
+                socket,
+                ..Queue::default()
+            }),
             notify: Notify::new(),
             metrics,
         })
@@ -48,37 +132,71 @@ impl Viewer {
         if q.closed {
             return false;
         }
-        let full = q.frames.len() >= self.capacity;
-        if full && frame.kind == FrameKind::Progress {
-            if let Some(last) = q.frames.back_mut() {
-                if last.kind == FrameKind::Progress {
-                    *last = frame;
-                    Metrics::inc(&self.metrics.events_coalesced);
-                    drop(q);
-                    self.notify.notify_one();
-                    return true;
-                }
-            }
-        }
         if frame.kind == FrameKind::Terminal {
             q.finished = true;
         }
-        q.frames.push_back(frame);
+        if q.waiting.is_empty() {
+            let wire = frame.wire(self.protocol);
+            match write_now(q.socket.as_deref(), wire) {
+                Ok(n) if n == wire.len() => {
+                    Metrics::inc(&self.metrics.events_sent);
+                    let finished = q.finished;
+                    drop(q);
+                    if finished {
+                        self.notify.notify_one();
+                    }
+                    return true;
+                }
+                Ok(n) => q.written = n,
+                Err(_) => {
+                    q.close();
+                    drop(q);
+                    self.notify.notify_one();
+                    return false;
+                }
+            }
+        } else if q.waiting.len() >= self.capacity && frame.kind == FrameKind::Progress {
+            // The front frame may be half written: never replace that one.
+            let back_is_whole = q.waiting.len() > 1 || q.written == 0;
+            if let Some(last) = q
+                .waiting
+                .back_mut()
+                .filter(|l| l.is_progress() && back_is_whole)
+            {
+                *last = Out::Event(frame);
+                Metrics::inc(&self.metrics.events_coalesced);
+                return true;
+            }
+        }
+        q.waiting.push_back(Out::Event(frame));
         drop(q);
         self.notify.notify_one();
         true
     }
 
+    /// A frame of the socket's own, kept in order with the events.
+    pub fn send_control(&self, frame: Bytes) {
+        self.enqueue([Out::Control(frame)]);
+    }
+
     /// Replayed frames bypass the bound: a resume must be gap-free, and the
     /// replay is itself bounded by the event retention.
     pub fn push_replay(&self, frames: impl IntoIterator<Item = Arc<Frame>>) {
+        self.enqueue(frames.into_iter().map(Out::Event));
+    }
+
+    fn enqueue(&self, items: impl IntoIterator<Item = Out>) {
         let mut q = self.lock();
-        for f in frames {
-            if f.kind == FrameKind::Terminal {
+        if q.closed {
+            return;
+        }
+        for item in items {
+            if matches!(&item, Out::Event(f) if f.kind == FrameKind::Terminal) {
                 q.finished = true;
             }
-            q.frames.push_back(f);
+            q.waiting.push_back(item);
         }
+        let _ = self.flush_locked(&mut q);
         drop(q);
         self.notify.notify_one();
     }
@@ -89,11 +207,63 @@ impl Viewer {
         self.notify.notify_one();
     }
 
-    /// Moves the queued frames into `out`; returns whether the viewer is
-    /// finished once these are written.
-    pub fn drain_into(&self, out: &mut Vec<Arc<Frame>>) -> bool {
+    /// Writes what is waiting, as far as the socket takes it.
+    pub fn flush(&self) -> io::Result<Flushed> {
         let mut q = self.lock();
-        out.extend(q.frames.drain(..));
+        self.flush_locked(&mut q)
+    }
+
+    fn flush_locked(&self, q: &mut Queue) -> io::Result<Flushed> {
+        while let Some(socket) = q.socket.clone().filter(|_| !q.waiting.is_empty()) {
+            let mut slices = Vec::with_capacity(q.waiting.len().min(MAX_IOVECS));
+            for (i, out) in q.waiting.iter().take(MAX_IOVECS).enumerate() {
+                let bytes = out.bytes(self.protocol);
+                slices.push(IoSlice::new(if i == 0 {
+                    &bytes[q.written..]
+                } else {
+                    bytes
+                }));
+            }
+            match socket.try_write_vectored(&slices) {
+                Ok(n) => self.advance(q, n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    q.close();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Flushed {
+            drained: q.waiting.is_empty(),
+            finished: q.finished,
+        })
+    }
+
+    /// Drops from the queue the `n` bytes the kernel took.
+    fn advance(&self, q: &mut Queue, mut n: usize) {
+        while let Some(front) = q.waiting.front() {
+            let left = front.bytes(self.protocol).len() - q.written;
+            if n < left {
+                q.written += n;
+                return;
+            }
+            n -= left;
+            q.written = 0;
+            if let Some(Out::Event(_)) = q.waiting.pop_front() {
+                Metrics::inc(&self.metrics.events_sent);
+            }
+        }
+    }
+
+    /// Moves the waiting frames into `out`; returns whether the viewer is
+    /// finished once these are written.
+    #[cfg(test)]
+    fn drain_into(&self, out: &mut Vec<Arc<Frame>>) -> bool {
+        let mut q = self.lock();
+        out.extend(q.waiting.drain(..).filter_map(|o| match o {
+            Out::Event(f) => Some(f),
+            Out::Control(_) => None,
+        }));
         q.finished
     }
 
@@ -102,9 +272,7 @@ impl Viewer {
     }
 
     pub fn close(&self) {
-        let mut q = self.lock();
-        q.closed = true;
-        q.frames.clear();
+        self.lock().close();
     }
 
     pub fn is_closed(&self) -> bool {
@@ -112,7 +280,7 @@ impl Viewer {
     }
 
     pub fn queued(&self) -> usize {
-        self.lock().frames.len()
+        self.lock().waiting.len()
     }
 }
 

@@ -1,0 +1,353 @@
+//! RFC 6455 framing, both ways, for our one use: the server sends unmasked
+//! text frames it built once for every viewer, and reads the client's small
+//! masked control messages (`ready`, `ping`, close).
+//!
+//! Our own rather than a general WebSocket library's because the job owner
+//! writes each event straight to the socket from its own task (no socket
+//! task wakes per event), and a general library's per-socket buffers were
+//! most of an idle socket's memory (BENCHMARKS.md).
+
+use bytes::Bytes;
+
+pub const OP_CONTINUATION: u8 = 0x0;
+pub const OP_TEXT: u8 = 0x1;
+pub const OP_BINARY: u8 = 0x2;
+pub const OP_CLOSE: u8 = 0x8;
+pub const OP_PING: u8 = 0x9;
+pub const OP_PONG: u8 = 0xA;
+
+/// Close codes of RFC 6455 §7.4.1 that the decoder reports.
+pub const CLOSE_PROTOCOL_ERROR: u16 = 1002;
+pub const CLOSE_INVALID_DATA: u16 = 1007;
+pub const CLOSE_TOO_BIG: u16 = 1009;
+
+/// Control frames carry at most this much (RFC 6455 §5.5).
+const MAX_CONTROL_PAYLOAD: usize = 125;
+
+/// A whole frame as the server sends it: FIN set, unmasked, `payload` after
+/// a 2-, 4- or 10-byte header.
+pub fn encode(opcode: u8, payload: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(10 + payload.len());
+    out.push(0x80 | opcode);
+    match payload.len() {
+        n if n < 126 => out.push(n as u8),
+        n if n <= u16::MAX as usize => {
+            out.push(126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(payload);
+    Bytes::from(out)
+}
+
+/// A close frame with its code and a reason cut to fit a control frame.
+pub fn encode_close(code: u16, reason: &str) -> Bytes {
+    let mut end = reason.len().min(MAX_CONTROL_PAYLOAD - 2);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut payload = code.to_be_bytes().to_vec();
+    payload.extend_from_slice(&reason.as_bytes()[..end]);
+    encode(OP_CLOSE, &payload)
+}
+
+/// A message from the client, reassembled from its fragments.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming {
+    Text(String),
+    Binary,
+    Ping(Vec<u8>),
+    Pong,
+    /// The client's close code, if it gave one.
+    Close(Option<u16>),
+}
+
+/// Why the connection must close: the code to send and a reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason} ({code})")]
+pub struct Violation {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+fn violation(code: u16, reason: &'static str) -> Violation {
+    Violation { code, reason }
+}
+
+/// Reads client frames from whatever pieces the socket hands over. Holds no
+/// buffer between messages: an idle socket costs nothing here.
+#[derive(Debug)]
+pub struct Decoder {
+    /// Largest frame and largest reassembled message, in payload bytes.
+    max_message: usize,
+    /// Bytes of a frame not complete yet.
+    partial: Vec<u8>,
+    /// A fragmented data message being reassembled: its opcode and payload.
+    message: Option<(u8, Vec<u8>)>,
+}
+
+impl Decoder {
+    pub fn new(max_message: usize) -> Decoder {
+        Decoder {
+            max_message,
+            partial: Vec::new(),
+            message: None,
+        }
+    }
+
+    /// Decodes every complete frame in what has arrived so far.
+    pub fn feed(&mut self, data: &[u8], out: &mut Vec<Incoming>) -> Result<(), Violation> {
+        if self.partial.is_empty() {
+            let used = self.frames(data, out)?;
+            self.partial.extend_from_slice(&data[used..]);
+        } else {
+            self.partial.extend_from_slice(data);
+            let buf = std::mem::take(&mut self.partial);
+            let used = self.frames(&buf, out)?;
+            if used < buf.len() {
+                self.partial = buf[used..].to_vec();
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes frames from the front of `buf`; returns the bytes used.
+    fn frames(&mut self, buf: &[u8], out: &mut Vec<Incoming>) -> Result<usize, Violation> {
+        let mut at = 0;
+        while let Some(used) = self.frame(&buf[at..], out)? {
+            at += used;
+        }
+        Ok(at)
+    }
+
+    /// One frame from the front of `buf`, or `None` if it is not all there.
+    fn frame(&mut self, buf: &[u8], out: &mut Vec<Incoming>) -> Result<Option<usize>, Violation> {
+        if buf.len() < 2 {
+            return Ok(None);
+        }
+        let (fin, opcode) = (buf[0] & 0x80 != 0, buf[0] & 0x0F);
+        if buf[0] & 0x70 != 0 {
+            return Err(violation(CLOSE_PROTOCOL_ERROR, "reserved bits set"));
+        }
+        if buf[1] & 0x80 == 0 {
+            return Err(violation(CLOSE_PROTOCOL_ERROR, "client frame not masked"));
+        }
+        let (len, mut at) = match buf[1] & 0x7F {
+            126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as u64, 4),
+            127 if buf.len() >= 10 => (
+                u64::from_be_bytes(buf[2..10].try_into().expect("8 bytes")),
+                10,
+            ),
+            126 | 127 => return Ok(None),
+            n => (n as u64, 2),
+        };
+        let control = opcode & 0x8 != 0;
+        if control && (!fin || len > MAX_CONTROL_PAYLOAD as u64) {
+            return Err(violation(
+                CLOSE_PROTOCOL_ERROR,
+                "control frame fragmented or too long",
+            ));
+        }
+        let so_far = self.message.as_ref().map_or(0, |(_, m)| m.len()) as u64;
+        if len > self.max_message as u64 || (!control && so_far + len > self.max_message as u64) {
+            return Err(violation(CLOSE_TOO_BIG, "message too big"));
+        }
+        let len = len as usize;
+        if buf.len() < at + 4 + len {
+            return Ok(None);
+        }
+        let mask: [u8; 4] = buf[at..at + 4].try_into().expect("4 bytes");
+        at += 4;
+        let payload: Vec<u8> = buf[at..at + len]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ mask[i % 4])
+            .collect();
+        self.deliver(fin, opcode, payload, out)?;
+        Ok(Some(at + len))
+    }
+
+    fn deliver(
+        &mut self,
+        fin: bool,
+        opcode: u8,
+        payload: Vec<u8>,
+        out: &mut Vec<Incoming>,
+    ) -> Result<(), Violation> {
+        let whole = match (opcode, self.message.take()) {
+            (OP_PING, m) => {
+                self.message = m;
+                out.push(Incoming::Ping(payload));
+                return Ok(());
+            }
+            (OP_PONG, m) => {
+                self.message = m;
+                out.push(Incoming::Pong);
+                return Ok(());
+            }
+            (OP_CLOSE, _) => {
+                let code = match payload.len() {
+                    0 => None,
+                    1 => return Err(violation(CLOSE_PROTOCOL_ERROR, "close payload of one byte")),
+                    _ => Some(u16::from_be_bytes([payload[0], payload[1]])),
+                };
+                out.push(Incoming::Close(code));
+                return Ok(());
+            }
+            (OP_TEXT | OP_BINARY, None) => (opcode, payload),
+            (OP_CONTINUATION, Some((op, mut so_far))) => {
+                so_far.extend_from_slice(&payload);
+                (op, so_far)
+            }
+            (OP_TEXT | OP_BINARY, Some(_)) => {
+                return Err(violation(
+                    CLOSE_PROTOCOL_ERROR,
+                    "new message inside a fragmented one",
+                ))
+            }
+            (OP_CONTINUATION, None) => {
+                return Err(violation(
+                    CLOSE_PROTOCOL_ERROR,
+                    "continuation with nothing to continue",
+                ))
+            }
+            _ => return Err(violation(CLOSE_PROTOCOL_ERROR, "unknown opcode")),
+        };
+        if !fin {
+            self.message = Some(whole);
+            return Ok(());
+        }
+        out.push(match whole {
+            (OP_TEXT, bytes) => Incoming::Text(
+                String::from_utf8(bytes)
+                    .map_err(|_| violation(CLOSE_INVALID_DATA, "text message is not UTF-8"))?,
+            ),
+            _ => Incoming::Binary,
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frame as a client sends it: masked.
+    fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        let mut f = vec![(if fin { 0x80 } else { 0 }) | opcode];
+        match payload.len() {
+            n if n < 126 => f.push(0x80 | n as u8),
+            n if n <= 65535 => {
+                f.push(0x80 | 126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                f.push(0x80 | 127);
+                f.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        f.extend_from_slice(&mask);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        f
+    }
+
+    fn decode(max: usize, bytes: &[u8]) -> Result<Vec<Incoming>, Violation> {
+        let mut d = Decoder::new(max);
+        let mut out = Vec::new();
+        d.feed(bytes, &mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn server_frames_have_the_shortest_header() {
+        assert_eq!(&encode(OP_TEXT, b"hi")[..], &[0x81, 2, b'h', b'i']);
+        let mid = encode(OP_TEXT, &[b'a'; 126]);
+        assert_eq!(&mid[..4], &[0x81, 126, 0, 126]);
+        let big = encode(OP_TEXT, &vec![b'a'; 70_000]);
+        assert_eq!(&big[..2], &[0x81, 127]);
+        assert_eq!(u64::from_be_bytes(big[2..10].try_into().unwrap()), 70_000);
+    }
+
+    #[test]
+    fn close_reason_is_cut_on_a_char_boundary() {
+        let f = encode_close(1000, &"é".repeat(100));
+        assert!(f.len() - 2 <= MAX_CONTROL_PAYLOAD);
+        assert!(std::str::from_utf8(&f[4..]).is_ok());
+    }
+
+    #[test]
+    fn frames_split_anywhere_decode_the_same() {
+        let mut bytes = client_frame(true, OP_TEXT, b"{\"type\":\"ping\"}");
+        bytes.extend(client_frame(false, OP_TEXT, b"hel"));
+        bytes.extend(client_frame(true, OP_PING, b"p"));
+        bytes.extend(client_frame(true, OP_CONTINUATION, &[b'l'; 300]));
+        bytes.extend(client_frame(true, OP_CLOSE, &1000u16.to_be_bytes()));
+        let whole = decode(1024, &bytes).unwrap();
+        assert_eq!(whole.len(), 4);
+        assert_eq!(whole[1], Incoming::Ping(b"p".to_vec()));
+        assert_eq!(whole[2], Incoming::Text(format!("hel{}", "l".repeat(300))));
+        assert_eq!(whole[3], Incoming::Close(Some(1000)));
+        for cut in 1..bytes.len() {
+            let mut d = Decoder::new(1024);
+            let mut out = Vec::new();
+            d.feed(&bytes[..cut], &mut out).unwrap();
+            d.feed(&bytes[cut..], &mut out).unwrap();
+            assert_eq!(out, whole, "split at {cut}");
+            assert!(d.partial.is_empty());
+        }
+    }
+
+    #[test]
+    fn message_size_limit_is_exact() {
+        assert!(decode(200, &client_frame(true, OP_TEXT, &[b'a'; 200])).is_ok());
+        let over = decode(200, &client_frame(true, OP_TEXT, &[b'a'; 201])).unwrap_err();
+        assert_eq!(over.code, CLOSE_TOO_BIG);
+        // The limit is on the reassembled message, not only on each frame.
+        let mut two = client_frame(false, OP_TEXT, &[b'a'; 100]);
+        two.extend(client_frame(true, OP_CONTINUATION, &[b'a'; 100]));
+        assert!(decode(200, &two).is_ok());
+        let mut three = client_frame(false, OP_TEXT, &[b'a'; 100]);
+        three.extend(client_frame(true, OP_CONTINUATION, &[b'a'; 101]));
+        assert_eq!(decode(200, &three).unwrap_err().code, CLOSE_TOO_BIG);
+    }
+
+    #[test]
+    fn too_big_is_known_from_the_header_alone() {
+        let frame = client_frame(true, OP_TEXT, &vec![b'a'; 70_000]);
+        assert_eq!(
+            decode(65_536, &frame[..14]).unwrap_err().code,
+            CLOSE_TOO_BIG
+        );
+    }
+
+    #[test]
+    fn protocol_violations_are_refused() {
+        let unmasked = [0x81, 1, b'a'];
+        assert_eq!(
+            decode(100, &unmasked).unwrap_err().code,
+            CLOSE_PROTOCOL_ERROR
+        );
+        let mut rsv = client_frame(true, OP_TEXT, b"a");
+        rsv[0] |= 0x40;
+        assert_eq!(decode(100, &rsv).unwrap_err().code, CLOSE_PROTOCOL_ERROR);
+        let orphan = client_frame(true, OP_CONTINUATION, b"a");
+        assert_eq!(decode(100, &orphan).unwrap_err().code, CLOSE_PROTOCOL_ERROR);
+        let long_ping = client_frame(true, OP_PING, &[0; 126]);
+        assert_eq!(
+            decode(1000, &long_ping).unwrap_err().code,
+            CLOSE_PROTOCOL_ERROR
+        );
+        let bad_text = client_frame(true, OP_TEXT, &[0xff, 0xfe]);
+        assert_eq!(decode(100, &bad_text).unwrap_err().code, CLOSE_INVALID_DATA);
+        let unknown = client_frame(true, 0x3, b"");
+        assert_eq!(
+            decode(100, &unknown).unwrap_err().code,
+            CLOSE_PROTOCOL_ERROR
+        );
+    }
+}
