@@ -9,7 +9,6 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use bookstrack_protocol::ErrorCode;
-use bytes::Bytes;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use std::future::Future;
@@ -71,11 +70,11 @@ impl Upgrade {
     /// bytes the client sent early, once hyper hands the connection over.
     pub fn respond<F, Fut>(self, tracker: &tokio_util::task::TaskTracker, session: F) -> Response
     where
-        F: FnOnce(TcpStream, Bytes) -> Fut + Send + 'static,
+        F: FnOnce(TcpStream, Vec<u8>) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let on_upgrade = self.on_upgrade;
-        tracker.spawn(async move {
+        let fut = async move {
             let upgraded = match on_upgrade.await {
                 Ok(u) => u,
                 Err(e) => {
@@ -84,10 +83,17 @@ impl Upgrade {
                 }
             };
             match upgraded.downcast::<TokioIo<TcpStream>>() {
-                Ok(parts) => session(parts.io.into_inner(), parts.read_buf).await,
+                Ok(parts) => {
+                    // A copy, so that these few bytes (usually none) do not
+                    // keep hyper's whole read buffer alive with the socket.
+                    let early = parts.read_buf.to_vec();
+                    drop(parts.read_buf);
+                    session(parts.io.into_inner(), early).await
+                }
                 Err(_) => tracing::error!("an upgraded connection is not a TCP stream"),
             }
-        });
+        };
+        tracker.spawn(fut);
         Response::builder()
             .status(StatusCode::SWITCHING_PROTOCOLS)
             .header(header::CONNECTION, "upgrade")

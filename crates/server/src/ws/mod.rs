@@ -13,13 +13,13 @@ use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bookstrack_protocol::{ClientMessage, ErrorCode, MessageFactory, Pipeline, V1Message};
-use bytes::Bytes;
 use codec::{encode, encode_close, Decoder, Incoming, Violation, OP_PING, OP_PONG, OP_TEXT};
 use handshake::Upgrade;
 use serde::Deserialize;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -174,7 +174,7 @@ enum End {
 async fn session(
     app: Arc<App>,
     socket: TcpStream,
-    early: Bytes,
+    early: Vec<u8>,
     job_id: String,
     last_seq: u64,
     protocol: Protocol,
@@ -197,13 +197,15 @@ async fn session(
         job_id: &job_id,
         protocol,
     };
-    let end = match attach(&app, &viewer, &job_id, last_seq).await {
+    // The rarely taken steps are boxed: the socket's task lives as long as
+    // the socket, and its size is the largest state any step needs.
+    let end = match Box::pin(attach(&app, &viewer, &job_id, last_seq)).await {
         Ok(attached) => conn.run(attached, early).await,
         Err((code, reason)) => End::Close(code, reason),
     };
     if let End::Close(code, reason) = end {
         viewer.send_control(encode_close(code, &reason));
-        conn.closing().await;
+        Box::pin(conn.closing()).await;
     }
     viewer.close();
     app.metrics.open_sockets.fetch_sub(1, Ordering::Relaxed);
@@ -239,7 +241,7 @@ fn read_now(
 }
 
 impl Conn<'_> {
-    async fn run(&mut self, attached: Attached, early: Bytes) -> End {
+    async fn run(&mut self, attached: Attached, early: Vec<u8>) -> End {
         let app = self.app;
         // A job with no owner that has not ended cannot progress here (it
         // is being recovered): close so the client retries, rather than 1000.
@@ -250,7 +252,9 @@ impl Conn<'_> {
         };
         let factory = MessageFactory::new(self.job_id.to_string(), attached.pipeline);
         let mut incoming = Vec::new();
-        if let Err(v) = self.decoder.feed(&early, &mut incoming) {
+        let fed = self.decoder.feed(&early, &mut incoming);
+        drop(early);
+        if let Err(v) = fed {
             return End::Close(v.code, v.reason.into());
         }
         let ping_interval = app.config.ws_ping_interval;
@@ -262,7 +266,7 @@ impl Conn<'_> {
             for msg in incoming.drain(..) {
                 heard = true;
                 awaiting_pong = None;
-                if let Some(end) = self.answer(msg, &factory).await {
+                if let Some(end) = Box::pin(self.answer(msg, &factory)).await {
                     return end;
                 }
             }
@@ -273,21 +277,26 @@ impl Conn<'_> {
                     return End::Close(CLOSE_GOING_AWAY, "server shutting down".into());
                 }
                 _ = self.viewer.wait() => {}
-                ready = self.socket.writable(), if want_write => {
-                    if ready.is_err() {
+                // One readiness future for both directions: each costs
+                // 150 bytes of this long-lived task (BENCHMARKS.md).
+                ready = self.socket.ready(if want_write {
+                    Interest::READABLE | Interest::WRITABLE
+                } else {
+                    Interest::READABLE
+                }) => {
+                    let Ok(ready) = ready else {
                         return End::Gone;
+                    };
+                    if ready.is_readable() || ready.is_read_closed() {
+                        match read_now(self.socket, &mut self.decoder, &mut incoming) {
+                            Ok(true) => {}
+                            Ok(false) => return End::Gone,
+                            Err(v) => return End::Close(v.code, v.reason.into()),
+                        }
                     }
-                }
-                ready = self.socket.readable() => {
-                    if ready.is_err() {
-                        return End::Gone;
+                    if !ready.is_writable() {
+                        continue;
                     }
-                    match read_now(self.socket, &mut self.decoder, &mut incoming) {
-                        Ok(true) => {}
-                        Ok(false) => return End::Gone,
-                        Err(v) => return End::Close(v.code, v.reason.into()),
-                    }
-                    continue;
                 }
                 _ = tokio::time::sleep_until(wake_at) => {
                     if awaiting_pong.is_some() {
