@@ -130,6 +130,4 @@ pub enum ServeError {
     App(#[from] AppError),
     #[error("could not bind: {0}")]
     Bind(std::io::Error),
-    #[error("server error: {0}")]
-    Serve(std::io::Error),
 }
