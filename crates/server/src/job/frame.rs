@@ -73,11 +73,6 @@ impl Frame {
             }),
         }
     }
-
-    /// The JSON text inside the frame.
-    pub fn json(&self) -> &str {
-        std::str::from_utf8(payload(&self.v2)).expect("built from a String")
-    }
 }
 
 /// The payload of a frame built by `encode`.
