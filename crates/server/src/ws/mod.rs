@@ -332,11 +332,13 @@ impl Conn<'_> {
         match msg {
             Incoming::Text(t) => match serde_json::from_str::<ClientMessage>(&t) {
                 Ok(ClientMessage::Ready { .. }) => {
+                    // The ack goes first: once told, the owner may write
+                    // events to this socket straight away.
+                    self.viewer
+                        .send_control(control(factory.ready_ack(clock::now_ms())));
                     if let Some(h) = self.app.registry.get(self.job_id) {
                         let _ = h.tx.send(OwnerMsg::Ready).await;
                     }
-                    self.viewer
-                        .send_control(control(factory.ready_ack(clock::now_ms())));
                 }
                 Ok(ClientMessage::Ping { .. }) => {
                     self.viewer
