@@ -46,6 +46,8 @@ struct Queue {
     /// Bytes of the front frame the kernel has already taken.
     written: usize,
     closed: bool,
+    /// A close frame is queued or sent: nothing may follow it on the wire.
+    sealed: bool,
     /// Set once the viewer has been given everything it will ever get.
     finished: bool,
     /// `None` once closed, so that an owner holding a closed viewer does
@@ -129,7 +131,7 @@ impl Viewer {
     /// A live frame; `false` once the viewer has gone away.
     pub fn push(&self, frame: Arc<Frame>) -> bool {
         let mut q = self.lock();
-        if q.closed {
+        if q.closed || q.sealed {
             return false;
         }
         if frame.kind == FrameKind::Terminal {
@@ -179,6 +181,13 @@ impl Viewer {
         self.enqueue([Out::Control(frame)]);
     }
 
+    /// The close frame: the last frame this viewer sends, whatever the
+    /// owner pushes after it (RFC 6455 §5.5.1).
+    pub fn send_close(&self, frame: Bytes) {
+        self.send_control(frame);
+        self.lock().sealed = true;
+    }
+
     /// Replayed frames bypass the bound: a resume must be gap-free, and the
     /// replay is itself bounded by the event retention.
     pub fn push_replay(&self, frames: impl IntoIterator<Item = Arc<Frame>>) {
@@ -187,7 +196,7 @@ impl Viewer {
 
     fn enqueue(&self, items: impl IntoIterator<Item = Out>) {
         let mut q = self.lock();
-        if q.closed {
+        if q.closed || q.sealed {
             return;
         }
         for item in items {
@@ -335,6 +344,18 @@ mod tests {
                 .load(std::sync::atomic::Ordering::Relaxed),
             7
         );
+    }
+
+    #[test]
+    fn nothing_follows_the_close_frame() {
+        let v = Viewer::new(Protocol::V2, 3, Arc::new(Metrics::default()));
+        let f = MessageFactory::new("j", Pipeline::CsvImport);
+        assert!(v.push(progress(&f, 1)));
+        v.send_close(Bytes::from_static(b"close"));
+        assert!(!v.push(progress(&f, 2)), "the owner drops a closing viewer");
+        v.send_control(Bytes::from_static(b"pong"));
+        v.push_replay([progress(&f, 3)]);
+        assert_eq!(v.queued(), 2, "the event before the close, and the close");
     }
 
     #[test]

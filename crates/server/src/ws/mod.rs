@@ -204,7 +204,7 @@ async fn session(
         Err((code, reason)) => End::Close(code, reason),
     };
     if let End::Close(code, reason) = end {
-        viewer.send_control(encode_close(code, &reason));
+        viewer.send_close(encode_close(code, &reason));
         Box::pin(conn.closing()).await;
     }
     viewer.close();
@@ -351,7 +351,7 @@ impl Conn<'_> {
             // Echo the close (RFC 6455 §5.5.1) and stop.
             Incoming::Close(code) => {
                 self.viewer
-                    .send_control(encode_close(code.unwrap_or(CLOSE_NORMAL), ""));
+                    .send_close(encode_close(code.unwrap_or(CLOSE_NORMAL), ""));
                 self.drain_out(CLOSE_GRACE).await;
                 return Some(End::Gone);
             }
