@@ -4,18 +4,20 @@
 
 use super::{
     replay_from_store, Frame, FrameKind, JobContext, JobFailure, JobRunner, PipelineMsg,
-    ProgressReport, ResumePoint, Run, Stopped, Viewer,
+    ProgressReport, ResumePoint, Run, Stopped,
 };
 use crate::app::App;
 use crate::clock;
 use crate::metrics::Metrics;
 use crate::store::{Checkpoint, StoreResult, StoredEvent};
+use crate::ws::driver::{Connection, Sockets, Timing};
+use crate::ws::CLOSE_GOING_AWAY;
 use bookstrack_protocol::{
     Envelope, ErrorCode, JobState, JobStatus, MessageFactory, Payload, ProgressUpdate, RowError,
 };
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -38,12 +40,13 @@ const OWNER_INBOX: usize = 32;
 pub const SEQ_RESERVE: u64 = 64;
 
 pub enum OwnerMsg {
+    /// A socket to serve from `last_seq` on; given back if refused.
     Subscribe {
-        viewer: Arc<Viewer>,
+        conn: Connection,
         last_seq: u64,
-        reply: oneshot::Sender<Result<(), SubscribeError>>,
+        reply: oneshot::Sender<Result<(), (SubscribeError, Connection)>>,
     },
-    /// A viewer sent `{"type":"ready"}`.
+    /// Start now, as if a viewer had sent `{"type":"ready"}`.
     Ready,
     /// The current state, fresher than the throttled checkpoint.
     Snapshot(oneshot::Sender<JobState>),
@@ -79,8 +82,8 @@ struct Owner {
     factory: MessageFactory,
     state: JobState,
     ring: VecDeque<Arc<Frame>>,
-    viewers: Vec<Arc<Viewer>>,
-    viewer_count: Arc<AtomicUsize>,
+    /// The viewers' sockets, which this task drives.
+    sockets: Sockets,
     pending_items: Vec<crate::store::Item>,
     pending_errors: Vec<RowError>,
     /// Progress events sent since the last checkpoint, logged with the next.
@@ -126,8 +129,7 @@ pub(crate) fn spawn_owner(app: &Arc<App>, start: OwnerStart) {
         factory: MessageFactory::new(job_id, start.state.pipeline),
         state: start.state,
         ring: VecDeque::new(),
-        viewers: Vec::new(),
-        viewer_count,
+        sockets: Sockets::new(Timing::of(&app.config), viewer_count),
         pending_items: Vec::new(),
         pending_errors: Vec::new(),
         pending_events: Vec::new(),
@@ -157,12 +159,13 @@ impl Owner {
             tokio::pin!(deadline);
             loop {
                 tokio::select! {
-                    _ = cancel.cancelled() => return self.shutdown().await,
+                    _ = cancel.cancelled() => return self.shutdown(rx).await,
                     _ = &mut deadline => break,
+                    _ = self.sockets.ready(&self.factory) => break,
                     msg = rx.recv() => match msg {
                         Some(OwnerMsg::Ready) => break,
-                        Some(OwnerMsg::Subscribe { viewer, last_seq, reply }) => {
-                            let r = self.subscribe(viewer, last_seq).await;
+                        Some(OwnerMsg::Subscribe { conn, last_seq, reply }) => {
+                            let r = self.subscribe(conn, last_seq).await;
                             let _ = reply.send(r);
                         }
                         Some(OwnerMsg::Snapshot(reply)) => {
@@ -177,14 +180,15 @@ impl Owner {
         self.start_pipeline(tx, runner);
         loop {
             tokio::select! {
-                _ = cancel.cancelled() => return self.shutdown().await,
+                _ = cancel.cancelled() => return self.shutdown(rx).await,
+                _ = self.sockets.ready(&self.factory) => {}
                 msg = rx.recv() => match msg {
                     Some(OwnerMsg::Ready) => {}
                     Some(OwnerMsg::Snapshot(reply)) => {
                         let _ = reply.send(self.state.clone());
                     }
-                    Some(OwnerMsg::Subscribe { viewer, last_seq, reply }) => {
-                        let r = self.subscribe(viewer, last_seq).await;
+                    Some(OwnerMsg::Subscribe { conn, last_seq, reply }) => {
+                        let r = self.subscribe(conn, last_seq).await;
                         let _ = reply.send(r);
                     }
                     Some(OwnerMsg::Pipeline(m)) => {
@@ -196,7 +200,40 @@ impl Owner {
                 },
             }
         }
+        self.leave(rx).await;
+    }
+
+    /// Stops taking viewers, serves those already on their way (the job
+    /// has ended: a replay and a close), and lets every socket close.
+    async fn leave(mut self, mut rx: mpsc::Receiver<OwnerMsg>) {
         self.app.registry.remove(&self.state.job_id);
+        rx.close();
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                OwnerMsg::Subscribe {
+                    conn,
+                    last_seq,
+                    reply,
+                } => {
+                    let r = self.subscribe(conn, last_seq).await;
+                    let _ = reply.send(r);
+                }
+                OwnerMsg::Snapshot(reply) => {
+                    let _ = reply.send(self.state.clone());
+                }
+                OwnerMsg::Ready | OwnerMsg::Pipeline(_) => {}
+            }
+        }
+        if self.app.cancel.is_cancelled() {
+            self.sockets
+                .close_all(CLOSE_GOING_AWAY, "server shutting down");
+        } else {
+            self.sockets.finish();
+        }
+        let cancel = self.app.cancel.clone();
+        self.sockets
+            .linger_until(Some(&self.factory), &cancel)
+            .await;
     }
 
     fn start_pipeline(&self, tx: mpsc::Sender<OwnerMsg>, runner: Box<dyn JobRunner>) {
@@ -237,13 +274,12 @@ impl Owner {
 
     async fn subscribe(
         &mut self,
-        viewer: Arc<Viewer>,
+        conn: Connection,
         last_seq: u64,
-    ) -> Result<(), SubscribeError> {
-        self.viewers.retain(|v| !v.is_closed());
+    ) -> Result<(), (SubscribeError, Connection)> {
         let max = self.app.config.max_viewers_per_job;
-        if self.viewers.len() >= max {
-            return Err(SubscribeError::Full(max));
+        if self.sockets.len() >= max {
+            return Err((SubscribeError::Full(max), conn));
         }
         // A resume from before the in-memory tail reads the log, which
         // must then hold every event sent: the checkpoint in flight landed,
@@ -255,7 +291,7 @@ impl Owner {
                 self.persist(Vec::new(), SEQ_RESERVE).await;
             }
         }
-        let frames = replay_from_store(
+        let frames = match replay_from_store(
             self.app.store.as_ref(),
             &self.state,
             last_seq,
@@ -263,11 +299,15 @@ impl Owner {
             self.ring.make_contiguous(),
         )
         .await
-        .map_err(|e| SubscribeError::Store(e.to_string()))?;
-        viewer.push_replay(frames);
-        self.viewers.push(viewer);
-        self.viewer_count
-            .store(self.viewers.len(), Ordering::Relaxed);
+        {
+            Ok(f) => f,
+            Err(e) => return Err((SubscribeError::Store(e.to_string()), conn)),
+        };
+        conn.viewer.push_replay(frames);
+        if self.state.status.is_terminal() {
+            conn.viewer.finish();
+        }
+        self.sockets.add(conn);
         Ok(())
     }
 
@@ -381,9 +421,7 @@ impl Owner {
         )
         .await;
         self.fan_out(Frame::new(&env, json));
-        for v in &self.viewers {
-            v.finish();
-        }
+        self.sockets.finish();
         Metrics::inc(&self.app.metrics.jobs_finished);
         self.app.cleanup.notify_one();
         self.remove_input().await;
@@ -439,12 +477,7 @@ impl Owner {
         while self.ring.len() > self.app.config.replay_cache.max(1) {
             self.ring.pop_front();
         }
-        let before = self.viewers.len();
-        self.viewers.retain(|v| v.push(frame.clone()));
-        if self.viewers.len() != before {
-            self.viewer_count
-                .store(self.viewers.len(), Ordering::Relaxed);
-        }
+        self.sockets.push(&frame);
         debug_assert!(frame.kind != FrameKind::Terminal || self.state.status.is_terminal());
     }
 
@@ -506,12 +539,12 @@ impl Owner {
 
     /// Server shutdown: keep everything done so far; the job resumes from
     /// here at the next start.
-    async fn shutdown(mut self) {
+    async fn shutdown(mut self, rx: mpsc::Receiver<OwnerMsg>) {
         if !self.state.status.is_terminal() {
             // Every event sent is in this checkpoint: a restart continues
             // right after it, with no gap for a resuming client.
             self.persist(Vec::new(), 0).await;
         }
-        self.app.registry.remove(&self.state.job_id);
+        self.leave(rx).await;
     }
 }

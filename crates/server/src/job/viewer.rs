@@ -2,9 +2,9 @@
 //!
 //! The job owner writes each event straight to the viewer's socket with a
 //! non-blocking write from its own task, so an event costs one `send` and
-//! no wakeup of the socket's task. Only what the kernel does not take at
-//! once waits here, for the socket's task to write when the socket drains;
-//! the owner never waits on a socket, so a slow viewer cannot slow its job.
+//! no wakeup of another task. Only what the kernel does not take at once
+//! waits here, written when the socket drains (`ws::driver`); the owner
+//! never waits on a socket, so a slow viewer cannot slow its job.
 //! The wait is bounded: once full, a new progress frame replaces the newest
 //! waiting progress frame (newest wins); terminal and other frames are
 //! always kept, and there are few of them.
@@ -16,7 +16,6 @@ use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
 
 /// Most waiting frames written by one `writev` when a socket drains.
 const MAX_IOVECS: usize = 64;
@@ -88,7 +87,6 @@ pub struct Viewer {
     pub protocol: Protocol,
     capacity: usize,
     queue: Mutex<Queue>,
-    notify: Notify,
     metrics: Arc<Metrics>,
 }
 
@@ -119,9 +117,12 @@ impl Viewer {
                 socket,
                 ..Queue::default()
             }),
-            notify: Notify::new(),
             metrics,
         })
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
@@ -142,18 +143,11 @@ impl Viewer {
             match write_now(q.socket.as_deref(), wire) {
                 Ok(n) if n == wire.len() => {
                     Metrics::inc(&self.metrics.events_sent);
-                    let finished = q.finished;
-                    drop(q);
-                    if finished {
-                        self.notify.notify_one();
-                    }
                     return true;
                 }
                 Ok(n) => q.written = n,
                 Err(_) => {
                     q.close();
-                    drop(q);
-                    self.notify.notify_one();
                     return false;
                 }
             }
@@ -171,8 +165,6 @@ impl Viewer {
             }
         }
         q.waiting.push_back(Out::Event(frame));
-        drop(q);
-        self.notify.notify_one();
         true
     }
 
@@ -206,14 +198,11 @@ impl Viewer {
             q.waiting.push_back(item);
         }
         let _ = self.flush_locked(&mut q);
-        drop(q);
-        self.notify.notify_one();
     }
 
     /// Nothing more will come: close once the queue is drained.
     pub fn finish(&self) {
         self.lock().finished = true;
-        self.notify.notify_one();
     }
 
     /// Writes what is waiting, as far as the socket takes it.
@@ -241,6 +230,10 @@ impl Viewer {
                     return Err(e);
                 }
             }
+        }
+        if q.waiting.is_empty() && q.waiting.capacity() > 0 {
+            // An idle socket holds no queue (a `ready_ack` allocates one).
+            q.waiting = VecDeque::new();
         }
         Ok(Flushed {
             drained: q.waiting.is_empty(),
@@ -274,10 +267,6 @@ impl Viewer {
             Out::Control(_) => None,
         }));
         q.finished
-    }
-
-    pub async fn wait(&self) {
-        self.notify.notified().await
     }
 
     pub fn close(&self) {

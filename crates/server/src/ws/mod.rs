@@ -1,36 +1,24 @@
-//! `GET /ws/progress`: authenticate before the upgrade, then one task per
-//! socket that answers the client and writes what the job owner could not
-//! write at once (see `job::viewer`).
+//! `GET /ws/progress`: authenticate before the upgrade, then hand the
+//! socket to its job's owner, which drives it from then on (`driver`).
 
 pub mod codec;
+pub mod driver;
 mod handshake;
 
 use crate::app::App;
-use crate::clock;
 use crate::http::{auth_err, authorize, ApiErr};
 use crate::job::{replay_from_store, OwnerMsg, Protocol, SubscribeError, Viewer};
 use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bookstrack_protocol::{ClientMessage, ErrorCode, MessageFactory, Pipeline, V1Message};
-use codec::{encode, encode_close, Decoder, Incoming, Violation, OP_PING, OP_PONG, OP_TEXT};
+use bookstrack_protocol::{ErrorCode, MessageFactory};
+use driver::{Connection, Sockets, Timing};
 use handshake::Upgrade;
 use serde::Deserialize;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
-use tokio::time::Instant;
-
-/// Bytes read from a socket at a time, into a buffer that lives only for
-/// the read: clients send only small messages (`ready`, `ping`).
-const READ_CHUNK: usize = 1024;
-
-/// How long a closing socket waits for its last frames to drain and for
-/// the client's close.
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 pub const CLOSE_NORMAL: u16 = 1000;
 pub const CLOSE_GOING_AWAY: u16 = 1001;
@@ -99,53 +87,60 @@ pub async fn ws_progress(State(app): State<Arc<App>>, req: Request) -> Response 
     })
 }
 
-/// How a viewer was attached: to a live owner, or from the log of a job
-/// with no owner (`terminal` tells whether that job has ended).
-struct Attached {
-    pipeline: Pipeline,
-    live: bool,
-    terminal: bool,
+/// Where a new socket went.
+enum Handed {
+    /// The owner took it.
+    Owner,
+    /// The owner refused it: close with this code and reason.
+    Refused(u16, String, Connection),
+    /// No owner: the job has ended, or is not running here.
+    NoOwner(Connection),
 }
 
-/// Registers the viewer with the live owner, or, for a job that has ended,
-/// fills it from the event log.
-async fn attach(
-    app: &Arc<App>,
-    viewer: &Arc<Viewer>,
+async fn to_owner(app: &App, conn: Connection, job_id: &str, last_seq: u64) -> Handed {
+    let Some(h) = app.registry.get(job_id) else {
+        return Handed::NoOwner(conn);
+    };
+    let (reply, rx) = oneshot::channel();
+    let msg = OwnerMsg::Subscribe {
+        conn,
+        last_seq,
+        reply,
+    };
+    if let Err(e) = h.tx.send(msg).await {
+        // The owner has stopped taking viewers: everything is in storage.
+        let OwnerMsg::Subscribe { conn, .. } = e.0 else {
+            unreachable!("the message sent is a Subscribe")
+        };
+        return Handed::NoOwner(conn);
+    }
+    match rx.await {
+        Ok(Ok(())) => Handed::Owner,
+        Ok(Err((e @ SubscribeError::Full(_), conn))) => {
+            Handed::Refused(CLOSE_TRY_AGAIN, e.to_string(), conn)
+        }
+        Ok(Err((e, conn))) => Handed::Refused(CLOSE_INTERNAL, e.to_string(), conn),
+        // The owner crashed holding it; the socket went with it.
+        Err(_) => Handed::Owner,
+    }
+}
+
+/// A viewer of a job with no owner: fills it from the event log and
+/// closes, unless the job ended: then it also gets the stored events
+/// after `last_seq`.
+async fn from_store(
+    app: &App,
+    socket: &mut Sockets,
+    conn: Connection,
     job_id: &str,
     last_seq: u64,
-) -> Result<Attached, (u16, String)> {
-    if let Some(h) = app.registry.get(job_id) {
-        let (reply, rx) = oneshot::channel();
-        let msg = OwnerMsg::Subscribe {
-            viewer: viewer.clone(),
-            last_seq,
-            reply,
-        };
-        if h.tx.send(msg).await.is_ok() {
-            match rx.await {
-                Ok(Ok(())) => {
-                    return Ok(Attached {
-                        pipeline: h.pipeline,
-                        live: true,
-                        terminal: false,
-                    })
-                }
-                Ok(Err(e @ SubscribeError::Full(_))) => {
-                    return Err((CLOSE_TRY_AGAIN, e.to_string()))
-                }
-                Ok(Err(e)) => return Err((CLOSE_INTERNAL, e.to_string())),
-                // The owner ended meanwhile: everything is in storage.
-                Err(_) => {}
-            }
-        }
-    }
+) -> Result<MessageFactory, (u16, String, Connection)> {
     let state = match app.store.job_state(job_id).await {
         Ok(Some(s)) => s,
-        Ok(None) => return Err((CLOSE_POLICY, "job not found".into())),
-        Err(e) => return Err((CLOSE_INTERNAL, e.to_string())),
+        Ok(None) => return Err((CLOSE_POLICY, "job not found".into(), conn)),
+        Err(e) => return Err((CLOSE_INTERNAL, e.to_string(), conn)),
     };
-    let frames = replay_from_store(
+    let frames = match replay_from_store(
         app.store.as_ref(),
         &state,
         last_seq,
@@ -153,22 +148,19 @@ async fn attach(
         &[],
     )
     .await
-    .map_err(|e| (CLOSE_INTERNAL, e.to_string()))?;
-    viewer.push_replay(frames);
-    viewer.finish();
-    Ok(Attached {
-        pipeline: state.pipeline,
-        live: false,
-        terminal: state.status.is_terminal(),
-    })
-}
-
-/// How a session ends.
-enum End {
-    /// Send this close frame, then wait briefly for the client's.
-    Close(u16, String),
-    /// The client closed or went away: nothing more to send.
-    Gone,
+    {
+        Ok(f) => f,
+        Err(e) => return Err((CLOSE_INTERNAL, e.to_string(), conn)),
+    };
+    conn.viewer.push_replay(frames);
+    conn.viewer.finish();
+    // A job with no owner that has not ended cannot progress here (it is
+    // being recovered): close so the client retries, rather than 1000.
+    if !state.status.is_terminal() {
+        socket.set_end(CLOSE_TRY_AGAIN, "job not running");
+    }
+    socket.add(conn);
+    Ok(MessageFactory::new(job_id.to_string(), state.pipeline))
 }
 
 async fn session(
@@ -179,7 +171,6 @@ async fn session(
     last_seq: u64,
     protocol: Protocol,
 ) {
-    app.metrics.open_sockets.fetch_add(1, Ordering::Relaxed);
     // Small frames go out as soon as they are written, not after an ACK.
     let _ = socket.set_nodelay(true);
     let socket = Arc::new(socket);
@@ -189,220 +180,30 @@ async fn session(
         app.metrics.clone(),
         socket.clone(),
     );
-    let mut conn = Conn {
-        app: &app,
-        socket: &socket,
-        viewer: &viewer,
-        decoder: Decoder::new(app.config.max_ws_message_bytes),
-        job_id: &job_id,
-        protocol,
+    let conn = Connection {
+        viewer,
+        socket,
+        early,
     };
-    // The rarely taken steps are boxed: the socket's task lives as long as
-    // the socket, and its size is the largest state any step needs.
-    let end = match Box::pin(attach(&app, &viewer, &job_id, last_seq)).await {
-        Ok(attached) => conn.run(attached, early).await,
-        Err((code, reason)) => End::Close(code, reason),
+    let conn = match to_owner(&app, conn, &job_id, last_seq).await {
+        Handed::Owner => return,
+        Handed::Refused(code, reason, conn) => Err((code, reason, conn)),
+        Handed::NoOwner(conn) => Ok(conn),
     };
-    if let End::Close(code, reason) = end {
-        viewer.send_close(encode_close(code, &reason));
-        Box::pin(conn.closing()).await;
-    }
-    viewer.close();
-    app.metrics.open_sockets.fetch_sub(1, Ordering::Relaxed);
-}
-
-/// One socket's task: answers the client, writes what the owner could not
-/// write at once, pings a silent client and closes.
-struct Conn<'a> {
-    app: &'a Arc<App>,
-    socket: &'a TcpStream,
-    viewer: &'a Viewer,
-    decoder: Decoder,
-    job_id: &'a str,
-    protocol: Protocol,
-}
-
-/// Reads what has arrived without waiting; `Ok(false)` at end of stream.
-/// The buffer lives only for the call, so an idle socket holds none.
-fn read_now(
-    socket: &TcpStream,
-    decoder: &mut Decoder,
-    out: &mut Vec<Incoming>,
-) -> Result<bool, Violation> {
-    let mut buf = [0u8; READ_CHUNK];
-    loop {
-        match socket.try_read(&mut buf) {
-            Ok(0) => return Ok(false),
-            Ok(n) => decoder.feed(&buf[..n], out)?,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(true),
-            Err(_) => return Ok(false),
-        }
-    }
-}
-
-impl Conn<'_> {
-    async fn run(&mut self, attached: Attached, early: Vec<u8>) -> End {
-        let app = self.app;
-        // A job with no owner that has not ended cannot progress here (it
-        // is being recovered): close so the client retries, rather than 1000.
-        let (end_code, end_reason) = if attached.live || attached.terminal {
-            (CLOSE_NORMAL, "job finished")
-        } else {
-            (CLOSE_TRY_AGAIN, "job not running")
-        };
-        let factory = MessageFactory::new(self.job_id.to_string(), attached.pipeline);
-        let mut incoming = Vec::new();
-        let fed = self.decoder.feed(&early, &mut incoming);
-        drop(early);
-        if let Err(v) = fed {
-            return End::Close(v.code, v.reason.into());
-        }
-        let ping_interval = app.config.ws_ping_interval;
-        let mut next_ping = Instant::now() + ping_interval;
-        let mut heard = true;
-        let mut awaiting_pong: Option<Instant> = None;
-        let mut want_write = false;
-        loop {
-            for msg in incoming.drain(..) {
-                heard = true;
-                awaiting_pong = None;
-                if let Some(end) = Box::pin(self.answer(msg, &factory)).await {
-                    return end;
-                }
+    // This socket is this task's to drive until it closes.
+    let mut sockets = Sockets::new(Timing::of(&app.config), Arc::new(AtomicUsize::new(0)));
+    let refused = match conn {
+        Ok(conn) => match from_store(&app, &mut sockets, conn, &job_id, last_seq).await {
+            Ok(factory) => {
+                sockets.linger_until(Some(&factory), &app.cancel).await;
+                return;
             }
-            let wake_at = awaiting_pong.map_or(next_ping, |at| at + app.config.ws_pong_timeout);
-            tokio::select! {
-                biased;
-                _ = app.cancel.cancelled() => {
-                    return End::Close(CLOSE_GOING_AWAY, "server shutting down".into());
-                }
-                _ = self.viewer.wait() => {}
-                // One readiness future for both directions: each costs
-                // 150 bytes of this long-lived task (BENCHMARKS.md).
-                ready = self.socket.ready(if want_write {
-                    Interest::READABLE | Interest::WRITABLE
-                } else {
-                    Interest::READABLE
-                }) => {
-                    let Ok(ready) = ready else {
-                        return End::Gone;
-                    };
-                    if ready.is_readable() || ready.is_read_closed() {
-                        match read_now(self.socket, &mut self.decoder, &mut incoming) {
-                            Ok(true) => {}
-                            Ok(false) => return End::Gone,
-                            Err(v) => return End::Close(v.code, v.reason.into()),
-                        }
-                    }
-                    if !ready.is_writable() {
-                        continue;
-                    }
-                }
-                _ = tokio::time::sleep_until(wake_at) => {
-                    if awaiting_pong.is_some() {
-                        tracing::debug!(job_id = %self.job_id, "closing a socket that stopped answering pings");
-                        return End::Gone;
-                    }
-                    if !heard {
-                        self.viewer.send_control(encode(OP_PING, b""));
-                        awaiting_pong = Some(Instant::now());
-                    }
-                    heard = false;
-                    next_ping = Instant::now() + ping_interval;
-                    continue;
-                }
-            }
-            match self.viewer.flush() {
-                Ok(f) if f.drained && f.finished => return End::Close(end_code, end_reason.into()),
-                Ok(f) => want_write = !f.drained,
-                Err(_) => return End::Gone,
-            }
-        }
-    }
-
-    /// Answers one client message; `Some` when the session must end.
-    async fn answer(&mut self, msg: Incoming, factory: &MessageFactory) -> Option<End> {
-        let control = |env: bookstrack_protocol::Envelope| {
-            let json = match self.protocol {
-                Protocol::V2 => env.to_json(),
-                Protocol::V1 => V1Message::from_envelope(&env).to_json(),
-            };
-            encode(OP_TEXT, json.as_bytes())
-        };
-        match msg {
-            Incoming::Text(t) => match serde_json::from_str::<ClientMessage>(&t) {
-                Ok(ClientMessage::Ready { .. }) => {
-                    // The ack goes first: once told, the owner may write
-                    // events to this socket straight away.
-                    self.viewer
-                        .send_control(control(factory.ready_ack(clock::now_ms())));
-                    if let Some(h) = self.app.registry.get(self.job_id) {
-                        let _ = h.tx.send(OwnerMsg::Ready).await;
-                    }
-                }
-                Ok(ClientMessage::Ping { .. }) => {
-                    self.viewer
-                        .send_control(control(factory.pong(clock::now_ms())));
-                }
-                Ok(ClientMessage::Unknown) | Err(_) => {}
-            },
-            Incoming::Ping(payload) => self.viewer.send_control(encode(OP_PONG, &payload)),
-            Incoming::Pong | Incoming::Binary => {}
-            // Echo the close (RFC 6455 §5.5.1) and stop.
-            Incoming::Close(code) => {
-                self.viewer
-                    .send_close(encode_close(code.unwrap_or(CLOSE_NORMAL), ""));
-                self.drain_out(CLOSE_GRACE).await;
-                return Some(End::Gone);
-            }
-        }
-        None
-    }
-
-    /// After our close frame: write it out, then wait a moment for the
-    /// client's close or end of stream, so the client reads everything
-    /// before the connection goes (closing with unread input would reset it).
-    async fn closing(&mut self) {
-        let deadline = Instant::now() + CLOSE_GRACE;
-        if !self.drain_out(CLOSE_GRACE).await {
-            return;
-        }
-        let mut incoming = Vec::new();
-        loop {
-            tokio::select! {
-                ready = self.socket.readable() => {
-                    if ready.is_err() {
-                        return;
-                    }
-                    match read_now(self.socket, &mut self.decoder, &mut incoming) {
-                        Ok(true) if !incoming.iter().any(|m| matches!(m, Incoming::Close(_))) => {
-                            incoming.clear()
-                        }
-                        _ => return,
-                    }
-                }
-                _ = tokio::time::sleep_until(deadline) => return,
-            }
-        }
-    }
-
-    /// Writes everything waiting, for at most `limit`; whether it all went.
-    async fn drain_out(&self, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        loop {
-            match self.viewer.flush() {
-                Ok(f) if f.drained => return true,
-                Ok(_) => {}
-                Err(_) => return false,
-            }
-            tokio::select! {
-                ready = self.socket.writable() => {
-                    if ready.is_err() {
-                        return false;
-                    }
-                }
-                _ = tokio::time::sleep_until(deadline) => return false,
-            }
-        }
-    }
+            Err(refused) => refused,
+        },
+        Err(refused) => refused,
+    };
+    let (code, reason, conn) = refused;
+    sockets.add(conn);
+    sockets.close_all(code, &reason);
+    sockets.linger_until(None, &app.cancel).await;
 }
