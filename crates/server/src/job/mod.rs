@@ -10,7 +10,7 @@ mod viewer;
 
 pub use frame::{Frame, FrameKind, Protocol};
 pub(crate) use owner::{spawn_owner, OwnerStart, Resumed as OwnerResumed};
-pub use owner::{OwnerMsg, SubscribeError};
+pub use owner::{OwnerMsg, SubscribeError, Subscription};
 pub use registry::{JobHandle, Registry};
 pub use replay::replay_from_store;
 pub use viewer::Viewer;
@@ -40,9 +40,13 @@ pub struct ProgressReport {
 
 #[derive(Debug)]
 pub enum PipelineMsg {
-    Started { total: u64 },
+    Started {
+        total: u64,
+    },
     Progress(Box<ProgressReport>),
-    Finished(Result<Map<String, Value>, JobFailure>),
+    /// Boxed, like `OwnerMsg::Subscribe`: every message in the owner's
+    /// inbox takes the room of the largest.
+    Finished(Box<Result<Map<String, Value>, JobFailure>>),
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

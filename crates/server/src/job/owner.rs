@@ -15,6 +15,7 @@ use crate::ws::CLOSE_GOING_AWAY;
 use bookstrack_protocol::{
     Envelope, ErrorCode, JobState, JobStatus, MessageFactory, Payload, ProgressUpdate, RowError,
 };
+use futures_util::FutureExt;
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicUsize;
@@ -40,17 +41,20 @@ const OWNER_INBOX: usize = 32;
 pub const SEQ_RESERVE: u64 = 64;
 
 pub enum OwnerMsg {
-    /// A socket to serve from `last_seq` on; given back if refused.
-    Subscribe {
-        conn: Connection,
-        last_seq: u64,
-        reply: oneshot::Sender<Result<(), (SubscribeError, Connection)>>,
-    },
+    Subscribe(Box<Subscription>),
     /// Start now, as if a viewer had sent `{"type":"ready"}`.
     Ready,
     /// The current state, fresher than the throttled checkpoint.
     Snapshot(oneshot::Sender<JobState>),
     Pipeline(PipelineMsg),
+}
+
+/// A socket to serve from `last_seq` on; given back if refused. Boxed in
+/// the inbox, whose first block of 32 messages comes with every job.
+pub struct Subscription {
+    pub conn: Connection,
+    pub last_seq: u64,
+    pub reply: oneshot::Sender<Result<(), (SubscribeError, Connection)>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -159,13 +163,14 @@ impl Owner {
             tokio::pin!(deadline);
             loop {
                 tokio::select! {
-                    _ = cancel.cancelled() => return self.shutdown(rx).await,
+                    _ = cancel.cancelled() => return Box::pin(self.shutdown(rx)).await,
                     _ = &mut deadline => break,
                     _ = self.sockets.ready(&self.factory) => break,
                     msg = rx.recv() => match msg {
                         Some(OwnerMsg::Ready) => break,
-                        Some(OwnerMsg::Subscribe { conn, last_seq, reply }) => {
-                            let r = self.subscribe(conn, last_seq).await;
+                        Some(OwnerMsg::Subscribe(sub)) => {
+                            let Subscription { conn, last_seq, reply } = *sub;
+                            let r = Box::pin(self.subscribe(conn, last_seq)).await;
                             let _ = reply.send(r);
                         }
                         Some(OwnerMsg::Snapshot(reply)) => {
@@ -180,15 +185,16 @@ impl Owner {
         self.start_pipeline(tx, runner);
         loop {
             tokio::select! {
-                _ = cancel.cancelled() => return self.shutdown(rx).await,
+                _ = cancel.cancelled() => return Box::pin(self.shutdown(rx)).await,
                 _ = self.sockets.ready(&self.factory) => {}
                 msg = rx.recv() => match msg {
                     Some(OwnerMsg::Ready) => {}
                     Some(OwnerMsg::Snapshot(reply)) => {
                         let _ = reply.send(self.state.clone());
                     }
-                    Some(OwnerMsg::Subscribe { conn, last_seq, reply }) => {
-                        let r = self.subscribe(conn, last_seq).await;
+                    Some(OwnerMsg::Subscribe(sub)) => {
+                        let Subscription { conn, last_seq, reply } = *sub;
+                        let r = Box::pin(self.subscribe(conn, last_seq)).await;
                         let _ = reply.send(r);
                     }
                     Some(OwnerMsg::Pipeline(m)) => {
@@ -200,22 +206,25 @@ impl Owner {
                 },
             }
         }
-        self.leave(rx).await;
+        // Boxed, like `shutdown`: a step taken once per job need not make
+        // every waiting job's task larger.
+        Box::pin(self.leave(rx)).await;
     }
 
     /// Stops taking viewers, serves those already on their way (the job
     /// has ended: a replay and a close), and lets every socket close.
-    async fn leave(mut self, mut rx: mpsc::Receiver<OwnerMsg>) {
+    async fn leave(&mut self, mut rx: mpsc::Receiver<OwnerMsg>) {
         self.app.registry.remove(&self.state.job_id);
         rx.close();
         while let Some(msg) = rx.recv().await {
             match msg {
-                OwnerMsg::Subscribe {
-                    conn,
-                    last_seq,
-                    reply,
-                } => {
-                    let r = self.subscribe(conn, last_seq).await;
+                OwnerMsg::Subscribe(sub) => {
+                    let Subscription {
+                        conn,
+                        last_seq,
+                        reply,
+                    } = *sub;
+                    let r = Box::pin(self.subscribe(conn, last_seq)).await;
                     let _ = reply.send(r);
                 }
                 OwnerMsg::Snapshot(reply) => {
@@ -252,8 +261,15 @@ impl Owner {
                 _ = cancel.cancelled() => return,
             };
             let outcome = match runner.start(ctx) {
-                Run::Blocking(f) => tokio::task::spawn_blocking(f).await,
-                Run::Task(fut) => tokio::spawn(fut).await,
+                Run::Blocking(f) => tokio::task::spawn_blocking(f)
+                    .await
+                    .map_err(|e| e.to_string()),
+                // Run in this task rather than a task of its own: ten
+                // thousand waiting jobs hold half as many tasks.
+                Run::Task(fut) => std::panic::AssertUnwindSafe(fut)
+                    .catch_unwind()
+                    .await
+                    .map_err(|_| "the pipeline panicked".to_string()),
             };
             let verdict = match outcome {
                 Ok(Ok(verdict)) => verdict,
@@ -267,7 +283,7 @@ impl Owner {
                 }
             };
             let _ = tx
-                .send(OwnerMsg::Pipeline(PipelineMsg::Finished(verdict)))
+                .send(OwnerMsg::Pipeline(PipelineMsg::Finished(Box::new(verdict))))
                 .await;
         });
     }
@@ -333,14 +349,17 @@ impl Owner {
                 self.on_progress(*report).await;
                 false
             }
-            PipelineMsg::Finished(Ok(extras)) => {
-                self.finish(JobStatus::Complete, "Complete", Ok(extras))
-                    .await;
-                true
-            }
-            PipelineMsg::Finished(Err(f)) => {
-                let status = format!("Failed: {}", f.message);
-                self.finish(JobStatus::Failed, &status, Err(f)).await;
+            PipelineMsg::Finished(verdict) => {
+                match *verdict {
+                    Ok(extras) => {
+                        self.finish(JobStatus::Complete, "Complete", Ok(extras))
+                            .await
+                    }
+                    Err(f) => {
+                        let status = format!("Failed: {}", f.message);
+                        self.finish(JobStatus::Failed, &status, Err(f)).await;
+                    }
+                }
                 true
             }
         }
@@ -539,12 +558,27 @@ impl Owner {
 
     /// Server shutdown: keep everything done so far; the job resumes from
     /// here at the next start.
-    async fn shutdown(mut self, rx: mpsc::Receiver<OwnerMsg>) {
+    async fn shutdown(&mut self, rx: mpsc::Receiver<OwnerMsg>) {
         if !self.state.status.is_terminal() {
             // Every event sent is in this checkpoint: a restart continues
             // right after it, with no gap for a resuming client.
             self.persist(Vec::new(), 0).await;
         }
         self.leave(rx).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The inbox allocates room for 32 messages with every job.
+    #[test]
+    fn inbox_messages_stay_small() {
+        assert!(
+            std::mem::size_of::<OwnerMsg>() <= 16,
+            "{}",
+            std::mem::size_of::<OwnerMsg>()
+        );
     }
 }

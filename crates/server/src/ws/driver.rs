@@ -96,8 +96,8 @@ pub struct Sockets {
     /// Viewer count shared with the registry (the 429 before an upgrade).
     count: Arc<AtomicUsize>,
     /// One timer for every socket's deadlines, reset only when the earliest
-    /// of them moves.
-    timer: Pin<Box<Sleep>>,
+    /// of them moves; made with the first socket.
+    timer: Option<Pin<Box<Sleep>>>,
     timer_at: Option<Instant>,
 }
 
@@ -108,7 +108,7 @@ impl Sockets {
             timing,
             end: (CLOSE_NORMAL, "job finished"),
             count,
-            timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+            timer: None,
             timer_at: None,
         }
     }
@@ -148,6 +148,8 @@ impl Sockets {
         if let Err(v) = conn.decoder.feed(&c.early, &mut conn.early) {
             conn.close(v.code, v.reason);
         }
+        // Most jobs have one viewer: no room for four.
+        self.conns.reserve_exact(1);
         self.conns.push(conn);
         self.update_count();
     }
@@ -223,12 +225,15 @@ impl Sockets {
                 self.timer_at = None;
                 break;
             };
+            let timer = self
+                .timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(next)));
             if self.timer_at != Some(next) {
-                self.timer.as_mut().reset(next);
+                timer.as_mut().reset(next);
                 self.timer_at = Some(next);
             }
             // A deadline passed: go round again so that its socket acts.
-            if self.timer.as_mut().poll(cx).is_pending() {
+            if timer.as_mut().poll(cx).is_pending() {
                 break;
             }
         }

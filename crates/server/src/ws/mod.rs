@@ -7,7 +7,7 @@ mod handshake;
 
 use crate::app::App;
 use crate::http::{auth_err, authorize, ApiErr};
-use crate::job::{replay_from_store, OwnerMsg, Protocol, SubscribeError, Viewer};
+use crate::job::{replay_from_store, OwnerMsg, Protocol, SubscribeError, Subscription, Viewer};
 use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -102,17 +102,17 @@ async fn to_owner(app: &App, conn: Connection, job_id: &str, last_seq: u64) -> H
         return Handed::NoOwner(conn);
     };
     let (reply, rx) = oneshot::channel();
-    let msg = OwnerMsg::Subscribe {
+    let msg = OwnerMsg::Subscribe(Box::new(Subscription {
         conn,
         last_seq,
         reply,
-    };
+    }));
     if let Err(e) = h.tx.send(msg).await {
         // The owner has stopped taking viewers: everything is in storage.
-        let OwnerMsg::Subscribe { conn, .. } = e.0 else {
+        let OwnerMsg::Subscribe(sub) = e.0 else {
             unreachable!("the message sent is a Subscribe")
         };
-        return Handed::NoOwner(conn);
+        return Handed::NoOwner(sub.conn);
     }
     match rx.await {
         Ok(Ok(())) => Handed::Owner,
