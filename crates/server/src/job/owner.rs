@@ -18,6 +18,8 @@ use bookstrack_protocol::{
 use futures_util::FutureExt;
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -182,11 +184,16 @@ impl Owner {
                 }
             }
         }
-        self.start_pipeline(tx, runner);
+        let mut pipeline = self.pipeline(tx, runner);
+        let mut pipeline_ended = false;
         loop {
+            // In this order: a pipeline's report goes into the inbox read
+            // right after it, and a busy inbox cannot starve the sockets.
             tokio::select! {
+                biased;
                 _ = cancel.cancelled() => return Box::pin(self.shutdown(rx)).await,
                 _ = self.sockets.ready(&self.factory) => {}
+                _ = &mut pipeline, if !pipeline_ended => pipeline_ended = true,
                 msg = rx.recv() => match msg {
                     Some(OwnerMsg::Ready) => {}
                     Some(OwnerMsg::Snapshot(reply)) => {
@@ -245,7 +252,15 @@ impl Owner {
             .await;
     }
 
-    fn start_pipeline(&self, tx: mpsc::Sender<OwnerMsg>, runner: Box<dyn JobRunner>) {
+    /// The pipeline, polled by the owner's own task: a timer-driven
+    /// pipeline's report then reaches the owner with no wakeup of another
+    /// task (blocking ones still run on the blocking pool). It ends by
+    /// sending its verdict to the inbox, like any report.
+    fn pipeline(
+        &self,
+        tx: mpsc::Sender<OwnerMsg>,
+        runner: Box<dyn JobRunner>,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         let cancel = self.app.cancel.child_token();
         let resume = ResumePoint {
             cursor: self.cursor,
@@ -255,7 +270,7 @@ impl Owner {
         };
         let ctx = JobContext::new(tx.clone(), cancel.clone(), resume);
         let running = self.app.running.clone();
-        self.app.tracker.spawn(async move {
+        Box::pin(async move {
             let _permit = tokio::select! {
                 p = running.acquire_owned() => p,
                 _ = cancel.cancelled() => return,
@@ -264,8 +279,6 @@ impl Owner {
                 Run::Blocking(f) => tokio::task::spawn_blocking(f)
                     .await
                     .map_err(|e| e.to_string()),
-                // Run in this task rather than a task of its own: ten
-                // thousand waiting jobs hold half as many tasks.
                 Run::Task(fut) => std::panic::AssertUnwindSafe(fut)
                     .catch_unwind()
                     .await
@@ -285,7 +298,7 @@ impl Owner {
             let _ = tx
                 .send(OwnerMsg::Pipeline(PipelineMsg::Finished(Box::new(verdict))))
                 .await;
-        });
+        })
     }
 
     async fn subscribe(
