@@ -60,11 +60,13 @@ impl Synthetic {
         if let Some(t) = ticker.as_mut() {
             t.tick().await;
         }
+        let cancelled = ctx.cancelled();
+        tokio::pin!(cancelled);
         for step in ctx.resume.cursor..self.steps {
             if let Some(t) = ticker.as_mut() {
                 tokio::select! {
                     _ = t.tick() => {}
-                    _ = ctx.cancelled() => return Err(Stopped),
+                    _ = &mut cancelled => return Err(Stopped),
                 }
             }
             if self.fail_after == Some(step) {
