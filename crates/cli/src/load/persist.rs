@@ -35,7 +35,7 @@ pub async fn persist(jobs: usize, rate: f64, seconds: u64, runs: usize) -> Resul
     let mut per_update = Vec::new();
     let mut per_write = Vec::new();
     for run in 1..=runs.max(1) {
-        let (a, _) = Attached::ours(jobs, steps, interval_ms, 2).await?;
+        let (a, _) = Attached::ours(jobs, steps, interval_ms, 2, &[]).await?;
         let url = a.url().context("no server")?.to_string();
         tokio::time::sleep(Duration::from_secs(3)).await;
         let before = counters(&url).await?;

@@ -87,12 +87,16 @@ fn addr_of(url: &str) -> Result<SocketAddr> {
     Ok(url.trim_start_matches("http://").parse()?)
 }
 
-async fn start_ours(dir: &std::path::Path) -> Result<ServerChild> {
-    ServerChild::start_with(
-        &dir.join("data"),
-        &["--enable-synthetic-jobs", "--max-running-jobs", "1000000"],
-    )
+async fn start_ours(dir: &std::path::Path, extra: &[&str]) -> Result<ServerChild> {
+    let mut args = vec!["--enable-synthetic-jobs", "--max-running-jobs", "1000000"];
+    args.extend_from_slice(extra);
+    ServerChild::start_with(&dir.join("data"), &args)
 }
+
+/// Server options of the `idle` runs: jobs start at once rather than at
+/// their first viewer's `ready`, so that the memory measured before the
+/// sockets attach holds running jobs, and the difference is the sockets'.
+const JOBS_RUNNING: &[&str] = &["--ready-timeout-secs", "0"];
 
 /// Starts `n` synthetic jobs; returns their viewer URLs.
 async fn synthetic_jobs(url: &str, n: usize, steps: u64, interval_ms: u64) -> Result<Vec<String>> {
@@ -176,22 +180,29 @@ impl Attached {
         steps: u64,
         interval_ms: u64,
         workers: usize,
+        server_args: &[&str],
     ) -> Result<(Attached, u64)> {
         let dir = tempfile::tempdir()?;
-        let server = start_ours(dir.path()).await?;
+        let server = start_ours(dir.path(), server_args).await?;
         let addr = addr_of(&server.url)?;
         let urls = synthetic_jobs(&server.url, n, steps, interval_ms).await?;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let before = rss_kib(&[server.pid()]);
+        let before = settled_rss(server.pid()).await;
         let a = attach(Target::Ours(server), addr, urls, None, workers, dir).await?;
         Ok((a, before))
     }
 
+    /// With `rate` the channels get a stream of messages; without, each
+    /// is made beforehand with one message, so that, as for our sockets
+    /// on jobs that exist, the memory measured before the subscribers
+    /// attach holds the channels and the difference is the subscribers'.
     async fn nchan(n: usize, rate: Option<f64>, workers: usize) -> Result<(Attached, u64)> {
         let dir = tempfile::tempdir()?;
         let ng = Nchan::start()?;
         let addr = ng.addr;
-        let before = rss_kib(&ng.pids());
+        if rate.is_none() {
+            create_channels(addr, n).await?;
+        }
+        let before = settled_rss_of(&ng.pids()).await;
         let urls = (0..n).map(|i| format!("ws://{addr}/sub/ch{i}")).collect();
         let publish = rate.map(|r| ((0..n).map(|i| format!("/pub/ch{i}")).collect(), r));
         let a = attach(Target::Nchan(ng), addr, urls, publish, workers, dir).await?;
@@ -301,6 +312,42 @@ fn with_nchan(load: &LoadArgs) -> bool {
     true
 }
 
+/// Publishes one message to each of `n` channels, which makes them.
+async fn create_channels(addr: SocketAddr, n: usize) -> Result<()> {
+    use futures_util::StreamExt;
+    let http = super::http();
+    let mut posts = futures_util::stream::iter(0..n)
+        .map(|i| {
+            http.post(format!("http://{addr}/pub/ch{i}"))
+                .body("{}")
+                .send()
+        })
+        .buffer_unordered(64);
+    while let Some(r) = posts.next().await {
+        r?.error_for_status()?;
+    }
+    Ok(())
+}
+
+/// The RSS of `pid` once it has stopped growing: jobs just started are
+/// still writing their first checkpoints.
+async fn settled_rss(pid: u32) -> u64 {
+    settled_rss_of(&[pid]).await
+}
+
+async fn settled_rss_of(pids: &[u32]) -> u64 {
+    let mut last = rss_kib(pids);
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = rss_kib(pids);
+        if now.abs_diff(last) * 200 <= last {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
+
 /// Lets sockets and allocators settle before memory is read.
 const SETTLE: Duration = Duration::from_secs(2);
 
@@ -314,12 +361,12 @@ async fn idle(n: usize, load: LoadArgs) -> Result<()> {
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for run in 1..=load.runs.max(1) {
         // An idle job: started, then one step an hour away.
-        let (a, before) = Attached::ours(n, 1, 3_600_000, load.workers).await?;
+        let (a, before) = Attached::ours(n, 1, 3_600_000, load.workers, JOBS_RUNNING).await?;
         tokio::time::sleep(SETTLE).await;
         let after = a.rss();
         // Memory before any job existed, from a fresh server.
         let dir = tempfile::tempdir()?;
-        let empty = start_ours(dir.path()).await?;
+        let empty = start_ours(dir.path(), JOBS_RUNNING).await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let empty_rss = rss_kib(&[empty.pid()]);
         drop(empty);
@@ -404,13 +451,14 @@ async fn live(
     let mut full = Vec::new();
     let (mut ours_small, mut theirs) = (Vec::new(), Vec::new());
     for run in 1..=load.runs.max(1) {
-        let (mut a, _) = Attached::ours(jobs, steps, interval_ms, load.workers).await?;
+        let (mut a, _) = Attached::ours(jobs, steps, interval_ms, load.workers, &[]).await?;
         let r = measure(&mut a, seconds).await?;
         print_live(run, "bookstrack", jobs, &r);
         full.push(r);
         drop(a);
         if nchan {
-            let (mut a, _) = Attached::ours(nchan_jobs, steps, interval_ms, load.workers).await?;
+            let (mut a, _) =
+                Attached::ours(nchan_jobs, steps, interval_ms, load.workers, &[]).await?;
             let r = measure(&mut a, seconds).await?;
             print_live(run, "bookstrack", nchan_jobs, &r);
             ours_small.push(r);
@@ -451,7 +499,7 @@ async fn reconnect(viewers: usize, rate: f64, load: LoadArgs) -> Result<()> {
     println!("run  all back (ms)  all caught up (ms)  lost  repeated  snapshots  connect retries");
     let mut times = Vec::new();
     for run in 1..=load.runs.max(1) {
-        let (mut a, _) = Attached::ours(viewers, steps, interval_ms, load.workers).await?;
+        let (mut a, _) = Attached::ours(viewers, steps, interval_ms, load.workers, &[]).await?;
         tokio::time::sleep(WARMUP).await;
         a.stats().await?;
         let caught: Vec<Value> = a.command("drop").await?;
