@@ -2,24 +2,22 @@
 //! assigner of its `seq`, the one place its events are logged and fanned out.
 //! Everything else talks to it through its channel.
 
+mod checkpoint;
+mod lifecycle;
+
 use super::{
-    replay_from_store, Frame, FrameKind, JobContext, JobFailure, JobRunner, PipelineMsg,
-    ProgressReport, ResumePoint, Run, Stopped,
+    replay_from_store, Frame, FrameKind, JobFailure, JobRunner, PipelineMsg, ProgressReport,
 };
 use crate::app::App;
 use crate::clock;
 use crate::metrics::Metrics;
-use crate::store::{Checkpoint, StoreResult, StoredEvent};
+use crate::store::{StoreResult, StoredEvent};
 use crate::ws::driver::{Connection, Sockets, Timing};
-use crate::ws::CLOSE_GOING_AWAY;
 use bookstrack_protocol::{
-    Envelope, ErrorCode, JobState, JobStatus, MessageFactory, Payload, ProgressUpdate, RowError,
+    Envelope, JobState, JobStatus, MessageFactory, Payload, ProgressUpdate, RowError,
 };
-use futures_util::FutureExt;
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -222,89 +220,6 @@ impl Owner {
         Box::pin(self.leave(rx)).await;
     }
 
-    /// Stops taking viewers, serves those already on their way (the job
-    /// has ended: a replay and a close), and lets every socket close.
-    async fn leave(&mut self, mut rx: mpsc::Receiver<OwnerMsg>) {
-        self.app.registry.remove(&self.state.job_id);
-        rx.close();
-        while let Some(msg) = rx.recv().await {
-            match msg {
-                OwnerMsg::Subscribe(sub) => {
-                    let Subscription {
-                        conn,
-                        last_seq,
-                        reply,
-                    } = *sub;
-                    let r = Box::pin(self.subscribe(conn, last_seq)).await;
-                    let _ = reply.send(r);
-                }
-                OwnerMsg::Snapshot(reply) => {
-                    let _ = reply.send(self.state.clone());
-                }
-                OwnerMsg::Ready | OwnerMsg::Pipeline(_) => {}
-            }
-        }
-        if self.app.cancel.is_cancelled() {
-            self.sockets
-                .close_all(CLOSE_GOING_AWAY, "server shutting down");
-        } else {
-            self.sockets.finish();
-        }
-        let cancel = self.app.cancel.clone();
-        self.sockets
-            .linger_until(Some(&self.factory), &cancel)
-            .await;
-    }
-
-    /// The pipeline, polled by the owner's own task: a timer-driven
-    /// pipeline's report then reaches the owner with no wakeup of another
-    /// task (blocking ones still run on the blocking pool). It ends by
-    /// sending its verdict to the inbox, like any report.
-    fn pipeline(
-        &self,
-        tx: mpsc::Sender<OwnerMsg>,
-        runner: Box<dyn JobRunner>,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        let cancel = self.app.cancel.child_token();
-        let resume = ResumePoint {
-            cursor: self.cursor,
-            processed: self.state.processed_count,
-            success: self.state.success_count,
-            failure: self.state.failure_count,
-        };
-        let ctx = JobContext::new(tx.clone(), cancel.clone(), resume);
-        let running = self.app.running.clone();
-        Box::pin(async move {
-            let _permit = tokio::select! {
-                p = running.acquire_owned() => p,
-                _ = cancel.cancelled() => return,
-            };
-            let outcome = match runner.start(ctx) {
-                Run::Blocking(f) => tokio::task::spawn_blocking(f)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Run::Task(fut) => std::panic::AssertUnwindSafe(fut)
-                    .catch_unwind()
-                    .await
-                    .map_err(|_| "the pipeline panicked".to_string()),
-            };
-            let verdict = match outcome {
-                Ok(Ok(verdict)) => verdict,
-                Ok(Err(Stopped)) => return,
-                Err(e) => {
-                    tracing::error!(error = %e, "pipeline crashed");
-                    Err(JobFailure::new(
-                        ErrorCode::ProcessingFailed,
-                        "the job's pipeline crashed",
-                    ))
-                }
-            };
-            let _ = tx
-                .send(OwnerMsg::Pipeline(PipelineMsg::Finished(Box::new(verdict))))
-                .await;
-        })
-    }
-
     async fn subscribe(
         &mut self,
         conn: Connection,
@@ -463,15 +378,6 @@ impl Owner {
         self.remove_input().await;
     }
 
-    async fn remove_input(&self) {
-        if let Ok(Some(path)) = self.app.store.input_path(&self.state.job_id).await {
-            crate::app::remove_input(std::path::Path::new(&path)).await;
-        }
-        // The terminal checkpoint has cleared the stored path: the spool
-        // (a file, or a folder of photos) is named after the job.
-        crate::app::remove_input(&self.app.spool_path(&self.state.job_id)).await;
-    }
-
     /// Logs an event ahead of sending it (progress events: with the next
     /// checkpoint, inside the seq reservation), so that any event a viewer
     /// has seen is either replayable after a crash or covered by a snapshot.
@@ -515,73 +421,6 @@ impl Owner {
         }
         self.sockets.push(&frame);
         debug_assert!(frame.kind != FrameKind::Terminal || self.state.status.is_terminal());
-    }
-
-    /// Waits for the checkpoint in flight, if any, and takes its reservation.
-    async fn settle(&mut self) {
-        let Some((write, reserved)) = self.in_flight.take() else {
-            return;
-        };
-        match write.await {
-            Ok(Ok(())) => {
-                self.seq_reserved = reserved;
-                Metrics::inc(&self.app.metrics.state_writes)
-            }
-            Ok(Err(e)) => {
-                tracing::error!(job_id = %self.state.job_id, error = %e, "could not persist job state")
-            }
-            Err(e) => {
-                tracing::error!(job_id = %self.state.job_id, error = %e, "checkpoint task failed")
-            }
-        }
-    }
-
-    /// Starts writing the state with the output and progress events since
-    /// the last checkpoint, plus `terminal` events, in one transaction,
-    /// reserving `reserve` seqs ahead (none when this process will send no
-    /// more). It is not waited for: progress goes on being sent meanwhile,
-    /// inside the reservation already durable. The previous checkpoint is
-    /// waited for first, so that they land in order.
-    async fn checkpoint(&mut self, terminal: Vec<StoredEvent>, reserve: u64) {
-        self.settle().await;
-        self.state.version += 1;
-        let mut events = std::mem::take(&mut self.pending_events);
-        events.extend(terminal);
-        let seq_reserved = self.state.last_seq + reserve;
-        let cp = Checkpoint {
-            state: Some(self.state.clone()),
-            cursor: self.cursor,
-            items: std::mem::take(&mut self.pending_items),
-            errors: std::mem::take(&mut self.pending_errors),
-            events,
-            retain: self.app.config.event_retention,
-            seq_reserved,
-        };
-        let (store, id) = (self.app.store.clone(), self.state.job_id.clone());
-        let write = self
-            .app
-            .tracker
-            .spawn(async move { store.checkpoint(&id, cp).await });
-        self.in_flight = Some((write, seq_reserved));
-        self.updates_since_persist = 0;
-        self.last_persist = Instant::now();
-    }
-
-    /// A checkpoint that has landed when this returns.
-    async fn persist(&mut self, terminal: Vec<StoredEvent>, reserve: u64) {
-        self.checkpoint(terminal, reserve).await;
-        self.settle().await;
-    }
-
-    /// Server shutdown: keep everything done so far; the job resumes from
-    /// here at the next start.
-    async fn shutdown(&mut self, rx: mpsc::Receiver<OwnerMsg>) {
-        if !self.state.status.is_terminal() {
-            // Every event sent is in this checkpoint: a restart continues
-            // right after it, with no gap for a resuming client.
-            self.persist(Vec::new(), 0).await;
-        }
-        self.leave(rx).await;
     }
 }
 

@@ -125,12 +125,12 @@ async fn to_owner(app: &App, conn: Connection, job_id: &str, last_seq: u64) -> H
     }
 }
 
-/// A viewer of a job with no owner: fills it from the event log and
-/// closes, unless the job ended: then it also gets the stored events
-/// after `last_seq`.
+/// A viewer of a job with no owner gets the logged events after
+/// `last_seq`, then a close: 1000 if the job has ended, 1013 if it has not
+/// (it is being recovered, and cannot progress here).
 async fn from_store(
     app: &App,
-    socket: &mut Sockets,
+    sockets: &mut Sockets,
     conn: Connection,
     job_id: &str,
     last_seq: u64,
@@ -154,12 +154,10 @@ async fn from_store(
     };
     conn.viewer.push_replay(frames);
     conn.viewer.finish();
-    // A job with no owner that has not ended cannot progress here (it is
-    // being recovered): close so the client retries, rather than 1000.
     if !state.status.is_terminal() {
-        socket.set_end(CLOSE_TRY_AGAIN, "job not running");
+        sockets.set_end(CLOSE_TRY_AGAIN, "job not running");
     }
-    socket.add(conn);
+    sockets.add(conn);
     Ok(MessageFactory::new(job_id.to_string(), state.pipeline))
 }
 
@@ -185,24 +183,21 @@ async fn session(
         socket,
         early,
     };
-    let conn = match to_owner(&app, conn, &job_id, last_seq).await {
-        Handed::Owner => return,
-        Handed::Refused(code, reason, conn) => Err((code, reason, conn)),
-        Handed::NoOwner(conn) => Ok(conn),
-    };
-    // This socket is this task's to drive until it closes.
+    // Without an owner, this task drives the socket until it closes.
     let mut sockets = Sockets::new(Timing::of(&app.config), Arc::new(AtomicUsize::new(0)));
-    let refused = match conn {
-        Ok(conn) => match from_store(&app, &mut sockets, conn, &job_id, last_seq).await {
-            Ok(factory) => {
-                sockets.linger_until(Some(&factory), &app.cancel).await;
-                return;
+    let (code, reason, conn) = match to_owner(&app, conn, &job_id, last_seq).await {
+        Handed::Owner => return,
+        Handed::Refused(code, reason, conn) => (code, reason, conn),
+        Handed::NoOwner(conn) => {
+            match from_store(&app, &mut sockets, conn, &job_id, last_seq).await {
+                Ok(factory) => {
+                    sockets.linger_until(Some(&factory), &app.cancel).await;
+                    return;
+                }
+                Err(refused) => refused,
             }
-            Err(refused) => refused,
-        },
-        Err(refused) => refused,
+        }
     };
-    let (code, reason, conn) = refused;
     sockets.add(conn);
     sockets.close_all(code, &reason);
     sockets.linger_until(None, &app.cancel).await;

@@ -1,0 +1,116 @@
+//! How an owner begins and ends: its pipeline, the viewers still on their
+//! way when its job ends, and a server shutdown.
+
+use super::{Owner, OwnerMsg, Subscription};
+use crate::job::{JobContext, JobFailure, JobRunner, PipelineMsg, ResumePoint, Run, Stopped};
+use crate::ws::CLOSE_GOING_AWAY;
+use bookstrack_protocol::ErrorCode;
+use futures_util::FutureExt;
+use std::future::Future;
+use std::pin::Pin;
+use tokio::sync::mpsc;
+
+impl Owner {
+    /// Stops taking viewers, serves those already on their way (the job
+    /// has ended: a replay and a close), and lets every socket close.
+    pub(super) async fn leave(&mut self, mut rx: mpsc::Receiver<OwnerMsg>) {
+        self.app.registry.remove(&self.state.job_id);
+        rx.close();
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                OwnerMsg::Subscribe(sub) => {
+                    let Subscription {
+                        conn,
+                        last_seq,
+                        reply,
+                    } = *sub;
+                    let r = Box::pin(self.subscribe(conn, last_seq)).await;
+                    let _ = reply.send(r);
+                }
+                OwnerMsg::Snapshot(reply) => {
+                    let _ = reply.send(self.state.clone());
+                }
+                OwnerMsg::Ready | OwnerMsg::Pipeline(_) => {}
+            }
+        }
+        if self.app.cancel.is_cancelled() {
+            self.sockets
+                .close_all(CLOSE_GOING_AWAY, "server shutting down");
+        } else {
+            self.sockets.finish();
+        }
+        let cancel = self.app.cancel.clone();
+        self.sockets
+            .linger_until(Some(&self.factory), &cancel)
+            .await;
+    }
+
+    /// The pipeline, polled by the owner's own task: a timer-driven
+    /// pipeline's report then reaches the owner with no wakeup of another
+    /// task (blocking ones still run on the blocking pool). It ends by
+    /// sending its verdict to the inbox, like any report.
+    pub(super) fn pipeline(
+        &self,
+        tx: mpsc::Sender<OwnerMsg>,
+        runner: Box<dyn JobRunner>,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let cancel = self.app.cancel.child_token();
+        let resume = ResumePoint {
+            cursor: self.cursor,
+            processed: self.state.processed_count,
+            success: self.state.success_count,
+            failure: self.state.failure_count,
+        };
+        let ctx = JobContext::new(tx.clone(), cancel.clone(), resume);
+        let running = self.app.running.clone();
+        Box::pin(async move {
+            let _permit = tokio::select! {
+                p = running.acquire_owned() => p,
+                _ = cancel.cancelled() => return,
+            };
+            let outcome = match runner.start(ctx) {
+                Run::Blocking(f) => tokio::task::spawn_blocking(f)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Run::Task(fut) => std::panic::AssertUnwindSafe(fut)
+                    .catch_unwind()
+                    .await
+                    .map_err(|_| "the pipeline panicked".to_string()),
+            };
+            let verdict = match outcome {
+                Ok(Ok(verdict)) => verdict,
+                Ok(Err(Stopped)) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "pipeline crashed");
+                    Err(JobFailure::new(
+                        ErrorCode::ProcessingFailed,
+                        "the job's pipeline crashed",
+                    ))
+                }
+            };
+            let _ = tx
+                .send(OwnerMsg::Pipeline(PipelineMsg::Finished(Box::new(verdict))))
+                .await;
+        })
+    }
+
+    /// Server shutdown: keep everything done so far; the job resumes from
+    /// here at the next start.
+    pub(super) async fn shutdown(&mut self, rx: mpsc::Receiver<OwnerMsg>) {
+        if !self.state.status.is_terminal() {
+            // Every event sent is in this checkpoint: a restart continues
+            // right after it, with no gap for a resuming client.
+            self.persist(Vec::new(), 0).await;
+        }
+        self.leave(rx).await;
+    }
+
+    pub(super) async fn remove_input(&self) {
+        if let Ok(Some(path)) = self.app.store.input_path(&self.state.job_id).await {
+            crate::app::remove_input(std::path::Path::new(&path)).await;
+        }
+        // The terminal checkpoint has cleared the stored path: the spool
+        // (a file, or a folder of photos) is named after the job.
+        crate::app::remove_input(&self.app.spool_path(&self.state.job_id)).await;
+    }
+}
