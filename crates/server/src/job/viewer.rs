@@ -273,10 +273,6 @@ impl Viewer {
         self.lock().close();
     }
 
-    pub fn is_closed(&self) -> bool {
-        self.lock().closed
-    }
-
     pub fn queued(&self) -> usize {
         self.lock().waiting.len()
     }

@@ -14,7 +14,6 @@ use super::{CLOSE_GOING_AWAY, CLOSE_NORMAL};
 use crate::clock;
 use crate::config::Config;
 use crate::job::{Frame, Protocol, Viewer};
-use crate::metrics::Metrics;
 use bookstrack_protocol::{ClientMessage, Envelope, MessageFactory, V1Message};
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -77,13 +76,12 @@ struct Conn {
     closing: bool,
     /// The client closed or broke the protocol: nothing more to read.
     done_reading: bool,
-    metrics: Arc<Metrics>,
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
         self.viewer.close();
-        self.metrics.open_sockets.fetch_sub(1, Ordering::Relaxed);
+        (self.viewer.metrics().open_sockets).fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -134,7 +132,6 @@ impl Sockets {
             .open_sockets
             .fetch_add(1, Ordering::Relaxed);
         let mut conn = Conn {
-            metrics: c.viewer.metrics().clone(),
             viewer: c.viewer,
             socket: c.socket,
             decoder: Decoder::new(self.timing.max_message),
