@@ -2,6 +2,7 @@
 //! processes of its own (`bench worker`), against a `bookstrack serve`
 //! child and, side by side in the same run, nchan with the same clients.
 
+mod idle;
 mod nchan;
 mod persist;
 mod publish;

@@ -1,5 +1,6 @@
 //! The load scenarios of issue #7 and their side-by-side baseline runs.
 
+use super::idle::{create_channels, settled_rss, settled_rss_of};
 use super::nchan::{self, Nchan};
 use super::stats::percentiles;
 use super::{rss_kib, Worker};
@@ -13,10 +14,10 @@ use std::time::{Duration, Instant};
 #[derive(Args, Debug, Clone)]
 pub struct LoadArgs {
     #[arg(long, default_value_t = 3)]
-    runs: usize,
+    pub(super) runs: usize,
     /// Load-generator processes, each from its own 127.x.y.1 addresses.
     #[arg(long, default_value_t = 4)]
-    workers: usize,
+    pub(super) workers: usize,
     /// Skip the nchan baseline.
     #[arg(long)]
     no_nchan: bool,
@@ -87,16 +88,11 @@ fn addr_of(url: &str) -> Result<SocketAddr> {
     Ok(url.trim_start_matches("http://").parse()?)
 }
 
-async fn start_ours(dir: &std::path::Path, extra: &[&str]) -> Result<ServerChild> {
+pub(super) async fn start_ours(dir: &std::path::Path, extra: &[&str]) -> Result<ServerChild> {
     let mut args = vec!["--enable-synthetic-jobs", "--max-running-jobs", "1000000"];
     args.extend_from_slice(extra);
     ServerChild::start_with(&dir.join("data"), &args)
 }
-
-/// Server options of the `idle` runs: jobs start at once rather than at
-/// their first viewer's `ready`, so that the memory measured before the
-/// sockets attach holds running jobs, and the difference is the sockets'.
-const JOBS_RUNNING: &[&str] = &["--ready-timeout-secs", "0"];
 
 /// Starts `n` synthetic jobs; returns their viewer URLs.
 async fn synthetic_jobs(url: &str, n: usize, steps: u64, interval_ms: u64) -> Result<Vec<String>> {
@@ -195,7 +191,11 @@ impl Attached {
     /// is made beforehand with one message, so that, as for our sockets
     /// on jobs that exist, the memory measured before the subscribers
     /// attach holds the channels and the difference is the subscribers'.
-    async fn nchan(n: usize, rate: Option<f64>, workers: usize) -> Result<(Attached, u64)> {
+    pub(super) async fn nchan(
+        n: usize,
+        rate: Option<f64>,
+        workers: usize,
+    ) -> Result<(Attached, u64)> {
         let dir = tempfile::tempdir()?;
         let ng = Nchan::start()?;
         let addr = ng.addr;
@@ -247,7 +247,7 @@ impl Attached {
         }
     }
 
-    fn rss(&self) -> u64 {
+    pub(super) fn rss(&self) -> u64 {
         rss_kib(&self.pids())
     }
 
@@ -277,7 +277,7 @@ struct Window {
 
 pub async fn run(s: LoadScenario) -> Result<()> {
     match s {
-        LoadScenario::Idle { sockets, load } => idle(sockets, load).await,
+        LoadScenario::Idle { sockets, load } => super::idle::idle(sockets, load).await,
         LoadScenario::Live {
             jobs,
             rate,
@@ -299,7 +299,7 @@ pub async fn run(s: LoadScenario) -> Result<()> {
     }
 }
 
-fn with_nchan(load: &LoadArgs) -> bool {
+pub(super) fn with_nchan(load: &LoadArgs) -> bool {
     if load.no_nchan {
         return false;
     }
@@ -310,96 +310,6 @@ fn with_nchan(load: &LoadArgs) -> bool {
         return false;
     }
     true
-}
-
-/// Publishes one message to each of `n` channels, which makes them.
-async fn create_channels(addr: SocketAddr, n: usize) -> Result<()> {
-    use futures_util::StreamExt;
-    let http = super::http();
-    let mut posts = futures_util::stream::iter(0..n)
-        .map(|i| {
-            http.post(format!("http://{addr}/pub/ch{i}"))
-                .body("{}")
-                .send()
-        })
-        .buffer_unordered(64);
-    while let Some(r) = posts.next().await {
-        r?.error_for_status()?;
-    }
-    Ok(())
-}
-
-/// The RSS of `pid` once it has stopped growing: jobs just started are
-/// still writing their first checkpoints.
-async fn settled_rss(pid: u32) -> u64 {
-    settled_rss_of(&[pid]).await
-}
-
-async fn settled_rss_of(pids: &[u32]) -> u64 {
-    let mut last = rss_kib(pids);
-    for _ in 0..40 {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let now = rss_kib(pids);
-        if now.abs_diff(last) * 200 <= last {
-            return now;
-        }
-        last = now;
-    }
-    last
-}
-
-/// Lets sockets and allocators settle before memory is read.
-const SETTLE: Duration = Duration::from_secs(2);
-
-async fn idle(n: usize, load: LoadArgs) -> Result<()> {
-    let nchan = with_nchan(&load);
-    println!(
-        "idle: {n} authenticated sockets on {n} jobs, {} load processes",
-        load.workers
-    );
-    println!("run  target     sockets  KiB/socket  (with its job)  total RSS MiB");
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for run in 1..=load.runs.max(1) {
-        // An idle job: started, then one step an hour away.
-        let (a, before) = Attached::ours(n, 1, 3_600_000, load.workers, JOBS_RUNNING).await?;
-        tokio::time::sleep(SETTLE).await;
-        let after = a.rss();
-        // Memory before any job existed, from a fresh server.
-        let dir = tempfile::tempdir()?;
-        let empty = start_ours(dir.path(), JOBS_RUNNING).await?;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let empty_rss = rss_kib(&[empty.pid()]);
-        drop(empty);
-        let per = (after.saturating_sub(before)) as f64 / n as f64;
-        let with_job = (after.saturating_sub(empty_rss)) as f64 / n as f64;
-        println!(
-            "{run:<4} bookstrack {n:>8}  {per:>9.2}  {with_job:>13.2}  {:>12.1}",
-            after as f64 / 1024.0
-        );
-        ours.push((per, with_job));
-        drop(a);
-        if nchan {
-            let (a, before) = Attached::nchan(n, None, load.workers).await?;
-            tokio::time::sleep(SETTLE).await;
-            let after = a.rss();
-            let per = (after.saturating_sub(before)) as f64 / n as f64;
-            println!(
-                "{run:<4} nchan      {n:>8}  {per:>9.2}  {:>13}  {:>12.1}",
-                "-",
-                after as f64 / 1024.0
-            );
-            theirs.push(per);
-        }
-    }
-    let per = median(ours.iter().map(|o| o.0).collect());
-    let with_job = median(ours.iter().map(|o| o.1).collect());
-    print!("median: bookstrack {per:.2} KiB per socket ({with_job:.2} KiB with its job)");
-    if !theirs.is_empty() {
-        let t = median(theirs);
-        print!(", nchan {t:.2} KiB per subscriber: {:.2}x nchan's", per / t);
-    }
-    println!();
-    Ok(())
 }
 
 struct LiveRun {
