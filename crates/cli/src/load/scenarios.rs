@@ -413,18 +413,17 @@ async fn reconnect(viewers: usize, rate: f64, load: LoadArgs) -> Result<()> {
         tokio::time::sleep(WARMUP).await;
         a.stats().await?;
         let caught: Vec<Value> = a.command("drop").await?;
-        let back = caught
-            .iter()
-            .filter_map(|c| c["slowestBackUs"].as_u64())
-            .max()
-            .unwrap_or(0) as f64
-            / 1000.0;
-        let slowest = caught
-            .iter()
-            .filter_map(|c| c["slowestCatchUpUs"].as_u64())
-            .max()
-            .unwrap_or(0) as f64
-            / 1000.0;
+        // The slowest worker's figure, in ms.
+        let slowest_ms = |key: &str| {
+            caught
+                .iter()
+                .filter_map(|c| c[key].as_u64())
+                .max()
+                .unwrap_or(0) as f64
+                / 1000.0
+        };
+        let back = slowest_ms("slowestBackUs");
+        let slowest = slowest_ms("slowestCatchUpUs");
         tokio::time::sleep(Duration::from_millis(500)).await;
         let w = a.stats().await?;
         println!(
