@@ -172,11 +172,7 @@ impl Owner {
                     _ = self.sockets.ready(&self.factory) => break,
                     msg = rx.recv() => match msg {
                         Some(OwnerMsg::Ready) => break,
-                        Some(OwnerMsg::Subscribe(sub)) => {
-                            let Subscription { conn, last_seq, reply } = *sub;
-                            let r = Box::pin(self.subscribe(conn, last_seq)).await;
-                            let _ = reply.send(r);
-                        }
+                        Some(OwnerMsg::Subscribe(sub)) => Box::pin(self.subscribe(*sub)).await,
                         Some(OwnerMsg::Snapshot(reply)) => {
                             let _ = reply.send(self.state.clone());
                         }
@@ -201,11 +197,7 @@ impl Owner {
                     Some(OwnerMsg::Snapshot(reply)) => {
                         let _ = reply.send(self.state.clone());
                     }
-                    Some(OwnerMsg::Subscribe(sub)) => {
-                        let Subscription { conn, last_seq, reply } = *sub;
-                        let r = Box::pin(self.subscribe(conn, last_seq)).await;
-                        let _ = reply.send(r);
-                    }
+                    Some(OwnerMsg::Subscribe(sub)) => Box::pin(self.subscribe(*sub)).await,
                     Some(OwnerMsg::Pipeline(m)) => {
                         if self.on_pipeline(m).await {
                             break;
@@ -220,7 +212,17 @@ impl Owner {
         Box::pin(self.leave(rx)).await;
     }
 
-    async fn subscribe(
+    /// Takes a new viewer's socket, or hands it back with the reason.
+    async fn subscribe(&mut self, sub: Subscription) {
+        let Subscription {
+            conn,
+            last_seq,
+            reply,
+        } = sub;
+        let _ = reply.send(self.attach(conn, last_seq).await);
+    }
+
+    async fn attach(
         &mut self,
         conn: Connection,
         last_seq: u64,

@@ -1,7 +1,7 @@
 //! How an owner begins and ends: its pipeline, the viewers still on their
 //! way when its job ends, and a server shutdown.
 
-use super::{Owner, OwnerMsg, Subscription};
+use super::{Owner, OwnerMsg};
 use crate::job::{JobContext, JobFailure, JobRunner, PipelineMsg, ResumePoint, Run, Stopped};
 use crate::ws::CLOSE_GOING_AWAY;
 use bookstrack_protocol::ErrorCode;
@@ -18,26 +18,18 @@ impl Owner {
         rx.close();
         while let Some(msg) = rx.recv().await {
             match msg {
-                OwnerMsg::Subscribe(sub) => {
-                    let Subscription {
-                        conn,
-                        last_seq,
-                        reply,
-                    } = *sub;
-                    let r = Box::pin(self.subscribe(conn, last_seq)).await;
-                    let _ = reply.send(r);
-                }
+                OwnerMsg::Subscribe(sub) => Box::pin(self.subscribe(*sub)).await,
                 OwnerMsg::Snapshot(reply) => {
                     let _ = reply.send(self.state.clone());
                 }
                 OwnerMsg::Ready | OwnerMsg::Pipeline(_) => {}
             }
         }
+        // Otherwise the job has ended, and `finish` (or `subscribe`, for
+        // those just served) has told every viewer so.
         if self.app.cancel.is_cancelled() {
             self.sockets
                 .close_all(CLOSE_GOING_AWAY, "server shutting down");
-        } else {
-            self.sockets.finish();
         }
         let cancel = self.app.cancel.clone();
         self.sockets
