@@ -79,11 +79,7 @@ fn serialise(c: &mut Criterion) {
 
 /// `n` viewers on real loopback sockets whose far ends a reader task
 /// drains, so each push is the owner's non-blocking write, as in the server.
-fn socket_viewers(
-    rt: &tokio::runtime::Runtime,
-    n: usize,
-    metrics: &Arc<Metrics>,
-) -> Vec<Arc<Viewer>> {
+fn socket_viewers(rt: &tokio::runtime::Runtime, n: usize, metrics: &Arc<Metrics>) -> Vec<Viewer> {
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -101,7 +97,7 @@ fn socket_viewers(
                 Protocol::V2,
                 64,
                 metrics.clone(),
-                Arc::new(server),
+                server,
             ));
         }
         viewers
@@ -119,14 +115,14 @@ fn fan_out(c: &mut Criterion) {
     let _guard = rt.enter();
     let mut g = c.benchmark_group("fan_out");
     for viewers in [1usize, 8, 64] {
-        let vs = socket_viewers(&rt, viewers, &metrics);
+        let mut vs = socket_viewers(&rt, viewers, &metrics);
         g.throughput(Throughput::Elements(viewers as u64));
         g.bench_function(
             format!("serialise per viewer, {viewers} viewers (baseline)"),
             |b| {
                 b.iter(|| {
                     let env = f.progress(1, 0, update(1));
-                    for v in &vs {
+                    for v in &mut vs {
                         v.push(Frame::from_envelope(&env));
                         // What the socket's task does if the kernel fell behind.
                         let _ = v.flush();
@@ -137,7 +133,7 @@ fn fan_out(c: &mut Criterion) {
         g.bench_function(format!("shared frame, {viewers} viewers"), |b| {
             b.iter(|| {
                 let frame = Frame::from_envelope(&f.progress(1, 0, update(1)));
-                for v in &vs {
+                for v in &mut vs {
                     v.push(frame.clone());
                     let _ = v.flush();
                 }

@@ -224,7 +224,7 @@ impl Owner {
 
     async fn attach(
         &mut self,
-        conn: Connection,
+        mut conn: Connection,
         last_seq: u64,
     ) -> Result<(), (SubscribeError, Connection)> {
         let max = self.app.config.max_viewers_per_job;

@@ -14,7 +14,7 @@ use crate::metrics::Metrics;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::net::TcpStream;
 
 /// Most waiting frames written by one `writev` when a socket drains.
@@ -49,10 +49,9 @@ struct Queue {
     sealed: bool,
     /// Set once the viewer has been given everything it will ever get.
     finished: bool,
-    /// `None` once closed, so that an owner holding a closed viewer does
-    /// not hold its connection open; always `None` in tests, where every
-    /// frame waits here.
-    socket: Option<Arc<TcpStream>>,
+    /// `None` once closed, which closes the connection; always `None` in
+    /// tests, where every frame waits here.
+    socket: Option<TcpStream>,
 }
 
 impl Queue {
@@ -83,15 +82,18 @@ pub struct Flushed {
     pub finished: bool,
 }
 
+/// Held by value in its socket's entry (`ws::driver`), by the one task that
+/// drives that socket: no `Arc`, no lock, and the stream itself inline, so
+/// that an idle socket costs one small allocation here.
 pub struct Viewer {
     pub protocol: Protocol,
     capacity: usize,
-    queue: Mutex<Queue>,
+    q: Queue,
     metrics: Arc<Metrics>,
 }
 
 impl Viewer {
-    pub fn new(protocol: Protocol, capacity: usize, metrics: Arc<Metrics>) -> Arc<Viewer> {
+    pub fn new(protocol: Protocol, capacity: usize, metrics: Arc<Metrics>) -> Viewer {
         Self::build(protocol, capacity, metrics, None)
     }
 
@@ -99,8 +101,8 @@ impl Viewer {
         protocol: Protocol,
         capacity: usize,
         metrics: Arc<Metrics>,
-        socket: Arc<TcpStream>,
-    ) -> Arc<Viewer> {
+        socket: TcpStream,
+    ) -> Viewer {
         Self::build(protocol, capacity, metrics, Some(socket))
     }
 
@@ -108,30 +110,31 @@ impl Viewer {
         protocol: Protocol,
         capacity: usize,
         metrics: Arc<Metrics>,
-        socket: Option<Arc<TcpStream>>,
-    ) -> Arc<Viewer> {
-        Arc::new(Viewer {
+        socket: Option<TcpStream>,
+    ) -> Viewer {
+        Viewer {
             protocol,
             capacity: capacity.max(1),
-            queue: Mutex::new(Queue {
+            q: Queue {
                 socket,
                 ..Queue::default()
-            }),
+            },
             metrics,
-        })
+        }
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    /// The stream, for reading and readiness; `None` once closed.
+    pub fn socket(&self) -> Option<&TcpStream> {
+        self.q.socket.as_ref()
     }
 
     /// A live frame; `false` once the viewer has gone away.
-    pub fn push(&self, frame: Arc<Frame>) -> bool {
-        let mut q = self.lock();
+    pub fn push(&mut self, frame: Arc<Frame>) -> bool {
+        let q = &mut self.q;
         if q.closed || q.sealed {
             return false;
         }
@@ -140,7 +143,7 @@ impl Viewer {
         }
         if q.waiting.is_empty() {
             let wire = frame.wire(self.protocol);
-            match write_now(q.socket.as_deref(), wire) {
+            match write_now(q.socket.as_ref(), wire) {
                 Ok(n) if n == wire.len() => {
                     Metrics::inc(&self.metrics.events_sent);
                     return true;
@@ -169,50 +172,48 @@ impl Viewer {
     }
 
     /// A frame of the socket's own, kept in order with the events.
-    pub fn send_control(&self, frame: Bytes) {
+    pub fn send_control(&mut self, frame: Bytes) {
         self.enqueue([Out::Control(frame)]);
     }
 
     /// The close frame: the last frame this viewer sends, whatever the
     /// owner pushes after it (RFC 6455 §5.5.1).
-    pub fn send_close(&self, frame: Bytes) {
+    pub fn send_close(&mut self, frame: Bytes) {
         self.send_control(frame);
-        self.lock().sealed = true;
+        self.q.sealed = true;
     }
 
     /// Replayed frames bypass the bound: a resume must be gap-free, and the
     /// replay is itself bounded by the event retention.
-    pub fn push_replay(&self, frames: impl IntoIterator<Item = Arc<Frame>>) {
+    pub fn push_replay(&mut self, frames: impl IntoIterator<Item = Arc<Frame>>) {
         self.enqueue(frames.into_iter().map(Out::Event));
     }
 
-    fn enqueue(&self, items: impl IntoIterator<Item = Out>) {
-        let mut q = self.lock();
-        if q.closed || q.sealed {
+    fn enqueue(&mut self, items: impl IntoIterator<Item = Out>) {
+        if self.q.closed || self.q.sealed {
             return;
         }
         for item in items {
             if matches!(&item, Out::Event(f) if f.kind == FrameKind::Terminal) {
-                q.finished = true;
+                self.q.finished = true;
             }
-            q.waiting.push_back(item);
+            self.q.waiting.push_back(item);
         }
-        let _ = self.flush_locked(&mut q);
+        let _ = self.flush();
     }
 
     /// Nothing more will come: close once the queue is drained.
-    pub fn finish(&self) {
-        self.lock().finished = true;
+    pub fn finish(&mut self) {
+        self.q.finished = true;
     }
 
     /// Writes what is waiting, as far as the socket takes it.
-    pub fn flush(&self) -> io::Result<Flushed> {
-        let mut q = self.lock();
-        self.flush_locked(&mut q)
-    }
-
-    fn flush_locked(&self, q: &mut Queue) -> io::Result<Flushed> {
-        while let Some(socket) = q.socket.clone().filter(|_| !q.waiting.is_empty()) {
+    pub fn flush(&mut self) -> io::Result<Flushed> {
+        loop {
+            let q = &mut self.q;
+            let Some(socket) = q.socket.as_ref().filter(|_| !q.waiting.is_empty()) else {
+                break;
+            };
             let mut slices = Vec::with_capacity(q.waiting.len().min(MAX_IOVECS));
             for (i, out) in q.waiting.iter().take(MAX_IOVECS).enumerate() {
                 let bytes = out.bytes(self.protocol);
@@ -223,7 +224,7 @@ impl Viewer {
                 }));
             }
             match socket.try_write_vectored(&slices) {
-                Ok(n) => self.advance(q, n),
+                Ok(n) => self.advance(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     q.close();
@@ -231,6 +232,7 @@ impl Viewer {
                 }
             }
         }
+        let q = &mut self.q;
         if q.waiting.is_empty() && q.waiting.capacity() > 0 {
             // An idle socket holds no queue (a `ready_ack` allocates one).
             q.waiting = VecDeque::new();
@@ -242,7 +244,8 @@ impl Viewer {
     }
 
     /// Drops from the queue the `n` bytes the kernel took.
-    fn advance(&self, q: &mut Queue, mut n: usize) {
+    fn advance(&mut self, mut n: usize) {
+        let q = &mut self.q;
         while let Some(front) = q.waiting.front() {
             let left = front.bytes(self.protocol).len() - q.written;
             if n < left {
@@ -260,21 +263,20 @@ impl Viewer {
     /// Moves the waiting frames into `out`; returns whether the viewer is
     /// finished once these are written.
     #[cfg(test)]
-    fn drain_into(&self, out: &mut Vec<Arc<Frame>>) -> bool {
-        let mut q = self.lock();
-        out.extend(q.waiting.drain(..).filter_map(|o| match o {
+    fn drain_into(&mut self, out: &mut Vec<Arc<Frame>>) -> bool {
+        out.extend(self.q.waiting.drain(..).filter_map(|o| match o {
             Out::Event(f) => Some(f),
             Out::Control(_) => None,
         }));
-        q.finished
+        self.q.finished
     }
 
-    pub fn close(&self) {
-        self.lock().close();
+    pub fn close(&mut self) {
+        self.q.close();
     }
 
     pub fn queued(&self) -> usize {
-        self.lock().waiting.len()
+        self.q.waiting.len()
     }
 }
 
@@ -300,7 +302,7 @@ mod tests {
     #[test]
     fn full_queue_coalesces_progress_and_keeps_terminal() {
         let m = Arc::new(Metrics::default());
-        let v = Viewer::new(Protocol::V2, 3, m.clone());
+        let mut v = Viewer::new(Protocol::V2, 3, m.clone());
         let f = MessageFactory::new("j", Pipeline::CsvImport);
         v.push(Frame::from_envelope(&f.job_started(1, 0, 10)));
         for seq in 2..=10 {
@@ -333,7 +335,7 @@ mod tests {
 
     #[test]
     fn nothing_follows_the_close_frame() {
-        let v = Viewer::new(Protocol::V2, 3, Arc::new(Metrics::default()));
+        let mut v = Viewer::new(Protocol::V2, 3, Arc::new(Metrics::default()));
         let f = MessageFactory::new("j", Pipeline::CsvImport);
         assert!(v.push(progress(&f, 1)));
         v.send_close(Bytes::from_static(b"close"));
@@ -345,7 +347,7 @@ mod tests {
 
     #[test]
     fn closed_viewer_refuses_frames() {
-        let v = Viewer::new(Protocol::V2, 3, Arc::new(Metrics::default()));
+        let mut v = Viewer::new(Protocol::V2, 3, Arc::new(Metrics::default()));
         v.close();
         let f = MessageFactory::new("j", Pipeline::CsvImport);
         assert!(!v.push(progress(&f, 1)));

@@ -99,6 +99,11 @@ impl Decoder {
         }
     }
 
+    /// Holds nothing between frames: dropping it loses nothing.
+    pub fn is_idle(&self) -> bool {
+        self.partial.is_empty() && self.message.is_none()
+    }
+
     /// Decodes every complete frame in what has arrived so far.
     pub fn feed(&mut self, data: &[u8], out: &mut Vec<Incoming>) -> Result<(), Violation> {
         if self.partial.is_empty() {

@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
@@ -36,8 +35,8 @@ const READ_CHUNK: usize = 1024;
 
 /// A socket just upgraded, on its way to the task that will drive it.
 pub struct Connection {
-    pub viewer: Arc<Viewer>,
-    pub socket: Arc<TcpStream>,
+    /// Holds the stream.
+    pub viewer: Viewer,
     /// Bytes the client sent right behind its upgrade request.
     pub early: Vec<u8>,
 }
@@ -60,12 +59,14 @@ impl Timing {
     }
 }
 
+/// One socket's entry, kept small: most sockets are idle, and one holds
+/// its decoder only between the pieces of a message, its early messages
+/// only until its first poll.
 struct Conn {
-    viewer: Arc<Viewer>,
-    socket: Arc<TcpStream>,
-    decoder: Decoder,
+    viewer: Viewer,
+    decoder: Option<Box<Decoder>>,
     /// Messages decoded from the upgrade's early bytes, not answered yet.
-    early: Vec<Incoming>,
+    early: Box<[Incoming]>,
     /// The client sent something since the last ping tick.
     heard: bool,
     /// The next ping tick, or the pong deadline while a ping is out, or the
@@ -133,18 +134,19 @@ impl Sockets {
             .fetch_add(1, Ordering::Relaxed);
         let mut conn = Conn {
             viewer: c.viewer,
-            socket: c.socket,
-            decoder: Decoder::new(self.timing.max_message),
-            early: Vec::new(),
+            decoder: None,
+            early: Box::default(),
             heard: true,
             wake: Instant::now() + self.timing.ping_interval,
             awaiting_pong: false,
             closing: false,
             done_reading: false,
         };
-        if let Err(v) = conn.decoder.feed(&c.early, &mut conn.early) {
+        let mut early = Vec::new();
+        if let Err(v) = conn.feed(&c.early, &mut early, self.timing.max_message) {
             conn.close(v.code, v.reason);
         }
+        conn.early = early.into_boxed_slice();
         // Most jobs have one viewer: no room for four.
         self.conns.reserve_exact(1);
         self.conns.push(conn);
@@ -154,15 +156,15 @@ impl Sockets {
     /// Hands a live frame to every viewer, dropping those gone.
     pub fn push(&mut self, frame: &Arc<Frame>) {
         let before = self.conns.len();
-        self.conns.retain(|c| c.viewer.push(frame.clone()));
+        self.conns.retain_mut(|c| c.viewer.push(frame.clone()));
         if self.conns.len() != before {
             self.update_count();
         }
     }
 
     /// Nothing more will come: each viewer closes once drained.
-    pub fn finish(&self) {
-        for c in &self.conns {
+    pub fn finish(&mut self) {
+        for c in &mut self.conns {
             c.viewer.finish();
         }
     }
@@ -255,7 +257,7 @@ impl Conn {
         }
     }
 
-    fn control(&self, env: Envelope) {
+    fn control(&mut self, env: Envelope) {
         let json = match self.viewer.protocol {
             Protocol::V2 => env.to_json(),
             Protocol::V1 => V1Message::from_envelope(&env).to_json(),
@@ -274,12 +276,15 @@ impl Conn {
         end: (u16, &'static str),
         ready: &mut bool,
     ) -> bool {
-        let mut incoming = std::mem::take(&mut self.early);
+        let mut incoming = std::mem::take(&mut self.early).into_vec();
         while !self.done_reading {
-            match self.socket.poll_read_ready(cx) {
+            let Some(socket) = self.viewer.socket() else {
+                return false;
+            };
+            match socket.poll_read_ready(cx) {
                 Poll::Pending => break,
                 Poll::Ready(Err(_)) => return false,
-                Poll::Ready(Ok(())) => match self.read_now(&mut incoming) {
+                Poll::Ready(Ok(())) => match self.read_now(&mut incoming, timing.max_message) {
                     Ok(true) => {}
                     // End of stream: the client has gone.
                     Ok(false) => return false,
@@ -338,10 +343,10 @@ impl Conn {
                     }
                     break;
                 }
-                Ok(_) => match self.socket.poll_write_ready(cx) {
-                    Poll::Pending => break,
-                    Poll::Ready(Err(_)) => return false,
-                    Poll::Ready(Ok(())) => {}
+                Ok(_) => match self.viewer.socket().map(|s| s.poll_write_ready(cx)) {
+                    Some(Poll::Pending) => break,
+                    None | Some(Poll::Ready(Err(_))) => return false,
+                    Some(Poll::Ready(Ok(()))) => {}
                 },
             }
         }
@@ -370,15 +375,41 @@ impl Conn {
 
     /// Reads what has arrived without waiting; `Ok(false)` at end of stream.
     /// The buffer lives only for the call, so an idle socket holds none.
-    fn read_now(&mut self, out: &mut Vec<Incoming>) -> Result<bool, super::codec::Violation> {
+    fn read_now(
+        &mut self,
+        out: &mut Vec<Incoming>,
+        max_message: usize,
+    ) -> Result<bool, super::codec::Violation> {
         let mut buf = [0u8; READ_CHUNK];
         loop {
-            match self.socket.try_read(&mut buf) {
+            let Some(socket) = self.viewer.socket() else {
+                return Ok(false);
+            };
+            match socket.try_read(&mut buf) {
                 Ok(0) => return Ok(false),
-                Ok(n) => self.decoder.feed(&buf[..n], out)?,
+                Ok(n) => self.feed(&buf[..n], out, max_message)?,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(true),
                 Err(_) => return Ok(false),
             }
         }
+    }
+
+    /// Decodes what arrived; the decoder is kept only while it holds part
+    /// of a frame or of a fragmented message.
+    fn feed(
+        &mut self,
+        data: &[u8],
+        out: &mut Vec<Incoming>,
+        max_message: usize,
+    ) -> Result<(), super::codec::Violation> {
+        let mut decoder = self
+            .decoder
+            .take()
+            .map_or_else(|| Decoder::new(max_message), |d| *d);
+        decoder.feed(data, out)?;
+        if !decoder.is_idle() {
+            self.decoder = Some(Box::new(decoder));
+        }
+        Ok(())
     }
 }

@@ -131,7 +131,7 @@ async fn to_owner(app: &App, conn: Connection, job_id: &str, last_seq: u64) -> H
 async fn from_store(
     app: &App,
     sockets: &mut Sockets,
-    conn: Connection,
+    mut conn: Connection,
     job_id: &str,
     last_seq: u64,
 ) -> Result<MessageFactory, (u16, String, Connection)> {
@@ -171,18 +171,13 @@ async fn session(
 ) {
     // Small frames go out as soon as they are written, not after an ACK.
     let _ = socket.set_nodelay(true);
-    let socket = Arc::new(socket);
     let viewer = Viewer::with_socket(
         protocol,
         app.config.viewer_queue,
         app.metrics.clone(),
-        socket.clone(),
-    );
-    let conn = Connection {
-        viewer,
         socket,
-        early,
-    };
+    );
+    let conn = Connection { viewer, early };
     // Without an owner, this task drives the socket until it closes.
     let mut sockets = Sockets::new(Timing::of(&app.config), Arc::new(AtomicUsize::new(0)));
     let (code, reason, conn) = match to_owner(&app, conn, &job_id, last_seq).await {
