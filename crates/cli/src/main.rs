@@ -1,5 +1,6 @@
 //! `bookstrack`: run the progress server, start jobs and watch them live.
 
+mod alloc;
 mod bench;
 mod bench_enrich;
 mod catalog;
@@ -118,8 +119,22 @@ fn init_tracing() {
         .try_init();
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before any thread exists: allocator options are not thread safe.
+    alloc::configure();
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(cli_main()),
+        Err(e) => {
+            eprintln!("error: could not start the runtime: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn cli_main() -> ExitCode {
     init_tracing();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
