@@ -1,6 +1,7 @@
 //! `bench idle`: server memory per idle authenticated socket, beside
 //! nchan's per subscriber.
 
+use super::nchan::Nchan;
 use super::rss_kib;
 use super::scenarios::{start_ours, with_nchan, Attached, LoadArgs};
 use crate::bench::median;
@@ -58,7 +59,14 @@ pub(super) async fn idle(n: usize, load: LoadArgs) -> Result<()> {
         "idle: {n} authenticated sockets on {n} jobs, {} load processes",
         load.workers
     );
-    println!("run  target     sockets  KiB/socket  (with its job)  total RSS MiB");
+    // nginx's per-connection memory, resident from its start: the growth
+    // measured below leaves it out.
+    let slot = if nchan {
+        Some(Nchan::slot_kib()?)
+    } else {
+        None
+    };
+    println!("run  target     sockets  KiB/socket  (with its job/slot)  total RSS MiB");
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for run in 1..=load.runs.max(1) {
         // An idle job: started, then one step an hour away.
@@ -74,7 +82,7 @@ pub(super) async fn idle(n: usize, load: LoadArgs) -> Result<()> {
         let per = (after.saturating_sub(before)) as f64 / n as f64;
         let with_job = (after.saturating_sub(empty_rss)) as f64 / n as f64;
         println!(
-            "{run:<4} bookstrack {n:>8}  {per:>9.2}  {with_job:>13.2}  {:>12.1}",
+            "{run:<4} bookstrack {n:>8}  {per:>9.2}  {with_job:>18.2}  {:>12.1}",
             after as f64 / 1024.0
         );
         ours.push((per, with_job));
@@ -84,9 +92,9 @@ pub(super) async fn idle(n: usize, load: LoadArgs) -> Result<()> {
             tokio::time::sleep(SETTLE).await;
             let after = a.rss();
             let per = (after.saturating_sub(before)) as f64 / n as f64;
+            let with_slot = per + slot.unwrap_or(0.0);
             println!(
-                "{run:<4} nchan      {n:>8}  {per:>9.2}  {:>13}  {:>12.1}",
-                "-",
+                "{run:<4} nchan      {n:>8}  {per:>9.2}  {with_slot:>18.2}  {:>12.1}",
                 after as f64 / 1024.0
             );
             theirs.push(per);
@@ -95,10 +103,17 @@ pub(super) async fn idle(n: usize, load: LoadArgs) -> Result<()> {
     let per = median(ours.iter().map(|o| o.0).collect());
     let with_job = median(ours.iter().map(|o| o.1).collect());
     print!("median: bookstrack {per:.2} KiB per socket ({with_job:.2} KiB with its job)");
-    if !theirs.is_empty() {
+    if let (false, Some(slot)) = (theirs.is_empty(), slot) {
         let t = median(theirs);
-        print!(", nchan {t:.2} KiB per subscriber: {:.2}x nchan's", per / t);
+        println!(", nchan {t:.2} KiB per subscriber: {:.2}x nchan's", per / t);
+        println!(
+            "nchan's connection slot (resident from its start): {slot:.2} KiB; \
+             with it, nchan {:.2} KiB per subscriber: bookstrack {:.2}x nchan's",
+            t + slot,
+            per / (t + slot)
+        );
+    } else {
+        println!();
     }
-    println!();
     Ok(())
 }
