@@ -1,7 +1,7 @@
 //! The SQLite side of enrichment: the lookup cache, the local catalog and
 //! keyed reads, kept apart from the job tables' code.
 
-use super::sqlite::db;
+use super::schema::db;
 use super::{CatalogEntry, SqliteStore, StoreResult};
 use rusqlite::{params, OptionalExtension};
 use std::collections::HashMap;

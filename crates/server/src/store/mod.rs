@@ -1,13 +1,17 @@
 //! Storage behind a trait so that a second backend (Redis, for scale-out) can
 //! slot in; `tests/store_contract.rs` runs one suite against every backend.
 
+mod event_log;
 mod lookup;
+mod output;
 mod reader;
+mod schema;
 mod sqlite;
 mod writer;
 
+pub use event_log::TRIM_EVERY;
 pub use reader::READER_THREADS;
-pub use sqlite::{SqliteStore, TRIM_EVERY};
+pub use sqlite::SqliteStore;
 pub use writer::MAX_GROUP_COMMIT;
 
 use crate::token::TokenHash;

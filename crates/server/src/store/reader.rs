@@ -8,7 +8,7 @@
 //! at ~440/s (`bookstrack bench reconnect`). Here a read waits in a queue,
 //! not in a thread.
 
-use super::sqlite::db;
+use super::schema::db;
 use super::{StoreError, StoreResult};
 use rusqlite::Connection;
 use std::sync::{mpsc, Arc, Mutex};

@@ -3,7 +3,10 @@
 //! reader connections on threads of their own (`reader.rs`), so a slow disk
 //! never stalls the async workers.
 
+use super::event_log::{self, insert_events};
+use super::output;
 use super::reader::{Reader, READER_THREADS};
+use super::schema::{db, migrate, open, parse_state, SCHEMA};
 use super::writer::Writer;
 use super::*;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -14,166 +17,6 @@ use std::sync::Arc;
 pub struct SqliteStore {
     writer: Arc<Writer>,
     reader: Arc<Reader>,
-}
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    status TEXT NOT NULL,
-    end_time INTEGER,
-    cursor INTEGER NOT NULL DEFAULT 0,
-    input_path TEXT,
-    params TEXT NOT NULL DEFAULT 'null',
-    checkpointed_at INTEGER NOT NULL,
-    seq_reserved INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS jobs_end ON jobs(end_time) WHERE end_time IS NOT NULL;
-CREATE TABLE IF NOT EXISTS tokens (
-    job_id TEXT PRIMARY KEY,
-    hash BLOB NOT NULL,
-    expires_at INTEGER NOT NULL,
-    previous_hash BLOB
-);
--- The event log: each row a run of consecutive events (those of one
--- checkpoint), one JSON text per line. Rows go in rowid order, so a commit
--- appends pages instead of touching one page per job (BENCHMARKS.md).
-CREATE TABLE IF NOT EXISTS event_log (
-    id INTEGER PRIMARY KEY,
-    job_id TEXT NOT NULL,
-    first_seq INTEGER NOT NULL,
-    last_seq INTEGER NOT NULL,
-    progress INTEGER NOT NULL,
-    json TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS event_log_job ON event_log(job_id, last_seq);
-CREATE TABLE IF NOT EXISTS items (
-    job_id TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    work_id TEXT,
-    json TEXT NOT NULL,
-    PRIMARY KEY (job_id, idx)
-) WITHOUT ROWID;
--- Work ids, indexed once per job when it ends: indexing them row by row
--- puts random-key inserts on every checkpoint (BENCHMARKS.md).
-CREATE TABLE IF NOT EXISTS works (
-    work_id TEXT PRIMARY KEY,
-    job_id TEXT NOT NULL,
-    idx INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS enrich_cache (
-    key TEXT PRIMARY KEY,
-    json TEXT NOT NULL,
-    fetched_at INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS catalog (
-    isbn13 TEXT PRIMARY KEY,
-    title_key TEXT NOT NULL,
-    json TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS catalog_title ON catalog(title_key);
-CREATE TABLE IF NOT EXISTS row_errors (
-    job_id TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    row_num INTEGER NOT NULL,
-    message TEXT NOT NULL,
-    PRIMARY KEY (job_id, idx)
-) WITHOUT ROWID;
-";
-
-pub(super) fn db<E: std::fmt::Display>(e: E) -> StoreError {
-    StoreError::Database(e.to_string())
-}
-
-fn open(path: &Path) -> StoreResult<Connection> {
-    let conn = Connection::open(path).map_err(db)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(db)?;
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .map_err(db)?;
-    conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(db)?;
-    Ok(conn)
-}
-
-/// The log keeps at least the newest `retain` events of a job and at most
-/// `retain + TRIM_EVERY - 1`: whole runs are trimmed, and a run (one
-/// checkpoint's events) is never longer than the owner's seq reservation.
-pub const TRIM_EVERY: u64 = 64;
-
-/// Logs events (ascending seqs) as runs of consecutive seqs, one row each,
-/// and drops the runs that fell out of the retention window.
-fn insert_events(
-    tx: &Connection,
-    id: &str,
-    events: &[StoredEvent],
-    retain: u64,
-) -> StoreResult<()> {
-    let mut st = tx
-        .prepare_cached(
-            "INSERT INTO event_log (job_id, first_seq, last_seq, progress, json) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .map_err(db)?;
-    let mut rest = events;
-    while let Some(first) = rest.first() {
-        let len = rest
-            .iter()
-            .enumerate()
-            .take_while(|(i, e)| e.seq == first.seq + *i as u64)
-            .count();
-        let (run, tail) = rest.split_at(len);
-        let progress = run
-            .iter()
-            .filter(|e| e.json.starts_with("{\"type\":\"job_progress\""))
-            .count();
-        let mut json = String::with_capacity(run.iter().map(|e| e.json.len() + 1).sum());
-        for (i, e) in run.iter().enumerate() {
-            debug_assert!(!e.json.contains('\n'), "compact JSON has no raw newline");
-            if i > 0 {
-                json.push('\n');
-            }
-            json.push_str(&e.json);
-        }
-        let last = run[run.len() - 1].seq;
-        st.execute(params![
-            id,
-            first.seq as i64,
-            last as i64,
-            progress as i64,
-            json
-        ])
-        .map_err(db)?;
-        rest = tail;
-    }
-    if let Some(newest) = events.last().map(|e| e.seq).filter(|s| *s > retain) {
-        tx.prepare_cached("DELETE FROM event_log WHERE job_id = ?1 AND last_seq <= ?2")
-            .map_err(db)?
-            .execute(params![id, (newest - retain) as i64])
-            .map_err(db)?;
-    }
-    Ok(())
-}
-
-/// Columns added since the first release, for data dirs made before them.
-fn migrate(c: &Connection) -> StoreResult<()> {
-    let has = |col: &str| -> StoreResult<bool> {
-        c.prepare("SELECT 1 FROM pragma_table_info('jobs') WHERE name = ?1")
-            .and_then(|mut st| st.exists([col]))
-            .map_err(db)
-    };
-    // The per-event table of the first release: its jobs resume with a
-    // `job_state` snapshot instead of a replay.
-    c.execute_batch("DROP TABLE IF EXISTS events").map_err(db)?;
-    if !has("seq_reserved")? {
-        c.execute_batch("ALTER TABLE jobs ADD COLUMN seq_reserved INTEGER NOT NULL DEFAULT 0")
-            .map_err(db)?;
-    }
-    Ok(())
-}
-
-fn parse_state(s: &str) -> StoreResult<JobState> {
-    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 impl SqliteStore {
@@ -334,75 +177,17 @@ impl Store for SqliteStore {
         limit: u64,
     ) -> StoreResult<Vec<StoredEvent>> {
         let id = job_id.to_string();
-        self.read(move |c| {
-            let mut st = c
-                .prepare_cached(
-                    "SELECT first_seq, json FROM event_log WHERE job_id = ?1 AND last_seq > ?2 ORDER BY last_seq",
-                )
-                .map_err(db)?;
-            let mut rows = st.query(params![id, after as i64]).map_err(db)?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next().map_err(db)? {
-                let first = row.get::<_, i64>(0).map_err(db)? as u64;
-                let json: String = row.get(1).map_err(db)?;
-                for (i, line) in json.split('\n').enumerate() {
-                    let seq = first + i as u64;
-                    if seq > after {
-                        if out.len() as u64 >= limit {
-                            return Ok(out);
-                        }
-                        out.push(StoredEvent {
-                            seq,
-                            json: line.to_string(),
-                        });
-                    }
-                }
-            }
-            Ok(out)
-        })
-        .await
+        self.read(move |c| event_log::after(c, &id, after, limit))
+            .await
     }
 
     async fn checkpoint(&self, job_id: &str, cp: Checkpoint) -> StoreResult<()> {
         let id = job_id.to_string();
         self.write(move |tx| {
             insert_events(tx, &id, &cp.events, cp.retain)?;
-            if !cp.items.is_empty() {
-                let next: i64 = tx
-                    .query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM items WHERE job_id = ?1", [&id], |r| r.get(0))
-                    .map_err(db)?;
-                let mut st = tx
-                    .prepare_cached("INSERT INTO items (job_id, idx, work_id, json) VALUES (?1, ?2, ?3, ?4)")
-                    .map_err(db)?;
-                for (i, item) in cp.items.iter().enumerate() {
-                    st.execute(params![id, next + i as i64, item.work_id, item.json])
-                        .map_err(db)?;
-                }
-            }
-            if !cp.errors.is_empty() {
-                let next: i64 = tx
-                    .query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM row_errors WHERE job_id = ?1", [&id], |r| r.get(0))
-                    .map_err(db)?;
-                let mut st = tx
-                    .prepare_cached(
-                        "INSERT INTO row_errors (job_id, idx, row_num, message) VALUES (?1, ?2, ?3, ?4)",
-                    )
-                    .map_err(db)?;
-                for (i, e) in cp.errors.iter().enumerate() {
-                    st.execute(params![id, next + i as i64, e.row as i64, e.message])
-                        .map_err(db)?;
-                }
-            }
+            output::append(tx, &id, &cp.items, &cp.errors)?;
             if let Some(state) = cp.state.as_ref().filter(|s| s.status.is_terminal()) {
-                // One sorted insert per job; the newest job's record of a work wins.
-                tx.prepare_cached(
-                    "INSERT OR REPLACE INTO works (work_id, job_id, idx)
-                     SELECT work_id, job_id, idx FROM items
-                     WHERE job_id = ?1 AND work_id IS NOT NULL ORDER BY work_id",
-                )
-                .map_err(db)?
-                .execute([&state.job_id])
-                .map_err(db)?;
+                output::index_works(tx, &state.job_id)?;
             }
             if let Some(state) = &cp.state {
                 let json = serde_json::to_string(state).map_err(db)?;
@@ -433,43 +218,7 @@ impl Store for SqliteStore {
 
     async fn output(&self, job_id: &str) -> StoreResult<Option<JobOutput>> {
         let id = job_id.to_string();
-        self.read(move |c| {
-            let exists: Option<i64> = c
-                .query_row("SELECT 1 FROM jobs WHERE job_id = ?1", [&id], |r| r.get(0))
-                .optional()
-                .map_err(db)?;
-            if exists.is_none() {
-                return Ok(None);
-            }
-            let mut st = c
-                .prepare_cached("SELECT json FROM items WHERE job_id = ?1 ORDER BY idx")
-                .map_err(db)?;
-            let items = st
-                .query_map([&id], |r| r.get::<_, String>(0))
-                .map_err(db)?
-                .map(|r| {
-                    let s = r.map_err(db)?;
-                    serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(e.to_string()))
-                })
-                .collect::<StoreResult<Vec<Value>>>()?;
-            let mut st = c
-                .prepare_cached(
-                    "SELECT row_num, message FROM row_errors WHERE job_id = ?1 ORDER BY idx",
-                )
-                .map_err(db)?;
-            let errors = st
-                .query_map([&id], |r| {
-                    Ok(RowError {
-                        row: r.get::<_, i64>(0)? as u64,
-                        message: r.get(1)?,
-                    })
-                })
-                .map_err(db)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(db)?;
-            Ok(Some(JobOutput { items, errors }))
-        })
-        .await
+        self.read(move |c| output::read(c, &id)).await
     }
 
     async fn unfinished(&self) -> StoreResult<Vec<Unfinished>> {

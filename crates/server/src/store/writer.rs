@@ -8,7 +8,7 @@
 //! savepoint, so one failing write rolls back alone, and no write is answered
 //! before the commit that holds it.
 
-use super::sqlite::db;
+use super::schema::db;
 use super::{StoreError, StoreResult, WriteStats};
 use rusqlite::Connection;
 use std::sync::atomic::{AtomicU64, Ordering};
