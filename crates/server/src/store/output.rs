@@ -4,7 +4,7 @@
 
 use super::schema::db;
 use super::*;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
 
 /// Appends after what earlier checkpoints wrote.
 pub(super) fn append(
@@ -13,41 +13,46 @@ pub(super) fn append(
     items: &[Item],
     errors: &[RowError],
 ) -> StoreResult<()> {
-    if !items.is_empty() {
-        let next: i64 = tx
-            .query_row(
-                "SELECT COALESCE(MAX(idx) + 1, 0) FROM items WHERE job_id = ?1",
-                [id],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
-        let mut st = tx
-            .prepare_cached(
-                "INSERT INTO items (job_id, idx, work_id, json) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .map_err(db)?;
-        for (i, item) in items.iter().enumerate() {
-            st.execute(params![id, next + i as i64, item.work_id, item.json])
-                .map_err(db)?;
-        }
+    append_rows(
+        tx,
+        id,
+        "items",
+        "INSERT INTO items (job_id, idx, work_id, json) VALUES (?1, ?2, ?3, ?4)",
+        items,
+        |st, idx, item| st.execute(params![id, idx, item.work_id, item.json]),
+    )?;
+    append_rows(
+        tx,
+        id,
+        "row_errors",
+        "INSERT INTO row_errors (job_id, idx, row_num, message) VALUES (?1, ?2, ?3, ?4)",
+        errors,
+        |st, idx, e| st.execute(params![id, idx, e.row as i64, e.message]),
+    )
+}
+
+/// Inserts a job's `rows` into `table` (a name from this module, never
+/// input) at the indexes after its last one, each through `insert`.
+fn append_rows<T>(
+    tx: &Connection,
+    id: &str,
+    table: &str,
+    insert: &str,
+    rows: &[T],
+    mut row: impl FnMut(&mut CachedStatement<'_>, i64, &T) -> rusqlite::Result<usize>,
+) -> StoreResult<()> {
+    if rows.is_empty() {
+        return Ok(());
     }
-    if !errors.is_empty() {
-        let next: i64 = tx
-            .query_row(
-                "SELECT COALESCE(MAX(idx) + 1, 0) FROM row_errors WHERE job_id = ?1",
-                [id],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
-        let mut st = tx
-            .prepare_cached(
-                "INSERT INTO row_errors (job_id, idx, row_num, message) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .map_err(db)?;
-        for (i, e) in errors.iter().enumerate() {
-            st.execute(params![id, next + i as i64, e.row as i64, e.message])
-                .map_err(db)?;
-        }
+    let next: i64 = tx
+        .prepare_cached(&format!(
+            "SELECT COALESCE(MAX(idx) + 1, 0) FROM {table} WHERE job_id = ?1"
+        ))
+        .and_then(|mut st| st.query_row([id], |r| r.get(0)))
+        .map_err(db)?;
+    let mut st = tx.prepare_cached(insert).map_err(db)?;
+    for (i, r) in rows.iter().enumerate() {
+        row(&mut st, next + i as i64, r).map_err(db)?;
     }
     Ok(())
 }
