@@ -62,7 +62,7 @@ pub(super) async fn idle(n: usize, load: LoadArgs) -> Result<()> {
     // nginx's per-connection memory, resident from its start: the growth
     // measured below leaves it out.
     let slot = if nchan {
-        Some(Nchan::slot_kib()?)
+        Some(tokio::task::spawn_blocking(Nchan::slot_kib).await??)
     } else {
         None
     };
