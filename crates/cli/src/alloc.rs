@@ -16,12 +16,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// mimalloc purges only when a thread next allocates or frees, so with its
 /// default of a second, pages freed by a burst of handshakes stay resident
 /// for as long as the sockets that followed it are idle.
-#[cfg(feature = "mimalloc")]
+#[cfg(all(feature = "mimalloc", target_os = "linux"))]
 const PURGE_DELAY_MS: std::ffi::c_long = 10;
 
 /// `mi_option_purge_delay` in mimalloc 3's option list, which the sys
 /// crate does not name.
-#[cfg(feature = "mimalloc")]
+#[cfg(all(feature = "mimalloc", target_os = "linux"))]
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// `mi_option_arena_eager_commit`, likewise. Off, arena memory is committed
@@ -29,29 +29,23 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// 34–36 MiB instead of 64–68 (the pipeline thread allocates each book's
 /// JSON and the SQLite writer frees it), at a cost in its time within this
 /// machine's noise (BENCHMARKS.md).
-#[cfg(feature = "mimalloc")]
+#[cfg(all(feature = "mimalloc", target_os = "linux"))]
 const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 
-/// Runs `configure` while the process loads, before anything allocates:
-/// mimalloc reserves its first arena at the first allocation, which comes
-/// before `main`, and eager commit is decided for an arena when it is made.
+/// Sets the options while the process loads, before anything allocates or
+/// any thread exists: mimalloc reserves its first arena at the first
+/// allocation, which comes before `main`, and decides eager commit for an
+/// arena when it makes it. Elsewhere than Linux mimalloc keeps its defaults.
 #[cfg(all(feature = "mimalloc", target_os = "linux"))]
 #[used]
 #[link_section = ".init_array"]
 static CONFIGURE_AT_LOAD: extern "C" fn() = {
     extern "C" fn at_load() {
-        configure();
+        // SAFETY: plain option stores, made before any other thread exists.
+        unsafe {
+            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS);
+            libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
+        }
     }
     at_load
 };
-
-/// Sets the allocator's options; call before any other thread starts
-/// (on Linux they are already set, at load).
-pub fn configure() {
-    #[cfg(feature = "mimalloc")]
-    // SAFETY: plain option store; no other thread exists yet to race it.
-    unsafe {
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS);
-        libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
-    };
-}

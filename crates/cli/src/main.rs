@@ -119,22 +119,8 @@ fn init_tracing() {
         .try_init();
 }
 
-fn main() -> ExitCode {
-    // Before any thread exists: allocator options are not thread safe.
-    alloc::configure();
-    match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt.block_on(cli_main()),
-        Err(e) => {
-            eprintln!("error: could not start the runtime: {e}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-async fn cli_main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     init_tracing();
     let cli = match Cli::try_parse() {
         Ok(c) => c,

@@ -103,7 +103,8 @@ pub(super) async fn idle(n: usize, load: LoadArgs) -> Result<()> {
     let per = median(ours.iter().map(|o| o.0).collect());
     let with_job = median(ours.iter().map(|o| o.1).collect());
     print!("median: bookstrack {per:.2} KiB per socket ({with_job:.2} KiB with its job)");
-    if let (false, Some(slot)) = (theirs.is_empty(), slot) {
+    // `slot` is measured exactly when nchan runs, once or more.
+    if let Some(slot) = slot {
         let t = median(theirs);
         println!(", nchan {t:.2} KiB per subscriber: {:.2}x nchan's", per / t);
         println!(
