@@ -46,6 +46,7 @@ async fn synthetic(app: &Arc<App>, steps: u64, interval_ms: u64) -> bookstrack_s
         interval: Duration::from_millis(interval_ms),
         fail_after: None,
         stamp: false,
+        phase: None,
     };
     app.start_job(
         App::new_job_id(),

@@ -19,6 +19,7 @@ async fn synthetic(srv: &TestServer, steps: u64, interval_ms: u64) -> (String, S
         interval: Duration::from_millis(interval_ms),
         fail_after: None,
         stamp: false,
+        phase: None,
     };
     let started = srv
         .app

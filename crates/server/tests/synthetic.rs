@@ -81,3 +81,45 @@ async fn stamped_jobs_carry_their_publish_time() {
     assert!(stamps[0] + 60_000_000 > before, "a wall-clock time in µs");
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spread_jobs_step_at_even_phases_of_their_interval() {
+    let srv = TestServer::start(|c| c.synthetic_jobs = true).await;
+    let (status, body) = srv
+        .post_json(
+            "/api/synthetic/jobs",
+            &json!({"count": 4, "steps": 1, "intervalMs": 1000, "stamp": true, "spread": true}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let mut viewers = Vec::new();
+    for job in body["data"]["jobs"].as_array().unwrap() {
+        let mut ws = srv
+            .connect(
+                job["jobId"].as_str().unwrap(),
+                job["token"].as_str().unwrap(),
+                "",
+            )
+            .await;
+        send_ready(&mut ws).await;
+        viewers.push(ws);
+    }
+    for (k, ws) in viewers.iter_mut().enumerate() {
+        let (events, _) = read_to_close(ws).await;
+        let stamp: u64 = events
+            .iter()
+            .find(|e| e["type"] == "job_progress")
+            .expect("a step")["payload"]["currentTitle"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        // Job k of 4 steps at k/4 of each second, give or take a timer's
+        // lateness (well under the 250 ms between phases).
+        let at_ms = (stamp / 1000) % 1000;
+        let want = k as u64 * 250;
+        let off = (at_ms + 1000 - want) % 1000;
+        assert!(off < 100, "job {k} stepped at {at_ms} ms, not {want}");
+    }
+    srv.stop().await;
+}

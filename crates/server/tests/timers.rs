@@ -25,6 +25,7 @@ async fn start(app: &Arc<App>, steps: u64) -> String {
         interval: Duration::ZERO,
         fail_after: None,
         stamp: false,
+        phase: None,
     };
     app.start_job(App::new_job_id(), Pipeline::CsvImport, s.params(), None)
         .await
@@ -98,6 +99,7 @@ async fn finished_jobs_are_deleted_24h_after_they_end() {
                 interval: Duration::ZERO,
                 fail_after: None,
                 stamp: false,
+                phase: None,
             }
             .params(),
             None,

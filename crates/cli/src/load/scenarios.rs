@@ -105,7 +105,8 @@ async fn synthetic_jobs(url: &str, n: usize, steps: u64, interval_ms: u64) -> Re
         let body: Value = http
             .post(format!("{url}/api/synthetic/jobs"))
             .json(
-                &json!({"count": count, "steps": steps, "intervalMs": interval_ms, "stamp": true}),
+                &json!({"count": count, "steps": steps, "intervalMs": interval_ms,
+                    "stamp": true, "spread": true}),
             )
             .send()
             .await?
@@ -127,6 +128,10 @@ async fn synthetic_jobs(url: &str, n: usize, steps: u64, interval_ms: u64) -> Re
 }
 
 /// Spreads viewers over `workers` processes and waits until all are connected.
+/// nchan's publishers run in processes of their own, started once every
+/// viewer is in: BooksTrack's events come from the server, and a viewer
+/// process that also published would be awake, its CPU warm, whenever a
+/// frame arrived, which would flatter nchan's latency.
 async fn attach(
     target: Target,
     addr: SocketAddr,
@@ -135,32 +140,48 @@ async fn attach(
     workers: usize,
     dir: tempfile::TempDir,
 ) -> Result<Attached> {
-    let per = urls.len().div_ceil(workers.max(1));
+    let per = urls.len().div_ceil(workers.max(1)).max(1);
+    let ready = match publish {
+        None => vec!["--ready".to_string()],
+        Some(_) => Vec::new(),
+    };
     let mut started = Vec::new();
-    for (i, chunk) in urls.chunks(per.max(1)).enumerate() {
-        let mut extra = Vec::new();
-        match &publish {
-            None => extra.push("--ready".to_string()),
-            Some((paths, rate)) => {
-                let file = dir.path().join(format!("publish-{i}"));
-                std::fs::write(&file, paths[i * per..i * per + chunk.len()].join("\n"))?;
-                extra.extend(["--publish".into(), file.display().to_string()]);
-                extra.extend(["--rate".into(), rate.to_string()]);
-            }
-        }
-        started.push(Worker::start(addr, i, chunk, dir.path(), &extra).await?);
+    for (i, chunk) in urls.chunks(per).enumerate() {
+        started.push(Worker::start(addr, i, chunk, dir.path(), &ready).await?);
     }
-    for w in &mut started {
-        let hello = w.read().await?;
-        if hello.get("connected").is_none() {
-            bail!("a worker said {hello}");
+    hello(&mut started).await?;
+    if let Some((paths, rate)) = publish {
+        let first = started.len();
+        let mut publishers = Vec::new();
+        for (i, chunk) in paths.chunks(per).enumerate() {
+            let file = dir.path().join(format!("publish-{i}"));
+            std::fs::write(&file, chunk.join("\n"))?;
+            let extra = [
+                "--publish".into(),
+                file.display().to_string(),
+                "--rate".into(),
+                rate.to_string(),
+            ];
+            publishers.push(Worker::start(addr, first + i, &[], dir.path(), &extra).await?);
         }
+        hello(&mut publishers).await?;
+        started.extend(publishers);
     }
     Ok(Attached {
         workers: started,
         target,
         _dir: dir,
     })
+}
+
+async fn hello(workers: &mut [Worker]) -> Result<()> {
+    for w in workers {
+        let hello = w.read().await?;
+        if hello.get("connected").is_none() {
+            bail!("a worker said {hello}");
+        }
+    }
+    Ok(())
 }
 
 impl Attached {

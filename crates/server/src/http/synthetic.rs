@@ -26,6 +26,10 @@ pub struct StartSynthetic {
     interval_ms: u64,
     #[serde(default)]
     stamp: bool,
+    /// Spread the jobs' steps evenly over their interval, job k of `count`
+    /// at k/count of it, instead of stepping together.
+    #[serde(default)]
+    spread: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -48,7 +52,7 @@ pub async fn start(
         ApiErr::bad_request(
             ErrorCode::InvalidRequest,
             format!(
-                "expected {{\"count\", \"steps\", \"intervalMs\"?, \"stamp\"?}}: {}",
+                "expected {{\"count\", \"steps\", \"intervalMs\"?, \"stamp\"?, \"spread\"?}}: {}",
                 e.body_text()
             ),
         )
@@ -62,17 +66,21 @@ pub async fn start(
             ),
         ));
     }
-    let params = Synthetic {
-        steps: req.steps,
-        interval: Duration::from_millis(req.interval_ms),
-        fail_after: None,
-        stamp: req.stamp,
-    }
-    .params();
+    let interval = Duration::from_millis(req.interval_ms);
+    let params = |k: usize| {
+        Synthetic {
+            steps: req.steps,
+            interval,
+            fail_after: None,
+            stamp: req.stamp,
+            phase: req.spread.then(|| interval * k as u32 / req.count as u32),
+        }
+        .params()
+    };
     // Started together so that their first writes share commits.
     let started = futures_util::future::join_all(
         (0..req.count)
-            .map(|_| app.start_job(App::new_job_id(), Pipeline::CsvImport, params.clone(), None)),
+            .map(|k| app.start_job(App::new_job_id(), Pipeline::CsvImport, params(k), None)),
     )
     .await;
     let mut jobs = Vec::with_capacity(req.count);

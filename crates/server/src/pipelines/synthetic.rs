@@ -22,6 +22,11 @@ pub struct Synthetic {
     /// Put the wall-clock time of each report, in microseconds since the
     /// epoch, in `currentTitle`: the load generator measures latency from it.
     pub stamp: bool,
+    /// Where in each interval the steps fall, on the wall clock (steps at
+    /// Unix time ≡ phase modulo the interval); `None`: one interval after
+    /// the job starts. Jobs started together would otherwise step together,
+    /// and a load test would offer its load in bursts.
+    pub phase: Option<Duration>,
 }
 
 impl Synthetic {
@@ -32,6 +37,7 @@ impl Synthetic {
             "intervalMs": self.interval.as_millis() as u64,
             "failAfter": self.fail_after,
             "stamp": self.stamp,
+            "phaseUs": self.phase.map(|p| p.as_micros() as u64),
         })
     }
 
@@ -47,21 +53,29 @@ impl Synthetic {
             ),
             fail_after: p.get("failAfter").and_then(Value::as_u64),
             stamp: p.get("stamp").and_then(Value::as_bool).unwrap_or(false),
+            phase: p
+                .get("phaseUs")
+                .and_then(Value::as_u64)
+                .map(Duration::from_micros),
         })
     }
 
     async fn run(self, ctx: JobContext) -> Result<Verdict, Stopped> {
         ctx.started_async(self.steps).await?;
         let mut ticker = (!self.interval.is_zero()).then(|| {
-            let mut t = tokio::time::interval(self.interval);
+            let first = tokio::time::Instant::now() + self.until_phase();
+            let mut t = tokio::time::interval_at(first, self.interval);
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             t
         });
-        if let Some(t) = ticker.as_mut() {
-            t.tick().await;
-        }
         let cancelled = ctx.cancelled();
         tokio::pin!(cancelled);
+        if let Some(t) = ticker.as_mut() {
+            tokio::select! {
+                _ = t.tick() => {}
+                _ = &mut cancelled => return Err(Stopped),
+            }
+        }
         for step in ctx.resume.cursor..self.steps {
             if let Some(t) = ticker.as_mut() {
                 tokio::select! {
@@ -98,8 +112,80 @@ impl Synthetic {
     }
 }
 
+impl Synthetic {
+    /// How long until the wall clock next reaches this job's phase.
+    fn until_phase(&self) -> Duration {
+        let Some(phase) = self.phase else {
+            return Duration::ZERO;
+        };
+        let every = self.interval.as_micros().max(1);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros();
+        let wait = (phase.as_micros() % every + every - now % every) % every;
+        Duration::from_micros(wait as u64)
+    }
+}
+
 impl JobRunner for Synthetic {
     fn start(self: Box<Self>, ctx: JobContext) -> Run {
         Run::Task(Box::pin(self.run(ctx)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wall_us() -> u128 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_micros()
+    }
+
+    #[test]
+    fn the_first_step_waits_for_the_phase_on_the_wall_clock() {
+        let interval = Duration::from_millis(50);
+        for phase_ms in [0u64, 10, 49, 60] {
+            let s = Synthetic {
+                steps: 1,
+                interval,
+                phase: Some(Duration::from_millis(phase_ms)),
+                ..Default::default()
+            };
+            let before = wall_us();
+            let wait = s.until_phase();
+            let after = wall_us();
+            assert!(wait < interval, "{wait:?}");
+            // The wall clock plus the wait lands on the phase (modulo the
+            // interval), give or take the time the call took.
+            let want = (phase_ms as u128 * 1000) % 50_000;
+            let landed = (before + wait.as_micros()) % 50_000;
+            let slack = after - before + 1;
+            let off = (landed + 50_000 - want) % 50_000;
+            assert!(
+                off <= slack || 50_000 - off <= slack,
+                "phase {phase_ms} ms landed at {landed} µs"
+            );
+        }
+        let unphased = Synthetic {
+            interval,
+            ..Default::default()
+        };
+        assert_eq!(unphased.until_phase(), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_phase_survives_the_params() {
+        let s = Synthetic {
+            steps: 3,
+            interval: Duration::from_millis(50),
+            phase: Some(Duration::from_micros(12_345)),
+            stamp: true,
+            fail_after: None,
+        };
+        assert_eq!(Synthetic::from_params(&s.params()).unwrap(), s);
     }
 }
