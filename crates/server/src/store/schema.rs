@@ -74,8 +74,13 @@ pub(super) fn db<E: std::fmt::Display>(e: E) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
+/// Prepared statements kept per connection: more than the store's distinct
+/// cached statements, so that none is parsed again (rusqlite keeps 16).
+const STATEMENT_CACHE: usize = 64;
+
 pub(super) fn open(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open(path).map_err(db)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(db)?;
     conn.pragma_update(None, "synchronous", "NORMAL")

@@ -192,23 +192,25 @@ impl Store for SqliteStore {
             if let Some(state) = &cp.state {
                 let json = serde_json::to_string(state).map_err(db)?;
                 let input_cleared = state.status.is_terminal();
-                tx.execute(
+                // Cached: every checkpoint of every job runs it.
+                tx.prepare_cached(
                     "UPDATE jobs SET state = ?2, status = ?3, end_time = ?4, cursor = ?5,
                         checkpointed_at = ?6,
                         input_path = CASE WHEN ?7 THEN NULL ELSE input_path END,
                         seq_reserved = ?8
                      WHERE job_id = ?1",
-                    params![
-                        id,
-                        json,
-                        state.status.as_str(),
-                        state.end_time,
-                        cp.cursor as i64,
-                        crate::clock::now_ms(),
-                        input_cleared,
-                        cp.seq_reserved as i64
-                    ],
                 )
+                .map_err(db)?
+                .execute(params![
+                    id,
+                    json,
+                    state.status.as_str(),
+                    state.end_time,
+                    cp.cursor as i64,
+                    crate::clock::now_ms(),
+                    input_cleared,
+                    cp.seq_reserved as i64
+                ])
                 .map_err(db)?;
             }
             Ok(())
