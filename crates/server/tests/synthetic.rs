@@ -40,6 +40,24 @@ async fn count_is_bounded_per_request() {
         .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["data"]["jobs"].as_array().unwrap().len(), max);
+    // The longest interval there is, spread: accepted, and its jobs wait.
+    let (status, body) = srv
+        .post_json(
+            "/api/synthetic/jobs",
+            &json!({"count": 2, "steps": 1, "intervalMs": u64::MAX, "spread": true}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    for job in body["data"]["jobs"].as_array().unwrap() {
+        let (id, token) = (
+            job["jobId"].as_str().unwrap(),
+            job["token"].as_str().unwrap(),
+        );
+        let mut ws = srv.connect(id, token, "").await;
+        send_ready(&mut ws).await;
+        let first = next_events(&mut ws, 1).await;
+        assert_eq!(first[0]["type"], "job_started", "{first:?}");
+    }
     srv.stop().await;
 }
 

@@ -73,7 +73,9 @@ pub async fn start(
             interval,
             fail_after: None,
             stamp: req.stamp,
-            phase: req.spread.then(|| interval * k as u32 / req.count as u32),
+            phase: req
+                .spread
+                .then(|| interval.mul_f64(k as f64 / req.count as f64)),
         }
         .params()
     };

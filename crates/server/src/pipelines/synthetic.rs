@@ -63,7 +63,8 @@ impl Synthetic {
     async fn run(self, ctx: JobContext) -> Result<Verdict, Stopped> {
         ctx.started_async(self.steps).await?;
         let mut ticker = (!self.interval.is_zero()).then(|| {
-            let first = tokio::time::Instant::now() + self.until_phase();
+            let now = tokio::time::Instant::now();
+            let first = now.checked_add(self.until_phase()).unwrap_or(now);
             let mut t = tokio::time::interval_at(first, self.interval);
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             t
