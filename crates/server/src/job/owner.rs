@@ -2,12 +2,11 @@
 //! assigner of its `seq`, the one place its events are logged and fanned out.
 //! Everything else talks to it through its channel.
 
+mod admit;
 mod checkpoint;
 mod lifecycle;
 
-use super::{
-    replay_from_store, Frame, FrameKind, JobFailure, JobRunner, PipelineMsg, ProgressReport,
-};
+use super::{Frame, FrameKind, JobFailure, JobRunner, PipelineMsg, ProgressReport};
 use crate::app::App;
 use crate::clock;
 use crate::metrics::Metrics;
@@ -210,55 +209,6 @@ impl Owner {
         // Boxed, like `shutdown`: a step taken once per job need not make
         // every waiting job's task larger.
         Box::pin(self.leave(rx)).await;
-    }
-
-    /// Takes a new viewer's socket, or hands it back with the reason.
-    async fn subscribe(&mut self, sub: Subscription) {
-        let Subscription {
-            conn,
-            last_seq,
-            reply,
-        } = sub;
-        let _ = reply.send(self.attach(conn, last_seq).await);
-    }
-
-    async fn attach(
-        &mut self,
-        mut conn: Connection,
-        last_seq: u64,
-    ) -> Result<(), (SubscribeError, Connection)> {
-        let max = self.app.config.max_viewers_per_job;
-        if self.sockets.len() >= max {
-            return Err((SubscribeError::Full(max), conn));
-        }
-        // A resume from before the in-memory tail reads the log, which
-        // must then hold every event sent: the checkpoint in flight landed,
-        // and those not yet checkpointed written.
-        let first_cached = self.ring.front().and_then(|f| f.seq);
-        if first_cached.is_none_or(|f| f > last_seq + 1) {
-            self.settle().await;
-            if !self.pending_events.is_empty() {
-                self.persist(Vec::new(), SEQ_RESERVE).await;
-            }
-        }
-        let frames = match replay_from_store(
-            self.app.store.as_ref(),
-            &self.state,
-            last_seq,
-            self.app.config.event_retention,
-            self.ring.make_contiguous(),
-        )
-        .await
-        {
-            Ok(f) => f,
-            Err(e) => return Err((SubscribeError::Store(e.to_string()), conn)),
-        };
-        conn.viewer.push_replay(frames);
-        if self.state.status.is_terminal() {
-            conn.viewer.finish();
-        }
-        self.sockets.add(conn);
-        Ok(())
     }
 
     /// Returns true once the job has reached its terminal state.
