@@ -91,13 +91,7 @@ impl Synthetic {
                 )));
             }
             let done = step + 1;
-            let current_title = self.stamp.then(|| {
-                let us = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_micros();
-                us.to_string()
-            });
+            let current_title = self.stamp.then(|| wall_us().to_string());
             ctx.report(ProgressReport {
                 processed: done,
                 success: done,
@@ -111,22 +105,26 @@ impl Synthetic {
         }
         Ok(Ok(Map::new()))
     }
-}
 
-impl Synthetic {
     /// How long until the wall clock next reaches this job's phase.
     fn until_phase(&self) -> Duration {
         let Some(phase) = self.phase else {
             return Duration::ZERO;
         };
         let every = self.interval.as_micros().max(1);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_micros();
+        let now = wall_us();
         let wait = (phase.as_micros() % every + every - now % every) % every;
         Duration::from_micros(wait as u64)
     }
+}
+
+/// Microseconds since the Unix epoch: the stamps the load generator reads
+/// and the clock the phases are set on.
+fn wall_us() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros()
 }
 
 impl JobRunner for Synthetic {
@@ -138,13 +136,6 @@ impl JobRunner for Synthetic {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn wall_us() -> u128 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_micros()
-    }
 
     #[test]
     fn the_first_step_waits_for_the_phase_on_the_wall_clock() {
