@@ -5,7 +5,25 @@ mod common;
 
 use bookstrack_server::http::synthetic::MAX_SYNTHETIC_JOBS_PER_REQUEST;
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
+
+/// A viewer of `job` (an entry of the answer's `data.jobs`) that has sent
+/// `ready`.
+async fn ready_viewer(srv: &TestServer, job: &Value) -> Ws {
+    let id = job["jobId"].as_str().unwrap();
+    let mut ws = srv.connect(id, job["token"].as_str().unwrap(), "").await;
+    send_ready(&mut ws).await;
+    ws
+}
+
+/// The publish time a stamped progress event carries, in µs.
+fn stamp(event: &Value) -> u64 {
+    event["payload"]["currentTitle"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn not_mounted_unless_enabled() {
@@ -49,12 +67,7 @@ async fn count_is_bounded_per_request() {
         .await;
     assert_eq!(status, 202, "{body}");
     for job in body["data"]["jobs"].as_array().unwrap() {
-        let (id, token) = (
-            job["jobId"].as_str().unwrap(),
-            job["token"].as_str().unwrap(),
-        );
-        let mut ws = srv.connect(id, token, "").await;
-        send_ready(&mut ws).await;
+        let mut ws = ready_viewer(&srv, job).await;
         let first = next_events(&mut ws, 1).await;
         assert_eq!(first[0]["type"], "job_started", "{first:?}");
     }
@@ -70,13 +83,7 @@ async fn stamped_jobs_carry_their_publish_time() {
             &json!({"count": 1, "steps": 3, "intervalMs": 1, "stamp": true}),
         )
         .await;
-    let job = &body["data"]["jobs"][0];
-    let (id, token) = (
-        job["jobId"].as_str().unwrap(),
-        job["token"].as_str().unwrap(),
-    );
-    let mut ws = srv.connect(id, token, "").await;
-    send_ready(&mut ws).await;
+    let mut ws = ready_viewer(&srv, &body["data"]["jobs"][0]).await;
     let before = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -86,13 +93,7 @@ async fn stamped_jobs_carry_their_publish_time() {
     let stamps: Vec<u64> = events
         .iter()
         .filter(|e| e["type"] == "job_progress")
-        .map(|e| {
-            e["payload"]["currentTitle"]
-                .as_str()
-                .unwrap()
-                .parse()
-                .unwrap()
-        })
+        .map(stamp)
         .collect();
     assert_eq!(stamps.len(), 3);
     assert!(stamps.windows(2).all(|w| w[0] <= w[1]));
@@ -112,26 +113,16 @@ async fn spread_jobs_step_at_even_phases_of_their_interval() {
     assert_eq!(status, 202, "{body}");
     let mut viewers = Vec::new();
     for job in body["data"]["jobs"].as_array().unwrap() {
-        let mut ws = srv
-            .connect(
-                job["jobId"].as_str().unwrap(),
-                job["token"].as_str().unwrap(),
-                "",
-            )
-            .await;
-        send_ready(&mut ws).await;
-        viewers.push(ws);
+        viewers.push(ready_viewer(&srv, job).await);
     }
     for (k, ws) in viewers.iter_mut().enumerate() {
         let (events, _) = read_to_close(ws).await;
-        let stamp: u64 = events
-            .iter()
-            .find(|e| e["type"] == "job_progress")
-            .expect("a step")["payload"]["currentTitle"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let stamp = stamp(
+            events
+                .iter()
+                .find(|e| e["type"] == "job_progress")
+                .expect("a step"),
+        );
         // Job k of 4 steps at k/4 of each second, give or take a timer's
         // lateness (well under the 250 ms between phases).
         let at_ms = (stamp / 1000) % 1000;
