@@ -3,6 +3,7 @@
 //! child and, side by side in the same run, nchan with the same clients.
 
 mod idle;
+mod live;
 mod nchan;
 mod persist;
 mod publish;

@@ -2,14 +2,13 @@
 
 use super::idle::{create_channels, settled_rss, settled_rss_of};
 use super::nchan::{self, Nchan};
-use super::stats::percentiles;
 use super::{rss_kib, Worker};
 use crate::bench::{median, ServerChild};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Args, Debug, Clone)]
 pub struct LoadArgs {
@@ -45,6 +44,12 @@ pub enum LoadScenario {
         /// publishes are HTTP requests from the load generator.
         #[arg(long, default_value_t = 1000)]
         nchan_jobs: usize,
+        /// Run nchan's jobs and as many of ours at the same time, each
+        /// with its own load-generator processes, and measure both over the
+        /// same window: on a shared machine whose noise changes from one
+        /// run to the next, only then do both see the same machine.
+        #[arg(long)]
+        together: bool,
         #[command(flatten)]
         load: LoadArgs,
     },
@@ -242,7 +247,7 @@ impl Attached {
     }
 
     /// Counts of every worker since the last call, summed.
-    async fn stats(&mut self) -> Result<Window> {
+    pub(super) async fn stats(&mut self) -> Result<Window> {
         let mut w = Window::default();
         for s in self.command("stats").await? {
             for (k, v) in [
@@ -272,7 +277,7 @@ impl Attached {
         rss_kib(&self.pids())
     }
 
-    fn cpu_secs(&self) -> f64 {
+    pub(super) fn cpu_secs(&self) -> f64 {
         self.pids().iter().map(|p| cpu_secs(*p)).sum()
     }
 }
@@ -287,13 +292,13 @@ fn cpu_secs(pid: u32) -> f64 {
 }
 
 #[derive(Default)]
-struct Window {
-    frames: u64,
-    gaps: u64,
-    repeats: u64,
-    snapshots: u64,
-    connect_errors: u64,
-    hist: Vec<(usize, u64)>,
+pub(super) struct Window {
+    pub frames: u64,
+    pub gaps: u64,
+    pub repeats: u64,
+    pub snapshots: u64,
+    pub connect_errors: u64,
+    pub hist: Vec<(usize, u64)>,
 }
 
 pub async fn run(s: LoadScenario) -> Result<()> {
@@ -304,8 +309,9 @@ pub async fn run(s: LoadScenario) -> Result<()> {
             rate,
             seconds,
             nchan_jobs,
+            together,
             load,
-        } => live(jobs, rate, seconds, nchan_jobs, load).await,
+        } => super::live::live(jobs, rate, seconds, nchan_jobs, together, load).await,
         LoadScenario::Reconnect {
             viewers,
             rate,
@@ -333,95 +339,7 @@ pub(super) fn with_nchan(load: &LoadArgs) -> bool {
     true
 }
 
-struct LiveRun {
-    events_per_sec: f64,
-    p: Vec<f64>,
-    lost: u64,
-    cpu_per_kev: f64,
-}
-
-const PERCENTILES: [f64; 3] = [0.5, 0.99, 0.999];
-const WARMUP: Duration = Duration::from_secs(3);
-
-async fn measure(a: &mut Attached, seconds: u64) -> Result<LiveRun> {
-    tokio::time::sleep(WARMUP).await;
-    a.stats().await?;
-    let cpu = a.cpu_secs();
-    let t = Instant::now();
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    let w = a.stats().await?;
-    let elapsed = t.elapsed().as_secs_f64();
-    let cpu = a.cpu_secs() - cpu;
-    Ok(LiveRun {
-        events_per_sec: w.frames as f64 / elapsed,
-        p: percentiles(&w.hist, &PERCENTILES),
-        lost: w.gaps + w.snapshots,
-        cpu_per_kev: cpu / (w.frames.max(1) as f64 / 1000.0) * 1000.0,
-    })
-}
-
-fn print_live(run: usize, target: &str, jobs: usize, r: &LiveRun) {
-    println!(
-        "{run:<4} {target:<10} {jobs:>6}  {:>10.0}  {:>7.3}  {:>7.3}  {:>7.3}  {:>5}  {:>8.2}",
-        r.events_per_sec, r.p[0], r.p[1], r.p[2], r.lost, r.cpu_per_kev
-    );
-}
-
-async fn live(
-    jobs: usize,
-    rate: f64,
-    seconds: u64,
-    nchan_jobs: usize,
-    load: LoadArgs,
-) -> Result<()> {
-    let nchan = with_nchan(&load);
-    let interval_ms = (1000.0 / rate).round() as u64;
-    let steps = (rate * (seconds as f64 + 120.0)) as u64;
-    println!("live: {rate} events/s per job, {seconds} s windows after a {WARMUP:?} warm-up; latency from publish to receive");
-    println!("run  target       jobs  delivered/s   p50 ms   p99 ms  p99.9 ms  lost  server CPU ms per 1k events");
-    let mut full = Vec::new();
-    let (mut ours_small, mut theirs) = (Vec::new(), Vec::new());
-    for run in 1..=load.runs.max(1) {
-        let (mut a, _) = Attached::ours(jobs, steps, interval_ms, load.workers, &[]).await?;
-        let r = measure(&mut a, seconds).await?;
-        print_live(run, "bookstrack", jobs, &r);
-        full.push(r);
-        drop(a);
-        if nchan {
-            let (mut a, _) =
-                Attached::ours(nchan_jobs, steps, interval_ms, load.workers, &[]).await?;
-            let r = measure(&mut a, seconds).await?;
-            print_live(run, "bookstrack", nchan_jobs, &r);
-            ours_small.push(r);
-            drop(a);
-            let (mut a, _) = Attached::nchan(nchan_jobs, Some(rate), load.workers).await?;
-            let r = measure(&mut a, seconds).await?;
-            print_live(run, "nchan", nchan_jobs, &r);
-            theirs.push(r);
-        }
-    }
-    let med = |v: &[LiveRun], f: fn(&LiveRun) -> f64| median(v.iter().map(f).collect());
-    println!(
-        "median at {jobs} jobs: {:.0} events/s delivered, p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms",
-        med(&full, |r| r.events_per_sec),
-        med(&full, |r| r.p[0]),
-        med(&full, |r| r.p[1]),
-        med(&full, |r| r.p[2])
-    );
-    if !theirs.is_empty() {
-        let (o99, t99) = (med(&ours_small, |r| r.p[1]), med(&theirs, |r| r.p[1]));
-        let (oc, tc) = (
-            med(&ours_small, |r| r.cpu_per_kev),
-            med(&theirs, |r| r.cpu_per_kev),
-        );
-        println!(
-            "median at {nchan_jobs} jobs: p99 bookstrack {o99:.3} ms vs nchan {t99:.3} ms ({:.2}x); server CPU per 1k events {oc:.1} vs {tc:.1} ms ({:.2}x)",
-            o99 / t99,
-            oc / tc
-        );
-    }
-    Ok(())
-}
+pub(super) const WARMUP: Duration = Duration::from_secs(3);
 
 async fn reconnect(viewers: usize, rate: f64, load: LoadArgs) -> Result<()> {
     let interval_ms = (1000.0 / rate).round() as u64;

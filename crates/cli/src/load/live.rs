@@ -1,0 +1,151 @@
+//! `bench live`: J jobs with one viewer each, each publishing R events/s;
+//! delivered events/s and latency from publish to receive, beside nchan.
+
+use super::scenarios::{with_nchan, Attached, LoadArgs, WARMUP};
+use super::stats::percentiles;
+use crate::bench::median;
+use anyhow::Result;
+use std::time::{Duration, Instant};
+
+struct LiveRun {
+    events_per_sec: f64,
+    p: Vec<f64>,
+    lost: u64,
+    cpu_per_kev: f64,
+}
+
+const PERCENTILES: [f64; 3] = [0.5, 0.99, 0.999];
+
+/// Every target over one and the same window, after the warm-up.
+async fn measure(targets: &mut [&mut Attached], seconds: u64) -> Result<Vec<LiveRun>> {
+    tokio::time::sleep(WARMUP).await;
+    let mut cpu = Vec::new();
+    for a in targets.iter_mut() {
+        a.stats().await?;
+        cpu.push(a.cpu_secs());
+    }
+    let t = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let mut runs = Vec::new();
+    for (a, cpu) in targets.iter_mut().zip(cpu) {
+        let w = a.stats().await?;
+        let elapsed = t.elapsed().as_secs_f64();
+        let cpu = a.cpu_secs() - cpu;
+        runs.push(LiveRun {
+            events_per_sec: w.frames as f64 / elapsed,
+            p: percentiles(&w.hist, &PERCENTILES),
+            lost: w.gaps + w.snapshots,
+            cpu_per_kev: cpu / (w.frames.max(1) as f64 / 1000.0) * 1000.0,
+        });
+    }
+    Ok(runs)
+}
+
+fn print_live(run: usize, target: &str, jobs: usize, r: &LiveRun) {
+    println!(
+        "{run:<4} {target:<10} {jobs:>6}  {:>10.0}  {:>7.3}  {:>7.3}  {:>7.3}  {:>5}  {:>8.2}",
+        r.events_per_sec, r.p[0], r.p[1], r.p[2], r.lost, r.cpu_per_kev
+    );
+}
+
+/// The jobs of both targets and how they are run.
+struct Load {
+    rate: f64,
+    seconds: u64,
+    steps: u64,
+    interval_ms: u64,
+    workers: usize,
+}
+
+impl Load {
+    async fn ours(&self, jobs: usize) -> Result<LiveRun> {
+        let (mut a, _) =
+            Attached::ours(jobs, self.steps, self.interval_ms, self.workers, &[]).await?;
+        Ok(measure(&mut [&mut a], self.seconds).await?.remove(0))
+    }
+
+    async fn nchan(&self, jobs: usize) -> Result<LiveRun> {
+        let (mut a, _) = Attached::nchan(jobs, Some(self.rate), self.workers).await?;
+        Ok(measure(&mut [&mut a], self.seconds).await?.remove(0))
+    }
+
+    /// Both at once, each with its own load-generator processes, measured
+    /// over the same window.
+    async fn together(&self, jobs: usize) -> Result<(LiveRun, LiveRun)> {
+        let (mut a, _) =
+            Attached::ours(jobs, self.steps, self.interval_ms, self.workers, &[]).await?;
+        let (mut b, _) = Attached::nchan(jobs, Some(self.rate), self.workers).await?;
+        let mut r = measure(&mut [&mut a, &mut b], self.seconds).await?;
+        let ours = r.remove(0);
+        Ok((ours, r.remove(0)))
+    }
+}
+
+pub(super) async fn live(
+    jobs: usize,
+    rate: f64,
+    seconds: u64,
+    nchan_jobs: usize,
+    together: bool,
+    load: LoadArgs,
+) -> Result<()> {
+    let nchan = with_nchan(&load);
+    let l = Load {
+        rate,
+        seconds,
+        steps: (rate * (seconds as f64 + 120.0)) as u64,
+        interval_ms: (1000.0 / rate).round() as u64,
+        workers: load.workers,
+    };
+    println!("live: {rate} events/s per job, {seconds} s windows after a {WARMUP:?} warm-up; latency from publish to receive");
+    if nchan && together {
+        println!(
+            "(at {nchan_jobs} jobs both targets run at once and are measured over the same window)"
+        );
+    }
+    println!("run  target       jobs  delivered/s   p50 ms   p99 ms  p99.9 ms  lost  server CPU ms per 1k events");
+    let mut full = Vec::new();
+    let mut pairs = Vec::new();
+    for run in 1..=load.runs.max(1) {
+        let r = l.ours(jobs).await?;
+        print_live(run, "bookstrack", jobs, &r);
+        full.push(r);
+        if !nchan {
+            continue;
+        }
+        let (ours, theirs) = if together {
+            l.together(nchan_jobs).await?
+        } else {
+            (l.ours(nchan_jobs).await?, l.nchan(nchan_jobs).await?)
+        };
+        print_live(run, "bookstrack", nchan_jobs, &ours);
+        print_live(run, "nchan", nchan_jobs, &theirs);
+        pairs.push((ours, theirs));
+    }
+    let med = |v: &[LiveRun], f: fn(&LiveRun) -> f64| median(v.iter().map(f).collect());
+    println!(
+        "median at {jobs} jobs: {:.0} events/s delivered, p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms",
+        med(&full, |r| r.events_per_sec),
+        med(&full, |r| r.p[0]),
+        med(&full, |r| r.p[1]),
+        med(&full, |r| r.p[2])
+    );
+    if !pairs.is_empty() {
+        let pmed = |f: fn(&LiveRun) -> f64| {
+            (
+                median(pairs.iter().map(|(o, _)| f(o)).collect()),
+                median(pairs.iter().map(|(_, t)| f(t)).collect()),
+                // Each run's own ratio: the noise of its hour cancels out.
+                median(pairs.iter().map(|(o, t)| f(o) / f(t)).collect()),
+            )
+        };
+        let (o99, t99, r99) = pmed(|r| r.p[1]);
+        let (oc, tc, rc) = pmed(|r| r.cpu_per_kev);
+        println!(
+            "median at {nchan_jobs} jobs: p99 bookstrack {o99:.3} ms vs nchan {t99:.3} ms ({:.2}x; median of the runs' ratios {r99:.2}x); server CPU per 1k events {oc:.1} vs {tc:.1} ms ({:.2}x; {rc:.2}x)",
+            o99 / t99,
+            oc / tc
+        );
+    }
+    Ok(())
+}

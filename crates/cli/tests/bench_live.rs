@@ -1,0 +1,78 @@
+//! `bookstrack bench live` end to end, small: the server, the load-generator
+//! processes and the report, and nchan beside it when it is installed.
+
+use std::process::Command;
+
+/// The rows of one target in the report: (jobs, delivered/s, lost).
+fn rows(out: &str, target: &str) -> Vec<(u64, f64, u64)> {
+    out.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 9 && f[1] == target).then(|| {
+                (
+                    f[2].parse().unwrap(),
+                    f[3].parse().unwrap(),
+                    f[7].parse().unwrap(),
+                )
+            })
+        })
+        .collect()
+}
+
+fn live(extra: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_bookstrack"))
+        .args(["bench", "live", "--jobs", "20", "--nchan-jobs", "10"])
+        .args(["--runs", "1", "--workers", "1", "--seconds", "2"])
+        .args(extra)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Delivered at about the offered 20 events/s per job, nothing lost.
+fn assert_delivered(row: (u64, f64, u64)) {
+    let (jobs, delivered, lost) = row;
+    let offered = jobs as f64 * 20.0;
+    assert!(
+        delivered > offered * 0.5 && delivered < offered * 1.5,
+        "{delivered}/s for {jobs} jobs"
+    );
+    assert_eq!(lost, 0);
+}
+
+#[test]
+fn live_reports_what_the_viewers_received() {
+    let out = live(&["--no-nchan"]);
+    let ours = rows(&out, "bookstrack");
+    assert_eq!(ours.len(), 1, "{out}");
+    assert_eq!(ours[0].0, 20);
+    assert_delivered(ours[0]);
+    assert!(out.contains("median at 20 jobs"), "{out}");
+}
+
+#[test]
+fn live_together_measures_both_targets_over_one_window() {
+    if Command::new("nginx").arg("-v").output().is_err() {
+        eprintln!("nginx not installed: nothing to run beside");
+        return;
+    }
+    let out = live(&["--together"]);
+    if out.contains("nchan not installed") {
+        return;
+    }
+    let (ours, theirs) = (rows(&out, "bookstrack"), rows(&out, "nchan"));
+    assert_eq!(ours.len(), 2, "{out}");
+    assert_eq!(theirs.len(), 1, "{out}");
+    assert_eq!((ours[1].0, theirs[0].0), (10, 10));
+    for r in [ours[0], ours[1], theirs[0]] {
+        assert_delivered(r);
+    }
+    assert!(out.contains("both targets run at once"), "{out}");
+    assert!(out.contains("median of the runs' ratios"), "{out}");
+}
