@@ -6,6 +6,7 @@ use bookstrack_protocol::{MessageFactory, Pipeline, ProgressUpdate};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::OwnedReadHalf;
 
 /// Keep-alive connections per worker that share its channels.
 const PUBLISH_CONNECTIONS: usize = 8;
@@ -36,7 +37,9 @@ async fn publish(
 ) -> std::io::Result<()> {
     let stream = super::connect_from(source, server).await?;
     let (r, mut w) = stream.into_split();
-    let mut r = BufReader::new(r);
+    // Pipelined: the POSTs go out on their schedule, not one round trip
+    // after another, so a slow response cannot lower the offered rate.
+    let responses = tokio::spawn(read_responses(BufReader::new(r)));
     let period = Duration::from_secs_f64(1.0 / (rate * paths.len() as f64));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -45,10 +48,11 @@ async fn publish(
         .map(|p| MessageFactory::new(p.rsplit('/').next().unwrap_or(p), Pipeline::CsvImport))
         .collect();
     let mut seqs = vec![0u64; paths.len()];
-    let mut line = String::new();
-    let mut body = Vec::new();
     for i in (0..paths.len()).cycle() {
         tick.tick().await;
+        if responses.is_finished() {
+            return responses.await.unwrap_or(Ok(()));
+        }
         seqs[i] += 1;
         let seq = seqs[i];
         let stamp = super::stats::now_us();
@@ -71,7 +75,16 @@ async fn publish(
             msg.len()
         );
         w.write_all(req.as_bytes()).await?;
-        // Status line and headers, then the body by its length.
+    }
+    Ok(())
+}
+
+/// Reads and drops the responses: status line and headers, then the body
+/// by its length.
+async fn read_responses(mut r: BufReader<OwnedReadHalf>) -> std::io::Result<()> {
+    let mut line = String::new();
+    let mut body = Vec::new();
+    loop {
         let mut length = 0usize;
         loop {
             line.clear();
@@ -92,5 +105,4 @@ async fn publish(
         body.resize(length, 0);
         r.read_exact(&mut body).await?;
     }
-    Ok(())
 }
