@@ -48,36 +48,23 @@ fn print_live(run: usize, target: &str, jobs: usize, r: &LiveRun) {
     );
 }
 
-/// The jobs of both targets and how they are run.
+/// How both targets' jobs are made and watched.
 struct Load {
     rate: f64,
-    seconds: u64,
     steps: u64,
     interval_ms: u64,
     workers: usize,
 }
 
 impl Load {
-    async fn ours(&self, jobs: usize) -> Result<LiveRun> {
-        let (mut a, _) =
-            Attached::ours(jobs, self.steps, self.interval_ms, self.workers, &[]).await?;
-        Ok(measure(&mut [&mut a], self.seconds).await?.remove(0))
+    async fn ours(&self, jobs: usize) -> Result<Attached> {
+        let (a, _) = Attached::ours(jobs, self.steps, self.interval_ms, self.workers, &[]).await?;
+        Ok(a)
     }
 
-    async fn nchan(&self, jobs: usize) -> Result<LiveRun> {
-        let (mut a, _) = Attached::nchan(jobs, Some(self.rate), self.workers).await?;
-        Ok(measure(&mut [&mut a], self.seconds).await?.remove(0))
-    }
-
-    /// Both at once, each with its own load-generator processes, measured
-    /// over the same window.
-    async fn together(&self, jobs: usize) -> Result<(LiveRun, LiveRun)> {
-        let (mut a, _) =
-            Attached::ours(jobs, self.steps, self.interval_ms, self.workers, &[]).await?;
-        let (mut b, _) = Attached::nchan(jobs, Some(self.rate), self.workers).await?;
-        let mut r = measure(&mut [&mut a, &mut b], self.seconds).await?;
-        let ours = r.remove(0);
-        Ok((ours, r.remove(0)))
+    async fn nchan(&self, jobs: usize) -> Result<Attached> {
+        let (a, _) = Attached::nchan(jobs, Some(self.rate), self.workers).await?;
+        Ok(a)
     }
 }
 
@@ -92,7 +79,6 @@ pub(super) async fn live(
     let nchan = with_nchan(&load);
     let l = Load {
         rate,
-        seconds,
         steps: (rate * (seconds as f64 + 120.0)) as u64,
         interval_ms: (1000.0 / rate).round() as u64,
         workers: load.workers,
@@ -107,16 +93,23 @@ pub(super) async fn live(
     let mut full = Vec::new();
     let mut pairs = Vec::new();
     for run in 1..=load.runs.max(1) {
-        let r = l.ours(jobs).await?;
+        let r = measure(&mut [&mut l.ours(jobs).await?], seconds)
+            .await?
+            .remove(0);
         print_live(run, "bookstrack", jobs, &r);
         full.push(r);
         if !nchan {
             continue;
         }
+        // Each target stops once measured, before the next one starts.
         let (ours, theirs) = if together {
-            l.together(nchan_jobs).await?
+            let (mut a, mut b) = (l.ours(nchan_jobs).await?, l.nchan(nchan_jobs).await?);
+            let mut r = measure(&mut [&mut a, &mut b], seconds).await?;
+            (r.remove(0), r.remove(0))
         } else {
-            (l.ours(nchan_jobs).await?, l.nchan(nchan_jobs).await?)
+            let mut ours = measure(&mut [&mut l.ours(nchan_jobs).await?], seconds).await?;
+            let mut theirs = measure(&mut [&mut l.nchan(nchan_jobs).await?], seconds).await?;
+            (ours.remove(0), theirs.remove(0))
         };
         print_live(run, "bookstrack", nchan_jobs, &ours);
         print_live(run, "nchan", nchan_jobs, &theirs);

@@ -51,7 +51,7 @@ async fn publish(
     for i in (0..paths.len()).cycle() {
         tick.tick().await;
         if responses.is_finished() {
-            return responses.await.unwrap_or(Ok(()));
+            return responses.await.map_err(std::io::Error::other)?;
         }
         seqs[i] += 1;
         let seq = seqs[i];
