@@ -7,6 +7,7 @@ use bookstrack_client::{Client, StreamOptions};
 use bookstrack_protocol::Payload;
 use bookstrack_server::pipelines::csv_import::generate;
 use clap::{Args, Subcommand};
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -24,6 +25,9 @@ pub enum Scenario {
     /// One load-generator process (started by the scenarios above).
     #[command(hide = true)]
     Worker(crate::load::worker::WorkerArgs),
+    /// The least a server could do for `live`'s viewers (started by `live --floor`).
+    #[command(hide = true)]
+    Floor(crate::load::floor::FloorArgs),
 }
 
 #[derive(Args, Debug)]
@@ -48,6 +52,7 @@ pub async fn run(s: Scenario) -> Result<()> {
         Scenario::Enrich(a) => crate::bench_enrich::enrich(a.books, a.runs).await,
         Scenario::Load(s) => crate::load::run(s).await,
         Scenario::Worker(a) => crate::load::worker::run(a).await,
+        Scenario::Floor(a) => tokio::task::spawn_blocking(|| crate::load::floor::run(a)).await?,
     }
 }
 
@@ -63,10 +68,19 @@ impl ServerChild {
     }
 
     pub(crate) fn start_with(data_dir: &Path, extra: &[&str]) -> Result<ServerChild> {
+        let mut args: Vec<&OsStr> = ["serve", "--listen", "127.0.0.1:0", "--data-dir"]
+            .map(OsStr::new)
+            .to_vec();
+        args.push(data_dir.as_os_str());
+        args.extend(extra.iter().map(OsStr::new));
+        Self::spawn(&args)
+    }
+
+    /// Runs this binary with `args`, a command that prints `listening on
+    /// URL` first.
+    pub(crate) fn spawn<S: AsRef<OsStr>>(args: &[S]) -> Result<ServerChild> {
         let mut child = Command::new(std::env::current_exe()?)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
+            .args(args)
             .stdout(Stdio::piped())
             .spawn()
             .context("could not start the server")?;

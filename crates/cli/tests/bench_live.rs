@@ -8,7 +8,7 @@ fn rows(out: &str, target: &str) -> Vec<(u64, f64, u64)> {
     out.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() == 9 && f[1] == target).then(|| {
+            (f.len() == 10 && f[1] == target).then(|| {
                 (
                     f[2].parse().unwrap(),
                     f[3].parse().unwrap(),
@@ -54,6 +54,16 @@ fn live_reports_what_the_viewers_received() {
     assert_eq!(ours[0].0, 20);
     assert_delivered(ours[0]);
     assert!(out.contains("median at 20 jobs"), "{out}");
+}
+
+#[test]
+fn the_floor_delivers_the_same_load_to_the_same_viewers() {
+    let out = live(&["--no-nchan", "--floor"]);
+    let floor = rows(&out, "floor");
+    assert_eq!(floor.len(), 1, "{out}");
+    assert_eq!(floor[0].0, 20);
+    assert_delivered(floor[0]);
+    assert!(out.contains("floor (a sender that only writes)"), "{out}");
 }
 
 #[test]

@@ -12,6 +12,7 @@ struct LiveRun {
     p: Vec<f64>,
     lost: u64,
     cpu_per_kev: f64,
+    load_cpu_per_kev: f64,
 }
 
 const PERCENTILES: [f64; 3] = [0.5, 0.99, 0.999];
@@ -22,20 +23,21 @@ async fn measure(targets: &mut [&mut Attached], seconds: u64) -> Result<Vec<Live
     let mut cpu = Vec::new();
     for a in targets.iter_mut() {
         a.stats().await?;
-        cpu.push(a.cpu_secs());
+        cpu.push((a.cpu_secs(), a.load_cpu_secs()));
     }
     let t = Instant::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let mut runs = Vec::new();
-    for (a, cpu) in targets.iter_mut().zip(cpu) {
+    for (a, (cpu, load_cpu)) in targets.iter_mut().zip(cpu) {
         let w = a.stats().await?;
         let elapsed = t.elapsed().as_secs_f64();
-        let cpu = a.cpu_secs() - cpu;
+        let per_kev = |secs: f64| secs / (w.frames.max(1) as f64 / 1000.0) * 1000.0;
         runs.push(LiveRun {
             events_per_sec: w.frames as f64 / elapsed,
             p: percentiles(&w.hist, &PERCENTILES),
             lost: w.gaps + w.snapshots,
-            cpu_per_kev: cpu / (w.frames.max(1) as f64 / 1000.0) * 1000.0,
+            cpu_per_kev: per_kev(a.cpu_secs() - cpu),
+            load_cpu_per_kev: per_kev(a.load_cpu_secs() - load_cpu),
         });
     }
     Ok(runs)
@@ -43,8 +45,8 @@ async fn measure(targets: &mut [&mut Attached], seconds: u64) -> Result<Vec<Live
 
 fn print_live(run: usize, target: &str, jobs: usize, r: &LiveRun) {
     println!(
-        "{run:<4} {target:<10} {jobs:>6}  {:>10.0}  {:>7.3}  {:>7.3}  {:>7.3}  {:>5}  {:>8.2}",
-        r.events_per_sec, r.p[0], r.p[1], r.p[2], r.lost, r.cpu_per_kev
+        "{run:<4} {target:<10} {jobs:>6}  {:>10.0}  {:>7.3}  {:>7.3}  {:>7.3}  {:>5}  {:>10.2}  {:>10.2}",
+        r.events_per_sec, r.p[0], r.p[1], r.p[2], r.lost, r.cpu_per_kev, r.load_cpu_per_kev
     );
 }
 
@@ -68,14 +70,25 @@ impl Load {
     }
 }
 
+/// What each run of ours at the full job count is compared with.
+pub(super) struct Compare {
+    pub nchan_jobs: usize,
+    pub together: bool,
+    pub floor: bool,
+}
+
 pub(super) async fn live(
     jobs: usize,
     rate: f64,
     seconds: u64,
-    nchan_jobs: usize,
-    together: bool,
+    compare: Compare,
     load: LoadArgs,
 ) -> Result<()> {
+    let Compare {
+        nchan_jobs,
+        together,
+        floor,
+    } = compare;
     let nchan = with_nchan(&load);
     let l = Load {
         rate,
@@ -89,8 +102,12 @@ pub(super) async fn live(
             "(at {nchan_jobs} jobs both targets run at once and are measured over the same window)"
         );
     }
-    println!("run  target       jobs  delivered/s   p50 ms   p99 ms  p99.9 ms  lost  server CPU ms per 1k events");
+    println!(
+        "CPU: ms per 1,000 delivered events, of the server's processes and of the load generator's"
+    );
+    println!("run  target       jobs  delivered/s   p50 ms   p99 ms  p99.9 ms  lost  server CPU  load CPU");
     let mut full = Vec::new();
+    let mut floors = Vec::new();
     let mut pairs = Vec::new();
     for run in 1..=load.runs.max(1) {
         let r = measure(&mut [&mut l.ours(jobs).await?], seconds)
@@ -98,6 +115,12 @@ pub(super) async fn live(
             .remove(0);
         print_live(run, "bookstrack", jobs, &r);
         full.push(r);
+        if floor {
+            let mut f = Attached::floor(jobs, rate, load.workers).await?;
+            let r = measure(&mut [&mut f], seconds).await?.remove(0);
+            print_live(run, "floor", jobs, &r);
+            floors.push(r);
+        }
         if !nchan {
             continue;
         }
@@ -123,6 +146,16 @@ pub(super) async fn live(
         med(&full, |r| r.p[1]),
         med(&full, |r| r.p[2])
     );
+    if !floors.is_empty() {
+        println!(
+            "median at {jobs} jobs, floor (a sender that only writes): {:.0} events/s delivered, p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, {:.1} ms of CPU per 1k events",
+            med(&floors, |r| r.events_per_sec),
+            med(&floors, |r| r.p[0]),
+            med(&floors, |r| r.p[1]),
+            med(&floors, |r| r.p[2]),
+            med(&floors, |r| r.cpu_per_kev)
+        );
+    }
     if !pairs.is_empty() {
         let pmed = |f: fn(&LiveRun) -> f64| {
             (

@@ -2,6 +2,7 @@
 //! processes of its own (`bench worker`), against a `bookstrack serve`
 //! child and, side by side in the same run, nchan with the same clients.
 
+pub mod floor;
 mod idle;
 mod live;
 mod nchan;
@@ -114,6 +115,10 @@ impl Worker {
             stdin,
             lines,
         })
+    }
+
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     pub(crate) async fn send(&mut self, cmd: &str) -> Result<()> {

@@ -50,6 +50,10 @@ pub enum LoadScenario {
         /// run to the next, only then do both see the same machine.
         #[arg(long)]
         together: bool,
+        /// After each run of ours at `--jobs`, the same load from a sender
+        /// that does nothing but write the events: this machine's ceiling.
+        #[arg(long)]
+        floor: bool,
         #[command(flatten)]
         load: LoadArgs,
     },
@@ -87,6 +91,7 @@ pub(super) struct Attached {
 enum Target {
     Ours(ServerChild),
     Nchan(Nchan),
+    Floor(ServerChild),
 }
 
 fn addr_of(url: &str) -> Result<SocketAddr> {
@@ -146,9 +151,9 @@ async fn attach(
     dir: tempfile::TempDir,
 ) -> Result<Attached> {
     let per = urls.len().div_ceil(workers.max(1)).max(1);
-    let ready = match publish {
-        None => vec!["--ready".to_string()],
-        Some(_) => Vec::new(),
+    let ready = match target {
+        Target::Ours(_) => vec!["--ready".to_string()],
+        Target::Nchan(_) | Target::Floor(_) => Vec::new(),
     };
     let mut started = Vec::new();
     for (i, chunk) in urls.chunks(per).enumerate() {
@@ -193,7 +198,7 @@ impl Attached {
     pub(super) fn url(&self) -> Option<&str> {
         match &self.target {
             Target::Ours(s) => Some(&s.url),
-            Target::Nchan(_) => None,
+            Target::Nchan(_) | Target::Floor(_) => None,
         }
     }
 
@@ -235,6 +240,17 @@ impl Attached {
         Ok((a, before))
     }
 
+    /// `n` viewers of the floor (see `floor.rs`), each sent `rate` events/s.
+    pub(super) async fn floor(n: usize, rate: f64, workers: usize) -> Result<Attached> {
+        let dir = tempfile::tempdir()?;
+        let (viewers, rate) = (n.to_string(), rate.to_string());
+        let floor =
+            ServerChild::spawn(&["bench", "floor", "--viewers", &viewers, "--rate", &rate])?;
+        let addr = addr_of(&floor.url)?;
+        let urls = (0..n).map(|i| format!("ws://{addr}/floor/{i}")).collect();
+        attach(Target::Floor(floor), addr, urls, None, workers, dir).await
+    }
+
     async fn command(&mut self, cmd: &str) -> Result<Vec<Value>> {
         for w in &mut self.workers {
             w.send(cmd).await?;
@@ -268,7 +284,7 @@ impl Attached {
     /// The server's processes: one for BooksTrack, nginx's master and workers.
     fn pids(&self) -> Vec<u32> {
         match &self.target {
-            Target::Ours(s) => vec![s.pid()],
+            Target::Ours(s) | Target::Floor(s) => vec![s.pid()],
             Target::Nchan(n) => n.pids(),
         }
     }
@@ -279,6 +295,15 @@ impl Attached {
 
     pub(super) fn cpu_secs(&self) -> f64 {
         self.pids().iter().map(|p| cpu_secs(*p)).sum()
+    }
+
+    /// CPU time of the load generator's processes (viewers and publishers).
+    pub(super) fn load_cpu_secs(&self) -> f64 {
+        self.workers
+            .iter()
+            .filter_map(Worker::pid)
+            .map(cpu_secs)
+            .sum()
     }
 }
 
@@ -310,8 +335,16 @@ pub async fn run(s: LoadScenario) -> Result<()> {
             seconds,
             nchan_jobs,
             together,
+            floor,
             load,
-        } => super::live::live(jobs, rate, seconds, nchan_jobs, together, load).await,
+        } => {
+            let compare = super::live::Compare {
+                nchan_jobs,
+                together,
+                floor,
+            };
+            super::live::live(jobs, rate, seconds, compare, load).await
+        }
         LoadScenario::Reconnect {
             viewers,
             rate,
