@@ -140,11 +140,12 @@ pub(super) async fn live(
     }
     let med = |v: &[LiveRun], f: fn(&LiveRun) -> f64| median(v.iter().map(f).collect());
     println!(
-        "median at {jobs} jobs: {:.0} events/s delivered, p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms",
+        "median at {jobs} jobs: {:.0} events/s delivered, p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, {:.1} ms of server CPU per 1k events",
         med(&full, |r| r.events_per_sec),
         med(&full, |r| r.p[0]),
         med(&full, |r| r.p[1]),
-        med(&full, |r| r.p[2])
+        med(&full, |r| r.p[2]),
+        med(&full, |r| r.cpu_per_kev)
     );
     if !floors.is_empty() {
         println!(

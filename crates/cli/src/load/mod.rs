@@ -8,6 +8,7 @@ mod live;
 mod nchan;
 mod persist;
 mod publish;
+mod reconnect;
 mod scenarios;
 mod stats;
 pub mod worker;
