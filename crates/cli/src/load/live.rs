@@ -43,6 +43,19 @@ async fn measure(targets: &mut [&mut Attached], seconds: u64) -> Result<Vec<Live
     Ok(runs)
 }
 
+/// Medians of a target's runs.
+fn summary(runs: &[LiveRun]) -> String {
+    let med = |f: fn(&LiveRun) -> f64| median(runs.iter().map(f).collect());
+    format!(
+        "{:.0} events/s delivered, p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, {:.1} ms of server CPU per 1k events",
+        med(|r| r.events_per_sec),
+        med(|r| r.p[0]),
+        med(|r| r.p[1]),
+        med(|r| r.p[2]),
+        med(|r| r.cpu_per_kev)
+    )
+}
+
 fn print_live(run: usize, target: &str, jobs: usize, r: &LiveRun) {
     println!(
         "{run:<4} {target:<10} {jobs:>6}  {:>10.0}  {:>7.3}  {:>7.3}  {:>7.3}  {:>5}  {:>10.2}  {:>10.2}",
@@ -138,23 +151,11 @@ pub(super) async fn live(
         print_live(run, "nchan", nchan_jobs, &theirs);
         pairs.push((ours, theirs));
     }
-    let med = |v: &[LiveRun], f: fn(&LiveRun) -> f64| median(v.iter().map(f).collect());
-    println!(
-        "median at {jobs} jobs: {:.0} events/s delivered, p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, {:.1} ms of server CPU per 1k events",
-        med(&full, |r| r.events_per_sec),
-        med(&full, |r| r.p[0]),
-        med(&full, |r| r.p[1]),
-        med(&full, |r| r.p[2]),
-        med(&full, |r| r.cpu_per_kev)
-    );
+    println!("median at {jobs} jobs: {}", summary(&full));
     if !floors.is_empty() {
         println!(
-            "median at {jobs} jobs, floor (a sender that only writes): {:.0} events/s delivered, p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, {:.1} ms of CPU per 1k events",
-            med(&floors, |r| r.events_per_sec),
-            med(&floors, |r| r.p[0]),
-            med(&floors, |r| r.p[1]),
-            med(&floors, |r| r.p[2]),
-            med(&floors, |r| r.cpu_per_kev)
+            "median at {jobs} jobs, floor (a sender that only writes): {}",
+            summary(&floors)
         );
     }
     if !pairs.is_empty() {
