@@ -47,23 +47,19 @@ fn assert_delivered(row: (u64, f64, u64)) {
 }
 
 #[test]
-fn live_reports_what_the_viewers_received() {
-    let out = live(&["--no-nchan"]);
-    let ours = rows(&out, "bookstrack");
-    assert_eq!(ours.len(), 1, "{out}");
-    assert_eq!(ours[0].0, 20);
-    assert_delivered(ours[0]);
-    assert!(out.contains("median at 20 jobs"), "{out}");
-}
-
-#[test]
-fn the_floor_delivers_the_same_load_to_the_same_viewers() {
+fn live_reports_what_the_viewers_received_from_ours_and_the_floor() {
     let out = live(&["--no-nchan", "--floor"]);
-    let floor = rows(&out, "floor");
-    assert_eq!(floor.len(), 1, "{out}");
-    assert_eq!(floor[0].0, 20);
-    assert_delivered(floor[0]);
-    assert!(out.contains("floor (a sender that only writes)"), "{out}");
+    for target in ["bookstrack", "floor"] {
+        let r = rows(&out, target);
+        assert_eq!(r.len(), 1, "{out}");
+        assert_eq!(r[0].0, 20);
+        assert_delivered(r[0]);
+    }
+    assert!(out.contains("median at 20 jobs: "), "{out}");
+    assert!(
+        out.contains("median at 20 jobs, floor (a sender that only writes)"),
+        "{out}"
+    );
 }
 
 #[test]
