@@ -30,6 +30,10 @@ pub struct FloorArgs {
 /// Longest handshake request read; the load generator's are ~250 bytes.
 const MAX_REQUEST: usize = 4096;
 
+/// Handshakes are read one at a time: a peer that connects and says nothing
+/// must not hold up the others for longer than this.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub fn run(a: FloorArgs) -> Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     println!("listening on http://{}", listener.local_addr()?);
@@ -66,6 +70,7 @@ pub fn run(a: FloorArgs) -> Result<()> {
 
 /// Reads the upgrade request and accepts it, whatever its path.
 fn handshake(mut s: TcpStream) -> Result<TcpStream> {
+    s.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
     let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 512];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
