@@ -63,7 +63,7 @@ fn print_live(run: usize, target: &str, jobs: usize, r: &LiveRun) {
     );
 }
 
-/// How both targets' jobs are made and watched.
+/// How each target's jobs are made and watched.
 struct Load {
     rate: f64,
     steps: u64,
@@ -80,6 +80,10 @@ impl Load {
     async fn nchan(&self, jobs: usize) -> Result<Attached> {
         let (a, _) = Attached::nchan(jobs, Some(self.rate), self.workers).await?;
         Ok(a)
+    }
+
+    async fn floor(&self, jobs: usize) -> Result<Attached> {
+        Attached::floor(jobs, self.rate, self.workers).await
     }
 }
 
@@ -129,7 +133,7 @@ pub(super) async fn live(
         print_live(run, "bookstrack", jobs, &r);
         full.push(r);
         if floor {
-            let mut f = Attached::floor(jobs, rate, load.workers).await?;
+            let mut f = l.floor(jobs).await?;
             let r = measure(&mut [&mut f], seconds).await?.remove(0);
             print_live(run, "floor", jobs, &r);
             floors.push(r);
