@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use bookstrack_server::pipelines::enrichment::catalog::entries_from_dump_line;
-use bookstrack_server::store::{SqliteStore, Store};
+use bookstrack_server::store::{LookupStore, SqliteStore};
 use bookstrack_server::Config;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{BufRead, BufReader, Read};

@@ -7,8 +7,9 @@ use bookstrack_client::{
     Client, ClientError, FileTokenStore, JobStream, ReconnectPolicy, ResyncPolicy, StreamOptions,
     TokenStore,
 };
-use bookstrack_protocol::{Envelope, Payload, Pipeline};
+use bookstrack_protocol::{Envelope, Payload};
 use bookstrack_server::pipelines::synthetic::Synthetic;
+use bookstrack_server::pipelines::JobSpec;
 use bookstrack_server::{App, Config, Server};
 use proxy::Proxy;
 use std::sync::Arc;
@@ -48,14 +49,9 @@ async fn synthetic(app: &Arc<App>, steps: u64, interval_ms: u64) -> bookstrack_s
         stamp: false,
         phase: None,
     };
-    app.start_job(
-        App::new_job_id(),
-        Pipeline::BatchEnrichment,
-        s.params(),
-        None,
-    )
-    .await
-    .unwrap()
+    app.start_job(App::new_job_id(), JobSpec::Synthetic(s), None)
+        .await
+        .unwrap()
 }
 
 fn fast() -> ReconnectPolicy {

@@ -8,13 +8,16 @@ pub enum Pipeline {
     CsvImport,
     BatchEnrichment,
     AiScan,
+    /// The server's load-test jobs (`--synthetic-jobs`), never a user's.
+    Synthetic,
 }
 
 impl Pipeline {
-    pub const ALL: [Pipeline; 3] = [
+    pub const ALL: [Pipeline; 4] = [
         Pipeline::CsvImport,
         Pipeline::BatchEnrichment,
         Pipeline::AiScan,
+        Pipeline::Synthetic,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -22,6 +25,7 @@ impl Pipeline {
             Pipeline::CsvImport => "csv_import",
             Pipeline::BatchEnrichment => "batch_enrichment",
             Pipeline::AiScan => "ai_scan",
+            Pipeline::Synthetic => "synthetic",
         }
     }
 

@@ -8,7 +8,7 @@
 use bookstrack_protocol::{JobState, JobStatus, MessageFactory, Pipeline, ProgressUpdate};
 use bookstrack_server::job::{Frame, Protocol, Viewer};
 use bookstrack_server::metrics::Metrics;
-use bookstrack_server::store::{Checkpoint, SqliteStore, Store, StoredEvent};
+use bookstrack_server::store::{Checkpoint, EventKind, JobStore, SqliteStore, StoredEvent};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
 use std::sync::Arc;
@@ -156,6 +156,7 @@ fn checkpoint(job: &str, round: u64) -> Checkpoint {
         events: (first..first + 20)
             .map(|seq| StoredEvent {
                 seq,
+                kind: EventKind::Progress,
                 json: f.progress(seq, 0, update(seq)).to_json(),
             })
             .collect(),

@@ -1,17 +1,19 @@
-//! The server's shared state and the operations that span its parts:
-//! starting a job, recovering jobs after a restart, cleaning up old ones.
+//! The composition root: builds each part from the configuration and hands
+//! it only what it uses (the owners their `JobDeps`, the pipelines their
+//! `PipelineDeps`), and runs the operations that span parts: starting a job,
+//! recovering jobs after a restart, cleaning up old ones.
 
 use crate::clock;
 use crate::config::Config;
-use crate::job::{spawn_owner, OwnerStart, Registry};
+use crate::job::{remove_input, spawn_owner, JobDeps, JobLimits, OwnerStart, Registry};
 use crate::metrics::Metrics;
-use crate::pipelines::{runner_for, BuildError};
-use crate::store::{Checkpoint, NewJob, SqliteStore, Store, StoreError, StoredEvent, Unfinished};
-use crate::token;
-use bookstrack_protocol::{
-    Envelope, ErrorCode, JobState, JobStatus, MessageFactory, Payload, Pipeline,
+use crate::pipelines::{BuildError, JobSpec, PipelineDeps};
+use crate::store::{
+    Checkpoint, EventKind, JobStore, LookupStore, NewJob, SqliteStore, StoreError, StoredEvent,
+    Unfinished,
 };
-use serde_json::Value;
+use crate::token;
+use bookstrack_protocol::{Envelope, ErrorCode, JobState, JobStatus, MessageFactory, Payload};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{Notify, Semaphore};
@@ -28,24 +30,16 @@ pub enum AppError {
     DataDir(std::io::Error),
     #[error("bad configuration: {0}")]
     Config(String),
+    #[error("could not store the job's spec: {0}")]
+    Spec(serde_json::Error),
 }
 
 pub struct App {
     pub config: Config,
-    pub store: Arc<dyn Store>,
-    pub metrics: Arc<Metrics>,
-    pub registry: Registry,
-    /// Cancelled on shutdown: sockets close with 1001, owners checkpoint.
-    pub cancel: CancellationToken,
-    /// Owners, pipelines and sockets, which axum's graceful shutdown does not see.
-    pub tracker: TaskTracker,
-    /// Bounds how many pipelines run at once; the rest stay `queued`.
-    pub running: Arc<Semaphore>,
-    /// Wakes the cleanup task when a job ends.
-    pub cleanup: Arc<Notify>,
-    /// The enrichment provider chain, shared by every enrichment job so
-    /// that rate limits hold across jobs.
-    pub enricher: Arc<crate::pipelines::enrichment::Enricher>,
+    /// What every job's owner is handed.
+    pub jobs: Arc<JobDeps>,
+    /// What every pipeline is built with.
+    pub pipelines: PipelineDeps,
 }
 
 /// A started job: what the 202 answer carries.
@@ -83,58 +77,72 @@ pub struct Recovery {
 }
 
 impl App {
-    /// Opens the embedded SQLite store in `config.data_dir`.
+    /// Opens the embedded SQLite store in `config.data_dir`: both the job
+    /// store and the lookups.
     pub fn open(config: Config, cancel: CancellationToken) -> Result<Arc<App>, AppError> {
         std::fs::create_dir_all(config.uploads_dir()).map_err(AppError::DataDir)?;
-        let store = SqliteStore::open(&config.database_path())?;
-        App::with_store(config, Arc::new(store), cancel)
+        let store = Arc::new(SqliteStore::open(&config.database_path())?);
+        App::with_stores(config, store.clone(), store, cancel)
     }
 
-    pub fn with_store(
+    pub fn with_stores(
         config: Config,
-        store: Arc<dyn Store>,
+        store: Arc<dyn JobStore>,
+        lookups: Arc<dyn LookupStore>,
         cancel: CancellationToken,
     ) -> Result<Arc<App>, AppError> {
-        let running = Arc::new(Semaphore::new(config.max_running_jobs.max(1)));
-        let enricher = crate::pipelines::enrichment::enricher(&config.enrich, store.clone())
+        let enricher = crate::pipelines::enrichment::enricher(&config.enrich, lookups.clone())
             .map_err(AppError::Config)?;
-        Ok(Arc::new(App {
-            config,
+        let jobs = Arc::new(JobDeps {
             store,
             metrics: Arc::new(Metrics::default()),
             registry: Registry::default(),
             cancel,
             tracker: TaskTracker::new(),
-            running,
+            running: Arc::new(Semaphore::new(config.max_running_jobs.max(1))),
             cleanup: Arc::new(Notify::new()),
+            limits: JobLimits::of(&config),
+            spool_dir: config.uploads_dir(),
+        });
+        let pipelines = PipelineDeps {
+            scan: config.scan.clone(),
+            lookups,
             enricher: Arc::new(enricher),
+        };
+        Ok(Arc::new(App {
+            config,
+            jobs,
+            pipelines,
         }))
     }
 
     /// Where an upload for `job_id` is spooled, kept until the job ends.
     pub fn spool_path(&self, job_id: &str) -> PathBuf {
-        self.config.uploads_dir().join(job_id)
+        self.jobs.spool_path(job_id)
     }
 
     pub fn new_job_id() -> String {
         uuid::Uuid::now_v7().to_string()
     }
 
-    /// Records the job and its token, then hands it to a new owner, which
-    /// waits for the first viewer's `ready` (at most `ready_timeout`).
+    /// Records the job, its spec and its token, then hands it to a new
+    /// owner, which waits for the first viewer's `ready` (at most
+    /// `ready_timeout`).
     pub async fn start_job(
-        self: &Arc<Self>,
+        &self,
         job_id: String,
-        pipeline: Pipeline,
-        params: Value,
+        spec: JobSpec,
         input: Option<PathBuf>,
     ) -> Result<Started, AppError> {
-        let runner = runner_for(self, &params, input.as_deref())?;
+        let pipeline = spec.pipeline();
+        let params = serde_json::to_value(&spec).map_err(AppError::Spec)?;
+        let runner = spec.build(&self.pipelines, input.as_deref())?;
         let now = clock::now_ms();
         let (token, token_hash) = token::generate();
         let state = JobState::new(job_id.clone(), pipeline, now);
         let expires_at = now + self.config.token_ttl.as_millis() as i64;
-        self.store
+        self.jobs
+            .store
             .create_job(NewJob {
                 state: state.clone(),
                 token_hash,
@@ -143,9 +151,9 @@ impl App {
                 params,
             })
             .await?;
-        Metrics::inc(&self.metrics.jobs_started);
+        Metrics::inc(&self.jobs.metrics.jobs_started);
         spawn_owner(
-            self,
+            &self.jobs,
             OwnerStart {
                 state,
                 runner,
@@ -163,18 +171,20 @@ impl App {
     /// Picks up every job a previous process left queued or running: resumed
     /// from its checkpoint where its input is still there, otherwise ended
     /// with a PROCESSING_FAILED error so that nothing stays `running` forever.
-    pub async fn recover(self: &Arc<Self>) -> Result<Recovery, AppError> {
+    pub async fn recover(&self) -> Result<Recovery, AppError> {
         let mut report = Recovery::default();
-        for u in self.store.unfinished().await? {
+        for u in self.jobs.store.unfinished().await? {
             let id = u.state.job_id.clone();
             let input = u.input_path.as_ref().map(PathBuf::from);
-            match runner_for(self, &u.params, input.as_deref()) {
+            let runner = JobSpec::from_stored(&u.params)
+                .and_then(|spec| spec.build(&self.pipelines, input.as_deref()));
+            match runner {
                 Ok(runner) => {
                     let resumed = resumed_from(&u);
                     let mut state = u.state;
                     state.last_seq = state.last_seq.max(u.last_event_seq);
                     spawn_owner(
-                        self,
+                        &self.jobs,
                         OwnerStart {
                             state,
                             runner,
@@ -211,7 +221,8 @@ impl App {
         state.end_time = Some(now);
         state.last_seq = seq;
         state.version += 1;
-        self.store
+        self.jobs
+            .store
             .checkpoint(
                 &state.job_id.clone(),
                 Checkpoint {
@@ -219,6 +230,7 @@ impl App {
                     cursor: u.cursor,
                     events: vec![StoredEvent {
                         seq,
+                        kind: EventKind::Terminal,
                         json: env.to_json(),
                     }],
                     retain: self.config.event_retention,
@@ -227,14 +239,14 @@ impl App {
                 },
             )
             .await?;
-        Metrics::inc(&self.metrics.state_writes);
-        self.cleanup.notify_one();
+        Metrics::inc(&self.jobs.metrics.state_writes);
+        self.jobs.cleanup.notify_one();
         Ok(())
     }
 
     /// The job's state: the live owner's if it is running, else the stored one.
     pub async fn job_state(&self, job_id: &str) -> Result<Option<JobState>, StoreError> {
-        if let Some(h) = self.registry.get(job_id) {
+        if let Some(h) = self.jobs.registry.get(job_id) {
             let (tx, rx) = tokio::sync::oneshot::channel();
             if h.tx.send(crate::job::OwnerMsg::Snapshot(tx)).await.is_ok() {
                 if let Ok(state) = rx.await {
@@ -242,19 +254,20 @@ impl App {
                 }
             }
         }
-        self.store.job_state(job_id).await
+        self.jobs.store.job_state(job_id).await
     }
 
     /// Deletes every job that ended more than `job_retention` ago; returns how many.
     pub async fn clean_expired(&self) -> Result<usize, StoreError> {
         let cutoff = clock::now_ms() - self.config.job_retention.as_millis() as i64;
-        let ids = self.store.ended_before(cutoff).await?;
+        let store = &self.jobs.store;
+        let ids = store.ended_before(cutoff).await?;
         for id in &ids {
-            if let Ok(Some(path)) = self.store.input_path(id).await {
+            if let Ok(Some(path)) = store.input_path(id).await {
                 remove_input(Path::new(&path)).await;
             }
-            self.store.delete_job(id).await?;
-            Metrics::inc(&self.metrics.jobs_cleaned);
+            store.delete_job(id).await?;
+            Metrics::inc(&self.jobs.metrics.jobs_cleaned);
         }
         Ok(ids.len())
     }
@@ -263,12 +276,12 @@ impl App {
     /// a job's work, so the seeds' "alarm collision" cannot happen here.
     pub fn spawn_cleanup(self: &Arc<Self>) {
         let app = self.clone();
-        self.tracker.spawn(async move {
+        self.jobs.tracker.spawn(async move {
             loop {
                 if let Err(e) = app.clean_expired().await {
                     tracing::error!(error = %e, "cleanup failed");
                 }
-                let next = match app.store.earliest_end().await {
+                let next = match app.jobs.store.earliest_end().await {
                     Ok(Some(end)) => Some(end + app.config.job_retention.as_millis() as i64),
                     Ok(None) => None,
                     Err(e) => {
@@ -283,21 +296,12 @@ impl App {
                     }
                 };
                 tokio::select! {
-                    _ = app.cancel.cancelled() => return,
-                    _ = app.cleanup.notified() => {}
+                    _ = app.jobs.cancel.cancelled() => return,
+                    _ = app.jobs.cleanup.notified() => {}
                     _ = sleep => {}
                 }
             }
         });
-    }
-}
-
-/// A job's spooled input: one file (an upload) or a folder (photos).
-pub async fn remove_input(path: &Path) {
-    if path.is_dir() {
-        let _ = tokio::fs::remove_dir_all(path).await;
-    } else {
-        let _ = tokio::fs::remove_file(path).await;
     }
 }
 

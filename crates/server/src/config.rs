@@ -37,7 +37,8 @@ impl Throttle {
                 updates: 5,
                 interval: Duration::from_secs(10),
             },
-            Pipeline::CsvImport | Pipeline::AiScan => Throttle {
+            // Synthetic jobs load-test the import's pace.
+            Pipeline::CsvImport | Pipeline::AiScan | Pipeline::Synthetic => Throttle {
                 updates: 20,
                 interval: Duration::from_secs(30),
             },

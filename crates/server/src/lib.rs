@@ -2,13 +2,16 @@
 //! shelf scans) run under one owner each and push their progress to
 //! WebSocket viewers, with every event logged for gap-free resume.
 
+pub mod api_error;
 pub mod app;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod http;
 pub mod job;
 pub mod metrics;
 pub mod pipelines;
+pub mod routes;
 pub mod server;
 pub mod store;
 pub mod token;

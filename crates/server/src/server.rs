@@ -73,8 +73,8 @@ impl Server {
     /// `TcpStream` the WebSocket path writes to (see `ws::handshake`).
     pub async fn run(self) -> Result<(), ServeError> {
         let app = self.app.clone();
-        let cancel = app.cancel.clone();
-        let router = crate::http::router(app.clone());
+        let cancel = app.jobs.cancel.clone();
+        let router = crate::routes::router(app.clone());
         // HTTP connections, apart from the sockets in `app.tracker`: those
         // outlive their connection's upgrade.
         let connections = TaskTracker::new();
@@ -118,8 +118,8 @@ impl Server {
         drop(self.listener);
         connections.close();
         connections.wait().await;
-        app.tracker.close();
-        app.tracker.wait().await;
+        app.jobs.tracker.close();
+        app.jobs.tracker.wait().await;
         Ok(())
     }
 }

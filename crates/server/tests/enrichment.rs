@@ -420,7 +420,12 @@ async fn offline_mode_uses_the_local_catalog_only() {
     .await;
     let line = "/type/edition\t/books/OL10000003M\t3\t2026-01-03T07:51:31.882542\t{\"title\": \"Index to the House of Lords Parliamentary Debates\", \"authors\": [{\"key\": \"/authors/OL46053A\"}], \"publish_date\": \"December 31, 1996\", \"publishers\": [\"Stationery Office Books\"], \"subjects\": [\"Central government\"], \"isbn_10\": [\"0107716836\"], \"isbn_13\": [\"9780107716837\"], \"number_of_pages\": 8}";
     let entries = bookstrack_server::pipelines::enrichment::catalog::entries_from_dump_line(line);
-    srv.app.store.catalog_put(entries).await.unwrap();
+    srv.app
+        .pipelines
+        .lookups
+        .catalog_put(entries)
+        .await
+        .unwrap();
     let (_, _, state, data) = enrich(
         &srv,
         json!({"books": [{"title": "x", "isbn": "0107716836"}, {"title": "Index to the House of Lords Parliamentary Debates"}, {"title": "Elsewhere", "isbn": isbn13(5)}]}),

@@ -3,9 +3,9 @@
 
 mod common;
 
-use bookstrack_protocol::Pipeline;
 use bookstrack_server::config::Throttle;
 use bookstrack_server::pipelines::synthetic::Synthetic;
+use bookstrack_server::pipelines::JobSpec;
 use bookstrack_server::App;
 use common::*;
 use futures_util::StreamExt;
@@ -23,12 +23,7 @@ async fn synthetic(srv: &TestServer, steps: u64, interval_ms: u64) -> (String, S
     };
     let started = srv
         .app
-        .start_job(
-            App::new_job_id(),
-            Pipeline::BatchEnrichment,
-            s.params(),
-            None,
-        )
+        .start_job(App::new_job_id(), JobSpec::Synthetic(s), None)
         .await
         .unwrap();
     (started.job_id, started.token)
@@ -85,7 +80,8 @@ async fn resume_past_retention_gets_job_state_first() {
     assert_eq!(msgs[0]["type"], "job_state");
     assert_eq!(msgs[0]["payload"]["state"]["lastSeq"], 32);
     assert_eq!(msgs[0]["payload"]["state"]["status"], "complete");
-    assert_eq!(msgs[0]["pipeline"], "batch_enrichment");
+    // Labelled with the job's own pipeline.
+    assert_eq!(msgs[0]["pipeline"], "synthetic");
     assert_contiguous(&msgs[1..], 28);
     assert_eq!(msgs.last().unwrap()["type"], "job_complete");
 
@@ -212,7 +208,7 @@ async fn state_writes_follow_the_throttle() {
     .await;
     let (job, token) = synthetic(&srv, 50, 0).await;
     let state = srv.wait_terminal(&job, &token).await;
-    let m = &srv.app.metrics;
+    let m = &srv.app.jobs.metrics;
     // Start, then one write per 5 of the 50 progress updates, then the end.
     assert_eq!(m.state_writes.load(Ordering::Relaxed), 1 + 10 + 1);
     assert_eq!(m.state_updates.load(Ordering::Relaxed), 1 + 50 + 1);
@@ -237,7 +233,7 @@ async fn state_is_also_written_when_the_interval_passes() {
     // 12 updates 100 ms apart: the count never triggers, the clock does.
     let (job, token) = synthetic(&srv, 12, 100).await;
     srv.wait_terminal(&job, &token).await;
-    let writes = srv.app.metrics.state_writes.load(Ordering::Relaxed);
+    let writes = srv.app.jobs.metrics.state_writes.load(Ordering::Relaxed);
     assert!(
         (3..12).contains(&(writes - 2)),
         "start + end + one write per 250 ms of updates, not one per update: {writes}"
@@ -270,7 +266,12 @@ async fn a_silent_slow_viewer_is_coalesced_and_slows_no_one() {
         .expect("the normal viewer finishes while the slow one stalls");
     assert_eq!(code, Some(CLOSE_NORMAL));
     assert_eq!(msgs.last().unwrap()["type"], "job_complete");
-    let coalesced = srv.app.metrics.events_coalesced.load(Ordering::Relaxed);
+    let coalesced = srv
+        .app
+        .jobs
+        .metrics
+        .events_coalesced
+        .load(Ordering::Relaxed);
     assert!(coalesced > 0, "the slow viewer's progress was coalesced");
     // The slow viewer still gets an ordered stream that ends with the terminal event.
     let mut last = 0;
@@ -301,11 +302,11 @@ async fn sockets_that_stop_answering_pings_are_closed() {
     let _silent = srv.connect(&job, &token, "").await;
     let mut answering = srv.connect(&job, &token, "").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(srv.app.metrics.open_sockets.load(Ordering::Relaxed), 2);
+    assert_eq!(srv.app.jobs.metrics.open_sockets.load(Ordering::Relaxed), 2);
     // Reading answers pings; the silent one is closed after ping + timeout.
     let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
     while let Ok(Some(Ok(_))) = tokio::time::timeout_at(deadline, answering.next()).await {}
-    assert_eq!(srv.app.metrics.open_sockets.load(Ordering::Relaxed), 1);
+    assert_eq!(srv.app.jobs.metrics.open_sockets.load(Ordering::Relaxed), 1);
     srv.stop().await;
 }
 

@@ -88,7 +88,12 @@ async fn upload(srv: &TestServer, path: &str, field: &str, photos: Vec<Vec<u8>>)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_shows_per_photo_progress_and_one_combined_result() {
     let srv = TestServer::start(|c| c.ready_timeout = Duration::ZERO).await;
-    srv.app.store.catalog_put(catalog()).await.unwrap();
+    srv.app
+        .pipelines
+        .lookups
+        .catalog_put(catalog())
+        .await
+        .unwrap();
     let photos = vec![
         png(&shelf(&SHELF[..3])),
         png(&shelf(&SHELF[3..5])),
@@ -232,7 +237,12 @@ async fn gemini_provider_and_a_batch_with_one_bad_photo() {
         c.enrich.providers = vec!["cache".into(), "catalog".into()];
     })
     .await;
-    srv.app.store.catalog_put(catalog()).await.unwrap();
+    srv.app
+        .pipelines
+        .lookups
+        .catalog_put(catalog())
+        .await
+        .unwrap();
     let p = png(&DynamicImage::new_rgb8(16, 16));
     let (s, b) = upload(
         &srv,

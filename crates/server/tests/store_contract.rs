@@ -1,19 +1,50 @@
-//! One behavioural suite for every storage backend. A new backend (Redis)
-//! adds one line to `backends()`.
+//! One behavioural suite for every job-store backend, each property its own
+//! test so that one failure hides no other. A new backend (Redis) adds one
+//! line at the bottom: `contract!(redis, open_redis);`. The lookups, which
+//! stay on SQLite whatever backend the jobs use, are tested after it.
 
 use bookstrack_protocol::{JobState, JobStatus, Pipeline, RowError};
 use bookstrack_server::store::{
-    CatalogEntry, Checkpoint, Item, NewJob, SqliteStore, Store, StoreError, StoredEvent, TRIM_EVERY,
+    CatalogEntry, Checkpoint, EventKind, Item, JobStore, LookupStore, NewJob, SqliteStore,
+    StoreError, StoredEvent, TRIM_EVERY,
 };
 use bookstrack_server::token;
 use serde_json::json;
 use std::sync::Arc;
 
-fn backends(dir: &tempfile::TempDir) -> Vec<(&'static str, Arc<dyn Store>)> {
-    vec![(
-        "sqlite",
-        Arc::new(SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap()),
-    )]
+/// Runs each named property against a fresh store from `$open`.
+macro_rules! contract {
+    ($backend:ident, $open:ident) => {
+        mod $backend {
+            contract!(@each $open;
+                a_job_id_is_used_once,
+                a_token_swaps_only_from_the_current_one,
+                events_are_ordered_and_trimmed_to_the_retention,
+                events_after_stops_at_its_limit,
+                events_keep_the_kind_they_were_logged_with,
+                a_checkpoint_keeps_state_output_and_cursor_together,
+                the_terminal_checkpoint_logs_its_event_and_clears_the_input,
+                ended_jobs_are_found_then_deleted_with_all_they_hold
+            );
+        }
+    };
+    (@each $open:ident; $($property:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $property() {
+                let (_dir, store) = super::$open();
+                super::$property(store.as_ref()).await;
+            }
+        )*
+    };
+}
+
+contract!(sqlite, open_sqlite);
+
+fn open_sqlite() -> (tempfile::TempDir, Arc<SqliteStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
+    (dir, Arc::new(store))
 }
 
 fn new_job(id: &str) -> (NewJob, token::TokenHash) {
@@ -36,45 +67,48 @@ fn progress_json(seq: u64) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_backend_honours_the_store_contract() {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, store) in backends(&dir) {
-        contract(name, store.as_ref()).await;
+fn progress(seq: u64) -> StoredEvent {
+    StoredEvent {
+        seq,
+        kind: EventKind::Progress,
+        json: progress_json(seq),
     }
 }
 
-async fn contract(name: &str, s: &dyn Store) {
-    let (job, hash) = new_job("a");
+async fn a_job_id_is_used_once(s: &dyn JobStore) {
+    let (job, _) = new_job("a");
     s.create_job(job.clone()).await.unwrap();
     assert!(
         matches!(s.create_job(job).await, Err(StoreError::Duplicate(_))),
-        "{name}: a job id is used once"
+        "a job id is used once"
     );
     assert_eq!(
         s.job_state("a").await.unwrap().unwrap().status,
         JobStatus::Queued
     );
     assert!(s.job_state("zz").await.unwrap().is_none());
+}
 
-    // Tokens: swap only from the current one; the replaced one is remembered.
+async fn a_token_swaps_only_from_the_current_one(s: &dyn JobStore) {
+    let (job, hash) = new_job("a");
+    s.create_job(job).await.unwrap();
+    // The replaced token is remembered.
     let t = s.token("a").await.unwrap().unwrap();
     assert_eq!((t.hash, t.expires_at, t.previous), (hash, 9_000, None));
     let (_, new) = token::generate();
     assert!(s.replace_token("a", &hash, &new, 20_000).await.unwrap());
     assert!(
         !s.replace_token("a", &hash, &new, 20_000).await.unwrap(),
-        "{name}: second swap loses"
+        "second swap loses"
     );
     let t = s.token("a").await.unwrap().unwrap();
     assert_eq!((t.hash, t.previous), (new, Some(hash)));
+}
 
-    // Events: ordered, trimmed in steps to the retention.
+async fn events_are_ordered_and_trimmed_to_the_retention(s: &dyn JobStore) {
     let last = 2 * TRIM_EVERY + 2;
     for seq in 1..=last {
-        s.append_event("trim", seq, &progress_json(seq), 10)
-            .await
-            .unwrap();
+        s.append_event("trim", progress(seq), 10).await.unwrap();
     }
     let seqs: Vec<u64> = s
         .events_after("trim", 0, 1000)
@@ -83,20 +117,52 @@ async fn contract(name: &str, s: &dyn Store) {
         .iter()
         .map(|e| e.seq)
         .collect();
-    assert_eq!(seqs, (seqs[0]..=last).collect::<Vec<_>>(), "{name}");
+    assert_eq!(seqs, (seqs[0]..=last).collect::<Vec<_>>());
     assert!(
         (10..10 + TRIM_EVERY).contains(&(seqs.len() as u64)),
-        "{name}: kept {} events",
+        "kept {} events",
         seqs.len()
     );
+}
+
+async fn events_after_stops_at_its_limit(s: &dyn JobStore) {
     for seq in 1..=12 {
-        s.append_event("a", seq, &progress_json(seq), 10)
-            .await
-            .unwrap();
+        s.append_event("a", progress(seq), 10).await.unwrap();
     }
     assert_eq!(s.events_after("a", 10, 1).await.unwrap()[0].seq, 11);
+}
 
-    // Checkpoints: state, output and cursor together.
+async fn events_keep_the_kind_they_were_logged_with(s: &dyn JobStore) {
+    let (job, _) = new_job("a");
+    s.create_job(job).await.unwrap();
+    let other = StoredEvent {
+        seq: 1,
+        kind: EventKind::Other,
+        json: r#"{"type":"job_started"}"#.into(),
+    };
+    s.append_event("a", other.clone(), 100).await.unwrap();
+    let terminal = StoredEvent {
+        seq: 4,
+        kind: EventKind::Terminal,
+        json: r#"{"type":"job_complete"}"#.into(),
+    };
+    let cp = Checkpoint {
+        events: vec![progress(2), progress(3), terminal.clone()],
+        retain: 100,
+        ..Default::default()
+    };
+    s.checkpoint("a", cp).await.unwrap();
+    let back = s.events_after("a", 0, 10).await.unwrap();
+    assert_eq!(back, vec![other, progress(2), progress(3), terminal]);
+}
+
+/// Job "a" with events 1..=12 logged and a checkpoint at seq 10, cursor 7.
+async fn checkpointed_job(s: &dyn JobStore) -> JobState {
+    let (job, _) = new_job("a");
+    s.create_job(job).await.unwrap();
+    for seq in 1..=12 {
+        s.append_event("a", progress(seq), 10).await.unwrap();
+    }
     let mut st = s.job_state("a").await.unwrap().unwrap();
     st.status = JobStatus::Running;
     st.last_seq = 10;
@@ -121,17 +187,11 @@ async fn contract(name: &str, s: &dyn Store) {
     )
     .await
     .unwrap();
-    let u = s.unfinished().await.unwrap();
-    assert_eq!(u.len(), 1);
-    assert_eq!((u[0].cursor, u[0].last_event_seq), (7, 12));
-    assert_eq!(
-        u[0].updates_since_checkpoint, 2,
-        "{name}: progress logged after the checkpoint"
-    );
-    assert_eq!(u[0].input_path.as_deref(), Some("/tmp/a"));
-    assert!(u[0].last_event.as_deref().unwrap().contains("\"seq\":12"));
+    st
+}
 
-    // The terminal checkpoint logs its event and clears the input.
+/// Ends job "a" of [`checkpointed_job`] at seq 13, end time 5,000.
+async fn end_job(s: &dyn JobStore, mut st: JobState) {
     st.status = JobStatus::Complete;
     st.end_time = Some(5_000);
     st.last_seq = 13;
@@ -141,16 +201,31 @@ async fn contract(name: &str, s: &dyn Store) {
             state: Some(st),
             cursor: 9,
             items: vec![Item::new(r#"{"title":"z"}"#.into())],
-            events: vec![StoredEvent {
-                seq: 13,
-                json: progress_json(13),
-            }],
+            events: vec![progress(13)],
             retain: 10,
             ..Default::default()
         },
     )
     .await
     .unwrap();
+}
+
+async fn a_checkpoint_keeps_state_output_and_cursor_together(s: &dyn JobStore) {
+    checkpointed_job(s).await;
+    let u = s.unfinished().await.unwrap();
+    assert_eq!(u.len(), 1);
+    assert_eq!((u[0].cursor, u[0].last_event_seq), (7, 12));
+    assert_eq!(
+        u[0].updates_since_checkpoint, 2,
+        "progress logged after the checkpoint"
+    );
+    assert_eq!(u[0].input_path.as_deref(), Some("/tmp/a"));
+    assert!(u[0].last_event.as_deref().unwrap().contains("\"seq\":12"));
+}
+
+async fn the_terminal_checkpoint_logs_its_event_and_clears_the_input(s: &dyn JobStore) {
+    let st = checkpointed_job(s).await;
+    end_job(s, st).await;
     assert!(s.unfinished().await.unwrap().is_empty());
     assert_eq!(s.input_path("a").await.unwrap(), None);
     let out = s.output("a").await.unwrap().unwrap();
@@ -168,13 +243,42 @@ async fn contract(name: &str, s: &dyn Store) {
         }]
     );
     assert_eq!(s.events_after("a", 12, 10).await.unwrap()[0].seq, 13);
+}
 
-    // Output records are found again by work id, from any job.
+async fn ended_jobs_are_found_then_deleted_with_all_they_hold(s: &dyn JobStore) {
+    let st = checkpointed_job(s).await;
+    end_job(s, st).await;
+    assert_eq!(s.earliest_end().await.unwrap(), Some(5_000));
+    assert!(s.ended_before(4_999).await.unwrap().is_empty());
+    assert_eq!(s.ended_before(5_000).await.unwrap(), vec!["a".to_string()]);
+    s.delete_job("a").await.unwrap();
+    assert!(s.job_state("a").await.unwrap().is_none());
+    assert!(s.token("a").await.unwrap().is_none());
+    assert!(s.output("a").await.unwrap().is_none());
+    assert!(s.events_after("a", 0, 100).await.unwrap().is_empty());
+    assert_eq!(s.earliest_end().await.unwrap(), None);
+}
+
+// The lookups: SQLite only.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_records_are_found_by_work_id_until_their_job_is_deleted() {
+    let (_dir, s) = open_sqlite();
+    let st = checkpointed_job(s.as_ref()).await;
+    end_job(s.as_ref(), st).await;
     let works = s.works(vec!["wx".into(), "nope".into()]).await.unwrap();
     assert_eq!(works.len(), 1);
     assert_eq!(works["wx"], r#"{"title":"x"}"#);
+    s.delete_job("a").await.unwrap();
+    assert!(
+        s.works(vec!["wx".into()]).await.unwrap().is_empty(),
+        "gone with its job"
+    );
+}
 
-    // The lookup cache and the local catalog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_answers_only_what_was_put() {
+    let (_dir, s) = open_sqlite();
     s.cache_put(vec![("isbn:1".into(), "{}".into())])
         .await
         .unwrap();
@@ -183,6 +287,11 @@ async fn contract(name: &str, s: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(c.keys().collect::<Vec<_>>(), vec!["isbn:1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_is_found_by_isbn_and_by_title() {
+    let (_dir, s) = open_sqlite();
     let n = s
         .catalog_put(vec![CatalogEntry {
             isbn13: "9780000000002".into(),
@@ -207,19 +316,4 @@ async fn contract(name: &str, s: &dyn Store) {
         Some(r#"{"title":"Dune"}"#)
     );
     assert_eq!(s.catalog_by_title("x|y".into()).await.unwrap(), None);
-
-    // Cleanup queries and deletion.
-    assert_eq!(s.earliest_end().await.unwrap(), Some(5_000));
-    assert!(s.ended_before(4_999).await.unwrap().is_empty());
-    assert_eq!(s.ended_before(5_000).await.unwrap(), vec!["a".to_string()]);
-    s.delete_job("a").await.unwrap();
-    assert!(s.job_state("a").await.unwrap().is_none());
-    assert!(s.token("a").await.unwrap().is_none());
-    assert!(s.output("a").await.unwrap().is_none());
-    assert!(s.events_after("a", 0, 100).await.unwrap().is_empty());
-    assert_eq!(s.earliest_end().await.unwrap(), None);
-    assert!(
-        s.works(vec!["wx".into()]).await.unwrap().is_empty(),
-        "{name}: gone with its job"
-    );
 }

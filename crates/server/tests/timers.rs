@@ -1,8 +1,9 @@
 //! Timers under tokio's paused clock: the ready wait and the 24 h cleanup.
 
-use bookstrack_protocol::{JobStatus, Pipeline};
+use bookstrack_protocol::JobStatus;
 use bookstrack_server::job::OwnerMsg;
 use bookstrack_server::pipelines::synthetic::Synthetic;
+use bookstrack_server::pipelines::JobSpec;
 use bookstrack_server::store::SqliteStore;
 use bookstrack_server::{App, Config};
 use std::sync::atomic::Ordering;
@@ -16,7 +17,8 @@ fn app(dir: &tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> Arc<App> {
     // The store's threads are invisible to tokio: waits for them go through
     // the blocking pool here, so the paused clock stands still meanwhile.
     let store = SqliteStore::open_with(&c.database_path(), true).unwrap();
-    App::with_store(c, Arc::new(store), CancellationToken::new()).unwrap()
+    let store = Arc::new(store);
+    App::with_stores(c, store.clone(), store, CancellationToken::new()).unwrap()
 }
 
 async fn start(app: &Arc<App>, steps: u64) -> String {
@@ -27,14 +29,19 @@ async fn start(app: &Arc<App>, steps: u64) -> String {
         stamp: false,
         phase: None,
     };
-    app.start_job(App::new_job_id(), Pipeline::CsvImport, s.params(), None)
+    app.start_job(App::new_job_id(), JobSpec::Synthetic(s), None)
         .await
         .unwrap()
         .job_id
 }
 
 async fn status(app: &App, id: &str) -> Option<JobStatus> {
-    app.store.job_state(id).await.unwrap().map(|s| s.status)
+    app.jobs
+        .store
+        .job_state(id)
+        .await
+        .unwrap()
+        .map(|s| s.status)
 }
 
 async fn until_status(app: &App, id: &str, want: JobStatus) {
@@ -69,7 +76,8 @@ async fn ready_starts_the_job_at_once() {
     let app = app(&dir, |_| {});
     let id = start(&app, 3).await;
     let t0 = tokio::time::Instant::now();
-    app.registry
+    app.jobs
+        .registry
         .get(&id)
         .unwrap()
         .tx
@@ -93,15 +101,13 @@ async fn finished_jobs_are_deleted_24h_after_they_end() {
     let later = app
         .start_job(
             App::new_job_id(),
-            Pipeline::CsvImport,
-            Synthetic {
+            JobSpec::Synthetic(Synthetic {
                 steps: 1,
                 interval: Duration::ZERO,
                 fail_after: None,
                 stamp: false,
                 phase: None,
-            }
-            .params(),
+            }),
             None,
         )
         .await
@@ -119,13 +125,14 @@ async fn finished_jobs_are_deleted_24h_after_they_end() {
     }
     assert_eq!(status(&app, &id).await, None, "deleted after 24 h");
     assert!(app
+        .jobs
         .store
         .events_after(&id, 0, 100)
         .await
         .unwrap()
         .is_empty());
-    assert!(app.store.token(&id).await.unwrap().is_none());
-    assert_eq!(app.metrics.jobs_cleaned.load(Ordering::Relaxed), 1);
+    assert!(app.jobs.store.token(&id).await.unwrap().is_none());
+    assert_eq!(app.jobs.metrics.jobs_cleaned.load(Ordering::Relaxed), 1);
     assert!(
         status(&app, &later).await.is_some(),
         "the later job is kept"

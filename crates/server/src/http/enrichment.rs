@@ -1,14 +1,15 @@
 //! `POST /api/enrichment/start`: inline books, or `workIds` of books the
 //! server holds from earlier imports; an optional client-chosen `jobId`.
 
-use super::error::ApiErr;
+use crate::api_error::ApiErr;
 use crate::app::App;
 use crate::clock;
-use crate::pipelines::enrichment::{Enrichment, Query};
+use crate::pipelines::enrichment::{EnrichmentSpec, Query};
+use crate::pipelines::JobSpec;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use bookstrack_protocol::{ApiSuccess, ErrorCode, JobStarted, Pipeline};
+use bookstrack_protocol::{ApiSuccess, ErrorCode, JobStarted};
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -62,7 +63,7 @@ pub async fn start(
     }
     let work_ids = req.work_ids.unwrap_or_default();
     if !work_ids.is_empty() {
-        let found = app.store.works(work_ids.clone()).await?;
+        let found = app.pipelines.lookups.works(work_ids.clone()).await?;
         let unknown: Vec<&String> = work_ids
             .iter()
             .filter(|w| !found.contains_key(*w))
@@ -111,8 +112,9 @@ pub async fn start(
     let started = app
         .start_job(
             job_id,
-            Pipeline::BatchEnrichment,
-            Enrichment::params(&books),
+            JobSpec::Enrichment(EnrichmentSpec {
+                books: books.clone(),
+            }),
             None,
         )
         .await?;

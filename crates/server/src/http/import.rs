@@ -4,15 +4,16 @@
 //! scanned off the async runtime; a file that cannot be imported is refused
 //! with a reason before any job exists.
 
-use super::error::ApiErr;
 use super::upload::{self, bad_multipart, rejected, Spool};
+use crate::api_error::ApiErr;
 use crate::app::App;
 use crate::clock;
-use crate::pipelines::csv_import::{self, CsvImport, Format, ScanError};
+use crate::pipelines::csv_import::{self, Format, ScanError};
+use crate::pipelines::JobSpec;
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::Json;
-use bookstrack_protocol::{ApiSuccess, ErrorCode, JobStarted, Pipeline};
+use bookstrack_protocol::{ApiSuccess, ErrorCode, JobStarted};
 use std::sync::Arc;
 
 pub async fn import_csv(
@@ -68,12 +69,7 @@ pub async fn import_csv(
             other => ApiErr::bad_request(ErrorCode::CsvParseError, other.to_string()),
         })?;
     let started = app
-        .start_job(
-            job_id,
-            Pipeline::CsvImport,
-            CsvImport::params(&info),
-            Some(spool),
-        )
+        .start_job(job_id, JobSpec::CsvImport((&info).into()), Some(spool))
         .await?;
     guard.keep();
     let data = started.into_data("CSV parsing started".into(), None);

@@ -1,8 +1,8 @@
 //! `GET /api/job-state/{jobId}` and `GET /api/jobs/{jobId}/results`.
 
-use super::auth::{authorize, bearer, AuthError, Denied};
-use super::error::ApiErr;
+use crate::api_error::{auth_err, ApiErr};
 use crate::app::App;
+use crate::auth::{authorize, bearer, AuthError, Denied};
 use crate::clock;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -22,7 +22,14 @@ pub async fn job_state(
     Path(job_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    match authorize(&app, &job_id, bearer(&headers)).await {
+    match authorize(
+        app.jobs.store.as_ref(),
+        &app.jobs.metrics,
+        &job_id,
+        bearer(&headers),
+    )
+    .await
+    {
         Ok(()) => {}
         Err(AuthError::Denied(Denied::NotFound)) => {
             return raw_error(StatusCode::NOT_FOUND, "Job not found", "JOB_NOT_FOUND")
@@ -50,35 +57,27 @@ pub async fn job_state(
     }
 }
 
-fn denied(d: Denied) -> ApiErr {
-    match d {
-        Denied::NotFound => ApiErr::not_found(),
-        Denied::Invalid => ApiErr::unauthorized(),
-        Denied::Expired => ApiErr::expired(),
-    }
-}
-
-pub fn auth_err(e: AuthError) -> ApiErr {
-    match e {
-        AuthError::Denied(d) => denied(d),
-        AuthError::Store(e) => e.into(),
-    }
-}
-
 pub async fn results(
     State(app): State<Arc<App>>,
     Path(job_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiErr> {
-    authorize(&app, &job_id, bearer(&headers))
-        .await
-        .map_err(auth_err)?;
+    authorize(
+        app.jobs.store.as_ref(),
+        &app.jobs.metrics,
+        &job_id,
+        bearer(&headers),
+    )
+    .await
+    .map_err(auth_err)?;
     let state = app
+        .jobs
         .store
         .job_state(&job_id)
         .await?
         .ok_or_else(ApiErr::not_found)?;
     let output = app
+        .jobs
         .store
         .output(&job_id)
         .await?

@@ -1,65 +1,10 @@
-//! The HTTP API of SPEC §2.
+//! The HTTP API's handlers (`docs/PROTOCOL.md` §HTTP); `routes.rs` mounts
+//! them. Token checks are in `auth.rs`, error answers in `api_error.rs`.
 
-mod auth;
-mod enrichment;
-mod error;
-mod import;
-mod jobs;
-mod scan;
+pub(crate) mod enrichment;
+pub(crate) mod import;
+pub(crate) mod jobs;
+pub(crate) mod scan;
 pub mod synthetic;
-mod token;
+pub(crate) mod token;
 mod upload;
-
-pub use auth::{authorize, bearer, AuthError, Denied};
-pub use error::ApiErr;
-pub use jobs::auth_err;
-
-use crate::app::App;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::routing::{get, post};
-use axum::Router;
-use std::sync::Arc;
-
-pub fn router(app: Arc<App>) -> Router {
-    // Uploads are size-checked while they stream (413 at the configured
-    // limit), so axum's own 2 MB body cap is lifted for them.
-    let uploads = Router::new()
-        .route("/api/import/csv", post(import::import_csv))
-        .route("/api/import/csv-gemini", post(import::import_csv))
-        .route("/api/scan-bookshelf", post(scan::single))
-        .route("/api/scan-bookshelf/batch", post(scan::batch))
-        .layer(DefaultBodyLimit::disable());
-    let mut router = Router::new().merge(uploads);
-    if app.config.synthetic_jobs {
-        router = router.route("/api/synthetic/jobs", post(synthetic::start));
-    }
-    router
-        .route("/api/enrichment/start", post(enrichment::start))
-        .route("/ws/progress", get(crate::ws::ws_progress))
-        .route("/api/job-state/{job_id}", get(jobs::job_state))
-        .route("/api/jobs/{job_id}/results", get(jobs::results))
-        .route("/api/token/refresh", post(token::refresh))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics))
-        .layer(
-            // Logs the path only: the query string carries tokens.
-            tower_http::trace::TraceLayer::new_for_http().make_span_with(
-                |req: &axum::http::Request<axum::body::Body>| {
-                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
-                },
-            ),
-        )
-        .with_state(app)
-}
-
-async fn metrics(
-    State(app): State<Arc<App>>,
-) -> ([(axum::http::HeaderName, &'static str); 1], String) {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        app.metrics.render(app.store.write_stats()),
-    )
-}

@@ -3,16 +3,17 @@
 //! recognised by its bytes, size-checked while it streams and decoded once
 //! before the job starts.
 
-use super::error::ApiErr;
 use super::upload::{self, bad_multipart, rejected, Spool};
+use crate::api_error::ApiErr;
 use crate::app::App;
 use crate::clock;
 use crate::pipelines::ai_scan::image::{self, ImageKind};
-use crate::pipelines::ai_scan::AiScan;
+use crate::pipelines::ai_scan::AiScanSpec;
+use crate::pipelines::JobSpec;
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::Json;
-use bookstrack_protocol::{ApiSuccess, ErrorCode, JobStarted, Pipeline};
+use bookstrack_protocol::{ApiSuccess, ErrorCode, JobStarted};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -116,7 +117,7 @@ async fn scan(
     .map_err(|e| ApiErr::bad_request(ErrorCode::AiScanError, e))?;
     let total = photos.len() as u64;
     let started = app
-        .start_job(job_id, Pipeline::AiScan, AiScan::params(&photos), Some(dir))
+        .start_job(job_id, JobSpec::AiScan(AiScanSpec { photos }), Some(dir))
         .await?;
     guard.keep();
     let (message, total_photos) = if is_batch {

@@ -2,14 +2,15 @@
 //! Mounted only when the server runs with `--enable-synthetic-jobs`, so a
 //! production server never exposes a way to start work without input.
 
-use super::error::ApiErr;
+use crate::api_error::ApiErr;
 use crate::app::App;
 use crate::clock;
 use crate::pipelines::synthetic::Synthetic;
+use crate::pipelines::JobSpec;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use bookstrack_protocol::{ApiSuccess, ErrorCode, Pipeline};
+use bookstrack_protocol::{ApiSuccess, ErrorCode};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,8 +68,8 @@ pub async fn start(
         ));
     }
     let interval = Duration::from_millis(req.interval_ms);
-    let params = |k: usize| {
-        Synthetic {
+    let spec = |k: usize| {
+        JobSpec::Synthetic(Synthetic {
             steps: req.steps,
             interval,
             fail_after: None,
@@ -76,13 +77,11 @@ pub async fn start(
             phase: req
                 .spread
                 .then(|| interval.mul_f64(k as f64 / req.count as f64)),
-        }
-        .params()
+        })
     };
     // Started together so that their first writes share commits.
     let started = futures_util::future::join_all(
-        (0..req.count)
-            .map(|k| app.start_job(App::new_job_id(), Pipeline::CsvImport, params(k), None)),
+        (0..req.count).map(|k| app.start_job(App::new_job_id(), spec(k), None)),
     )
     .await;
     let mut jobs = Vec::with_capacity(req.count);

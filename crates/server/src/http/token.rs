@@ -2,7 +2,7 @@
 //! the old one's life. Of concurrent refreshes exactly one wins (the store
 //! swaps the hash only if it is still the old one); the rest get 409.
 
-use super::error::ApiErr;
+use crate::api_error::ApiErr;
 use crate::app::App;
 use crate::clock;
 use crate::metrics::Metrics;
@@ -24,13 +24,14 @@ pub async fn refresh(
         )
     })?;
     let record = app
+        .jobs
         .store
         .token(&req.job_id)
         .await?
         .ok_or_else(ApiErr::not_found)?;
     let now = clock::now_ms();
     let deny = |e: ApiErr| {
-        Metrics::inc(&app.metrics.auth_failures);
+        Metrics::inc(&app.jobs.metrics.auth_failures);
         e
     };
     if !token::matches(&req.old_token, &record.hash) {
@@ -62,6 +63,7 @@ pub async fn refresh(
     let (new_token, new_hash) = token::generate();
     let expires_at = now + app.config.token_ttl.as_millis() as i64;
     if !app
+        .jobs
         .store
         .replace_token(&req.job_id, &record.hash, &new_hash, expires_at)
         .await?

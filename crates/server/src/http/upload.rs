@@ -2,7 +2,7 @@
 //! malformed one, fields streamed to disk with their size counted, and the
 //! spool removed unless a job took it over.
 
-use super::error::ApiErr;
+use crate::api_error::ApiErr;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::http::StatusCode;
 use bookstrack_protocol::ErrorCode;

@@ -2,12 +2,14 @@
 //! live owners, the viewers they fan out to, and the contract a pipeline
 //! implements to run under an owner.
 
+mod deps;
 mod frame;
 mod owner;
 mod registry;
 mod replay;
 mod viewer;
 
+pub use deps::{remove_input, JobDeps, JobLimits};
 pub use frame::{Frame, FrameKind, Protocol};
 pub(crate) use owner::{spawn_owner, OwnerStart, Resumed as OwnerResumed};
 pub use owner::{OwnerMsg, SubscribeError, Subscription};

@@ -6,12 +6,11 @@ mod admit;
 mod checkpoint;
 mod lifecycle;
 
-use super::{Frame, FrameKind, JobFailure, JobRunner, PipelineMsg, ProgressReport};
-use crate::app::App;
+use super::{Frame, FrameKind, JobDeps, JobFailure, JobRunner, PipelineMsg, ProgressReport};
 use crate::clock;
 use crate::metrics::Metrics;
-use crate::store::{StoreResult, StoredEvent};
-use crate::ws::driver::{Connection, Sockets, Timing};
+use crate::store::{EventKind, StoreResult, StoredEvent};
+use crate::ws::driver::{Connection, Sockets};
 use bookstrack_protocol::{
     Envelope, JobState, JobStatus, MessageFactory, Payload, ProgressUpdate, RowError,
 };
@@ -81,7 +80,7 @@ pub(crate) struct Resumed {
 }
 
 struct Owner {
-    app: Arc<App>,
+    deps: Arc<JobDeps>,
     factory: MessageFactory,
     state: JobState,
     ring: VecDeque<Arc<Frame>>,
@@ -101,11 +100,11 @@ struct Owner {
     last_emitted_processed: Option<u64>,
 }
 
-pub(crate) fn spawn_owner(app: &Arc<App>, start: OwnerStart) {
+pub(crate) fn spawn_owner(deps: &Arc<JobDeps>, start: OwnerStart) {
     let (tx, rx) = mpsc::channel(OWNER_INBOX);
     let viewer_count = Arc::new(AtomicUsize::new(0));
     let job_id = start.state.job_id.clone();
-    app.registry.insert(
+    deps.registry.insert(
         job_id.clone(),
         super::JobHandle {
             tx: tx.clone(),
@@ -128,11 +127,11 @@ pub(crate) fn spawn_owner(app: &Arc<App>, start: OwnerStart) {
         None => (0, 0, Instant::now(), None),
     };
     let owner = Owner {
-        app: app.clone(),
+        deps: deps.clone(),
         factory: MessageFactory::new(job_id, start.state.pipeline),
         state: start.state,
         ring: VecDeque::new(),
-        sockets: Sockets::new(Timing::of(&app.config), viewer_count),
+        sockets: Sockets::new(deps.limits.timing, viewer_count),
         pending_items: Vec::new(),
         pending_errors: Vec::new(),
         pending_events: Vec::new(),
@@ -144,7 +143,7 @@ pub(crate) fn spawn_owner(app: &Arc<App>, start: OwnerStart) {
         last_emitted_processed: last_emitted,
     };
     let wait_for_ready = start.resumed.is_none();
-    app.tracker
+    deps.tracker
         .spawn(owner.run(rx, tx, start.runner, wait_for_ready));
 }
 
@@ -156,13 +155,13 @@ impl Owner {
         runner: Box<dyn JobRunner>,
         wait_for_ready: bool,
     ) {
-        let cancel = self.app.cancel.clone();
+        let cancel = self.deps.cancel.clone();
         // Made once: a `cancelled()` per loop turn takes the token's locks
         // twice per event (perf, `bench live`).
         let cancelled = cancel.cancelled();
         tokio::pin!(cancelled);
         if wait_for_ready {
-            let deadline = tokio::time::sleep(self.app.config.ready_timeout);
+            let deadline = tokio::time::sleep(self.deps.limits.ready_timeout);
             tokio::pin!(deadline);
             loop {
                 tokio::select! {
@@ -216,7 +215,7 @@ impl Owner {
         if self.state.status.is_terminal() {
             return true;
         }
-        Metrics::inc(&self.app.metrics.state_updates);
+        Metrics::inc(&self.deps.metrics.state_updates);
         match msg {
             PipelineMsg::Started { total } => {
                 let first_start = self.state.status == JobStatus::Queued;
@@ -281,7 +280,7 @@ impl Owner {
             self.last_emitted_processed = Some(r.processed);
         }
         self.updates_since_persist += 1;
-        let throttle = self.app.config.throttle(self.state.pipeline);
+        let throttle = self.deps.limits.throttle(self.state.pipeline);
         if self.updates_since_persist >= throttle.updates
             || self.last_persist.elapsed() >= throttle.interval
         {
@@ -318,6 +317,7 @@ impl Owner {
         self.persist(
             vec![StoredEvent {
                 seq,
+                kind: EventKind::Terminal,
                 json: json.clone(),
             }],
             0,
@@ -325,8 +325,8 @@ impl Owner {
         .await;
         self.fan_out(Frame::new(&env, json));
         self.sockets.finish();
-        Metrics::inc(&self.app.metrics.jobs_finished);
-        self.app.cleanup.notify_one();
+        Metrics::inc(&self.deps.metrics.jobs_finished);
+        self.deps.cleanup.notify_one();
         self.remove_input().await;
     }
 
@@ -347,16 +347,20 @@ impl Owner {
             }
             self.pending_events.push(StoredEvent {
                 seq,
+                kind: EventKind::Progress,
                 json: json.clone(),
             });
         } else if let Err(e) = self
-            .app
+            .deps
             .store
             .append_event(
                 &self.state.job_id,
-                seq,
-                &json,
-                self.app.config.event_retention,
+                StoredEvent {
+                    seq,
+                    kind: EventKind::Other,
+                    json: json.clone(),
+                },
+                self.deps.limits.event_retention,
             )
             .await
         {
@@ -368,7 +372,7 @@ impl Owner {
 
     fn fan_out(&mut self, frame: Arc<Frame>) {
         self.ring.push_back(frame.clone());
-        while self.ring.len() > self.app.config.replay_cache.max(1) {
+        while self.ring.len() > self.deps.limits.replay_cache.max(1) {
             self.ring.pop_front();
         }
         self.sockets.push(&frame);

@@ -4,14 +4,14 @@
 
 use super::Frame;
 use crate::clock;
-use crate::store::{Store, StoreResult};
+use crate::store::{JobStore, StoreResult};
 use bookstrack_protocol::{JobState, MessageFactory};
 use std::sync::Arc;
 
 /// `cached` is the owner's in-memory tail of the log (contiguous, oldest
 /// first); a resume it covers needs no read at all.
 pub async fn replay_from_store(
-    store: &dyn Store,
+    store: &dyn JobStore,
     state: &JobState,
     last_seq: u64,
     retention: u64,

@@ -5,61 +5,67 @@
 //! `bookstrack bench` and the hub's tests drive it. It runs as a task, not on
 //! a thread, so the load generator can keep ten thousand of them going.
 
-use super::BuildError;
 use crate::job::{JobContext, JobFailure, JobRunner, ProgressReport, Run, Stopped, Verdict};
 use bookstrack_protocol::ErrorCode;
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Map;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub const RUNNER: &str = "synthetic";
-
-#[derive(Debug, Clone, PartialEq, Default)]
+/// Its own spec, stored as `{"runner":"synthetic","steps":..,"intervalMs":..,
+/// "failAfter":..,"stamp":..,"phaseUs":..}`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Synthetic {
     pub steps: u64,
+    #[serde(rename = "intervalMs", default, with = "millis")]
     pub interval: Duration,
     /// Fail with PROCESSING_FAILED after this many steps, if set.
+    #[serde(default)]
     pub fail_after: Option<u64>,
     /// Put the wall-clock time of each report, in microseconds since the
     /// epoch, in `currentTitle`: the load generator measures latency from it.
+    #[serde(default)]
     pub stamp: bool,
     /// Where in each interval the steps fall, on the wall clock (steps at
     /// Unix time ≡ phase modulo the interval); `None`: one interval after
     /// the job starts. Jobs started together would otherwise step together,
     /// and a load test would offer its load in bursts.
+    #[serde(rename = "phaseUs", default, with = "micros")]
     pub phase: Option<Duration>,
 }
 
+/// `intervalMs`: whole milliseconds.
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+/// `phaseUs`: whole microseconds, or null.
+mod micros {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&(d.as_micros() as u64)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<u64>::deserialize(d).map(|o| o.map(Duration::from_micros))
+    }
+}
+
 impl Synthetic {
-    pub fn params(&self) -> Value {
-        json!({
-            "runner": RUNNER,
-            "steps": self.steps,
-            "intervalMs": self.interval.as_millis() as u64,
-            "failAfter": self.fail_after,
-            "stamp": self.stamp,
-            "phaseUs": self.phase.map(|p| p.as_micros() as u64),
-        })
-    }
-
-    pub fn from_params(p: &Value) -> Result<Self, BuildError> {
-        let steps = p
-            .get("steps")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| BuildError::BadParams("steps".into()))?;
-        Ok(Synthetic {
-            steps,
-            interval: Duration::from_millis(
-                p.get("intervalMs").and_then(Value::as_u64).unwrap_or(0),
-            ),
-            fail_after: p.get("failAfter").and_then(Value::as_u64),
-            stamp: p.get("stamp").and_then(Value::as_bool).unwrap_or(false),
-            phase: p
-                .get("phaseUs")
-                .and_then(Value::as_u64)
-                .map(Duration::from_micros),
-        })
-    }
-
     async fn run(self, ctx: JobContext) -> Result<Verdict, Stopped> {
         ctx.started_async(self.steps).await?;
         let mut ticker = (!self.interval.is_zero()).then(|| {
@@ -170,7 +176,7 @@ mod tests {
     }
 
     #[test]
-    fn the_phase_survives_the_params() {
+    fn the_phase_survives_the_spec() {
         let s = Synthetic {
             steps: 3,
             interval: Duration::from_millis(50),
@@ -178,6 +184,14 @@ mod tests {
             stamp: true,
             fail_after: None,
         };
-        assert_eq!(Synthetic::from_params(&s.params()).unwrap(), s);
+        let spec = crate::pipelines::JobSpec::Synthetic(s.clone());
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(json["runner"], "synthetic");
+        assert_eq!(json["intervalMs"], 50);
+        assert_eq!(json["phaseUs"], 12_345);
+        assert_eq!(
+            serde_json::from_value::<crate::pipelines::JobSpec>(json).unwrap(),
+            spec
+        );
     }
 }

@@ -21,7 +21,7 @@ pub(super) fn insert_events(
 ) -> StoreResult<()> {
     let mut st = tx
         .prepare_cached(
-            "INSERT INTO event_log (job_id, first_seq, last_seq, progress, json) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO event_log (job_id, first_seq, last_seq, progress, json, kinds) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .map_err(db)?;
     let mut rest = events;
@@ -32,10 +32,8 @@ pub(super) fn insert_events(
             .take_while(|(i, e)| e.seq == first.seq + *i as u64)
             .count();
         let (run, tail) = rest.split_at(len);
-        let progress = run
-            .iter()
-            .filter(|e| e.json.starts_with("{\"type\":\"job_progress\""))
-            .count();
+        let progress = run.iter().filter(|e| e.kind == EventKind::Progress).count();
+        let kinds: String = run.iter().map(|e| e.kind.letter()).collect();
         let mut json = String::with_capacity(run.iter().map(|e| e.json.len() + 1).sum());
         for (i, e) in run.iter().enumerate() {
             debug_assert!(!e.json.contains('\n'), "compact JSON has no raw newline");
@@ -50,7 +48,8 @@ pub(super) fn insert_events(
             first.seq as i64,
             last as i64,
             progress as i64,
-            json
+            json,
+            kinds
         ])
         .map_err(db)?;
         rest = tail;
@@ -73,7 +72,7 @@ pub(super) fn after(
 ) -> StoreResult<Vec<StoredEvent>> {
     let mut st = c
         .prepare_cached(
-            "SELECT first_seq, json FROM event_log WHERE job_id = ?1 AND last_seq > ?2 ORDER BY last_seq",
+            "SELECT first_seq, json, kinds FROM event_log WHERE job_id = ?1 AND last_seq > ?2 ORDER BY last_seq",
         )
         .map_err(db)?;
     let mut rows = st.query(params![id, after as i64]).map_err(db)?;
@@ -81,7 +80,10 @@ pub(super) fn after(
     while let Some(row) = rows.next().map_err(db)? {
         let first = row.get::<_, i64>(0).map_err(db)? as u64;
         let json: String = row.get(1).map_err(db)?;
+        let kinds: String = row.get(2).map_err(db)?;
+        let mut kinds = kinds.chars();
         for (i, line) in json.split('\n').enumerate() {
+            let kind = kinds.next().and_then(EventKind::from_letter);
             let seq = first + i as u64;
             if seq > after {
                 if out.len() as u64 >= limit {
@@ -89,6 +91,7 @@ pub(super) fn after(
                 }
                 out.push(StoredEvent {
                     seq,
+                    kind: kind.unwrap_or_else(|| EventKind::of_json(line)),
                     json: line.to_string(),
                 });
             }

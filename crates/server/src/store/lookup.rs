@@ -2,7 +2,8 @@
 //! keyed reads, kept apart from the job tables' code.
 
 use super::schema::db;
-use super::{CatalogEntry, SqliteStore, StoreResult};
+use super::{CatalogEntry, LookupStore, SqliteStore, StoreResult};
+use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 use std::collections::HashMap;
 
@@ -81,6 +82,51 @@ impl SqliteStore {
             }
             Ok(n)
         })
+        .await
+    }
+}
+
+#[async_trait]
+impl LookupStore for SqliteStore {
+    async fn cache_get(&self, keys: Vec<String>) -> StoreResult<HashMap<String, String>> {
+        self.lookup_many("SELECT json FROM enrich_cache WHERE key = ?1", keys)
+            .await
+    }
+
+    async fn cache_put(&self, entries: Vec<(String, String)>) -> StoreResult<()> {
+        self.put_cache(entries).await
+    }
+
+    async fn catalog_by_isbn(&self, isbn13s: Vec<String>) -> StoreResult<HashMap<String, String>> {
+        self.lookup_many("SELECT json FROM catalog WHERE isbn13 = ?1", isbn13s)
+            .await
+    }
+
+    async fn catalog_by_title(&self, title_key: String) -> StoreResult<Option<String>> {
+        Ok(self
+            .lookup_many(
+                "SELECT json FROM catalog WHERE title_key = ?1 LIMIT 1",
+                vec![title_key],
+            )
+            .await?
+            .into_values()
+            .next())
+    }
+
+    async fn catalog_put(&self, entries: Vec<CatalogEntry>) -> StoreResult<u64> {
+        self.put_catalog(entries).await
+    }
+
+    async fn known_books(&self, limit: u64) -> StoreResult<Vec<String>> {
+        self.known(limit).await
+    }
+
+    async fn works(&self, ids: Vec<String>) -> StoreResult<HashMap<String, String>> {
+        self.lookup_many(
+            "SELECT i.json FROM works w JOIN items i ON i.job_id = w.job_id AND i.idx = w.idx
+             WHERE w.work_id = ?1",
+            ids,
+        )
         .await
     }
 }

@@ -1,5 +1,7 @@
-//! Storage behind a trait so that a second backend (Redis, for scale-out) can
-//! slot in; `tests/store_contract.rs` runs one suite against every backend.
+//! Storage behind two narrow traits: [`JobStore`] (what a second backend,
+//! Redis for several nodes, implements) and [`LookupStore`] (queries over
+//! many jobs' data, on SQLite). `tests/store_contract.rs` runs one suite of
+//! `JobStore` properties against every backend.
 
 mod event_log;
 mod lookup;
@@ -11,6 +13,7 @@ mod writer;
 
 pub use event_log::TRIM_EVERY;
 pub use reader::READER_THREADS;
+pub use schema::schema_version;
 pub use sqlite::SqliteStore;
 pub use writer::MAX_GROUP_COMMIT;
 
@@ -19,15 +22,40 @@ use async_trait::async_trait;
 use bookstrack_protocol::{JobState, RowError};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::Arc;
 
-#[derive(Debug, thiserror::Error)]
+/// A backend's own error, shared: one failed group commit answers every
+/// write that was in it (`writer.rs`).
+pub type SourceError = Arc<dyn std::error::Error + Send + Sync>;
+
+/// What can go wrong in any backend. The backend's own error stays the
+/// source, so a log line or a caller can still tell a busy database from a
+/// full disk.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(String),
+    Database(#[source] SourceError),
     #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
+    Corrupt(#[source] SourceError),
     #[error("job {0} already exists")]
     Duplicate(String),
+    /// The backend's threads or connection are gone (shutdown, or a crash
+    /// of the thread that owned the connection).
+    #[error("the store's {0} stopped")]
+    Stopped(&'static str),
+    /// The data directory was last written by a newer build.
+    #[error("the database has schema version {found}; this build knows up to {known}")]
+    NewerSchema { found: i64, known: i64 },
+}
+
+impl StoreError {
+    pub fn database(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+        StoreError::Database(Arc::from(e.into()))
+    }
+
+    pub fn corrupt(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+        StoreError::Corrupt(Arc::from(e.into()))
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -112,9 +140,58 @@ pub struct CatalogEntry {
     pub json: String,
 }
 
+/// What a logged event is, said by the owner that built it (never guessed
+/// from its JSON): a restart counts the progress events logged since the
+/// last checkpoint to keep the write throttle's pace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// `job_progress`.
+    Progress,
+    /// `job_complete` or `error`: the job's last event.
+    Terminal,
+    /// Any other event (`job_started`, ...).
+    Other,
+}
+
+impl EventKind {
+    /// One letter per event in the SQLite log's `kinds` column.
+    pub(crate) fn letter(self) -> char {
+        match self {
+            EventKind::Progress => 'p',
+            EventKind::Terminal => 't',
+            EventKind::Other => 'o',
+        }
+    }
+
+    pub(crate) fn from_letter(c: char) -> Option<EventKind> {
+        match c {
+            'p' => Some(EventKind::Progress),
+            't' => Some(EventKind::Terminal),
+            'o' => Some(EventKind::Other),
+            _ => None,
+        }
+    }
+
+    /// For events logged before kinds were stored: read the envelope's type.
+    pub(crate) fn of_json(json: &str) -> EventKind {
+        #[derive(serde::Deserialize)]
+        struct Head {
+            #[serde(rename = "type")]
+            kind: bookstrack_protocol::MessageType,
+        }
+        use bookstrack_protocol::MessageType as T;
+        match serde_json::from_str::<Head>(json).map(|h| h.kind) {
+            Ok(T::JobProgress) => EventKind::Progress,
+            Ok(T::JobComplete | T::Error) => EventKind::Terminal,
+            _ => EventKind::Other,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
     pub seq: u64,
+    pub kind: EventKind,
     pub json: String,
 }
 
@@ -149,8 +226,12 @@ pub struct WriteStats {
     pub busy_us: u64,
 }
 
+/// What every backend of the job side implements (SQLite here; Redis for
+/// several nodes): jobs, their state and checkpoints, the event log, output
+/// and tokens. Everything a job's owner and its viewers need, nothing that
+/// is a query over many jobs' data.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait JobStore: Send + Sync + 'static {
     /// Totals since start; a backend that does not count reports zeros.
     fn write_stats(&self) -> WriteStats {
         WriteStats::default()
@@ -168,13 +249,7 @@ pub trait Store: Send + Sync + 'static {
         expires_at: i64,
     ) -> StoreResult<bool>;
     /// Appends one event and trims the log to the newest `retain` events.
-    async fn append_event(
-        &self,
-        job_id: &str,
-        seq: u64,
-        json: &str,
-        retain: u64,
-    ) -> StoreResult<()>;
+    async fn append_event(&self, job_id: &str, event: StoredEvent, retain: u64) -> StoreResult<()>;
     /// Retained events with seq > `after`, oldest first, at most `limit`.
     async fn events_after(
         &self,
@@ -191,7 +266,14 @@ pub trait Store: Send + Sync + 'static {
     async fn earliest_end(&self) -> StoreResult<Option<i64>>;
     async fn input_path(&self, job_id: &str) -> StoreResult<Option<String>>;
     async fn delete_job(&self, job_id: &str) -> StoreResult<()>;
+}
 
+/// Lookups over what many jobs and the operator stored: the enrichment
+/// cache, the local catalog, the works index and the books a shelf photo is
+/// matched against. Queries, not a job's log, so they stay on SQLite (its
+/// indexes and `json_extract`) whatever backend the jobs use.
+#[async_trait]
+pub trait LookupStore: Send + Sync + 'static {
     /// Cached lookups by key; absent keys were never cached.
     async fn cache_get(&self, keys: Vec<String>) -> StoreResult<HashMap<String, String>>;
     async fn cache_put(&self, entries: Vec<(String, String)>) -> StoreResult<()>;

@@ -89,7 +89,7 @@ pub(super) fn read(c: &Connection, id: &str) -> StoreResult<Option<JobOutput>> {
         .map_err(db)?
         .map(|r| {
             let s = r.map_err(db)?;
-            serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(e.to_string()))
+            serde_json::from_str(&s).map_err(StoreError::corrupt)
         })
         .collect::<StoreResult<Vec<Value>>>()?;
     let mut st = c

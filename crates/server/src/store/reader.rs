@@ -58,9 +58,9 @@ impl Reader {
             .send(Box::new(move |c| {
                 let _ = reply.send(f(c));
             }))
-            .map_err(|_| StoreError::Database("the readers have stopped".into()))?;
+            .map_err(|_| StoreError::Stopped("readers"))?;
         super::answer(answer, self.blocking_waits)
             .await
-            .ok_or_else(|| StoreError::Database("the readers have stopped".into()))?
+            .ok_or(StoreError::Stopped("readers"))?
     }
 }

@@ -6,7 +6,7 @@
 use super::event_log::{self, insert_events};
 use super::output;
 use super::reader::{Reader, READER_THREADS};
-use super::schema::{db, migrate, open, parse_state, SCHEMA};
+use super::schema::{db, migrate, open, parse_state};
 use super::writer::Writer;
 use super::*;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -29,9 +29,8 @@ impl SqliteStore {
     /// leaps ahead while a task waits on a thread tokio cannot see; it costs
     /// a pool thread per waiting call.
     pub fn open_with(path: &Path, blocking_waits: bool) -> StoreResult<SqliteStore> {
-        let writer = open(path)?;
-        writer.execute_batch(SCHEMA).map_err(db)?;
-        migrate(&writer)?;
+        let mut writer = open(path)?;
+        migrate(&mut writer)?;
         let readers = (0..READER_THREADS)
             .map(|_| open(path))
             .collect::<StoreResult<Vec<_>>>()?;
@@ -60,7 +59,7 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl JobStore for SqliteStore {
     fn write_stats(&self) -> WriteStats {
         self.writer.stats()
     }
@@ -123,7 +122,7 @@ impl Store for SqliteStore {
                 .map_err(db)?;
             let to_hash = |h: Vec<u8>| -> StoreResult<TokenHash> {
                 h.try_into()
-                    .map_err(|_| StoreError::Corrupt("token hash length".into()))
+                    .map_err(|_| StoreError::corrupt("a token hash is not 32 bytes"))
             };
             row.map(|(h, expires_at, prev)| {
                 Ok(TokenRecord {
@@ -158,15 +157,9 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn append_event(
-        &self,
-        job_id: &str,
-        seq: u64,
-        json: &str,
-        retain: u64,
-    ) -> StoreResult<()> {
-        let (id, json) = (job_id.to_string(), json.to_string());
-        self.write(move |c| insert_events(c, &id, &[StoredEvent { seq, json }], retain))
+    async fn append_event(&self, job_id: &str, event: StoredEvent, retain: u64) -> StoreResult<()> {
+        let id = job_id.to_string();
+        self.write(move |c| insert_events(c, &id, &[event], retain))
             .await
     }
 
@@ -336,48 +329,6 @@ impl Store for SqliteStore {
             }
             Ok(())
         })
-        .await
-    }
-
-    async fn cache_get(&self, keys: Vec<String>) -> StoreResult<HashMap<String, String>> {
-        self.lookup_many("SELECT json FROM enrich_cache WHERE key = ?1", keys)
-            .await
-    }
-
-    async fn cache_put(&self, entries: Vec<(String, String)>) -> StoreResult<()> {
-        self.put_cache(entries).await
-    }
-
-    async fn catalog_by_isbn(&self, isbn13s: Vec<String>) -> StoreResult<HashMap<String, String>> {
-        self.lookup_many("SELECT json FROM catalog WHERE isbn13 = ?1", isbn13s)
-            .await
-    }
-
-    async fn catalog_by_title(&self, title_key: String) -> StoreResult<Option<String>> {
-        Ok(self
-            .lookup_many(
-                "SELECT json FROM catalog WHERE title_key = ?1 LIMIT 1",
-                vec![title_key],
-            )
-            .await?
-            .into_values()
-            .next())
-    }
-
-    async fn catalog_put(&self, entries: Vec<CatalogEntry>) -> StoreResult<u64> {
-        self.put_catalog(entries).await
-    }
-
-    async fn known_books(&self, limit: u64) -> StoreResult<Vec<String>> {
-        self.known(limit).await
-    }
-
-    async fn works(&self, ids: Vec<String>) -> StoreResult<HashMap<String, String>> {
-        self.lookup_many(
-            "SELECT i.json FROM works w JOIN items i ON i.job_id = w.job_id AND i.idx = w.idx
-             WHERE w.work_id = ?1",
-            ids,
-        )
         .await
     }
 }

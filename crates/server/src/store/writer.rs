@@ -105,23 +105,23 @@ impl Writer {
         let op: Op = Box::new(move |c| {
             let result = match c {
                 Some(c) => f(c),
-                None => Err(StoreError::Database("could not begin a write".into())),
+                None => Err(StoreError::database("could not begin a write")),
             };
             let ok = result.is_ok();
             let done: Done = Box::new(move |commit| {
                 let _ = reply.send(match commit {
                     None => result,
-                    Some(e) => Err(StoreError::Database(e.to_string())),
+                    Some(e) => Err(e.clone()),
                 });
             });
             (ok, done)
         });
         self.ops
             .send(op)
-            .map_err(|_| StoreError::Database("the writer has stopped".into()))?;
+            .map_err(|_| StoreError::Stopped("writer"))?;
         super::answer(answer, self.blocking_waits)
             .await
-            .ok_or_else(|| StoreError::Database("the writer has stopped".into()))?
+            .ok_or(StoreError::Stopped("writer"))?
     }
 }
 
@@ -192,7 +192,7 @@ mod tests {
             c.execute("INSERT INTO t (v) VALUES (?1)", [v])
                 .map_err(db)?;
             if fail {
-                return Err(StoreError::Corrupt("refused".into()));
+                return Err(StoreError::corrupt("refused"));
             }
             Ok(())
         }

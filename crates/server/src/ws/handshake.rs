@@ -4,7 +4,7 @@
 //! The stream itself, not a wrapper around it, is what lets the job owner
 //! write events without waiting (`TcpStream::try_write` takes `&self`).
 
-use crate::http::ApiErr;
+use crate::api_error::ApiErr;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;

@@ -5,8 +5,9 @@ pub mod codec;
 pub mod driver;
 mod handshake;
 
+use crate::api_error::{auth_err, ApiErr};
 use crate::app::App;
-use crate::http::{auth_err, authorize, ApiErr};
+use crate::auth::authorize;
 use crate::job::{replay_from_store, OwnerMsg, Protocol, SubscribeError, Subscription, Viewer};
 use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
@@ -47,7 +48,14 @@ pub async fn ws_progress(State(app): State<Arc<App>>, req: Request) -> Response 
     let Some(job_id) = q.job_id.filter(|j| !j.is_empty()) else {
         return ApiErr::bad_request(ErrorCode::InvalidRequest, "jobId is required").into_response();
     };
-    if let Err(e) = authorize(&app, &job_id, q.token.as_deref()).await {
+    if let Err(e) = authorize(
+        app.jobs.store.as_ref(),
+        &app.jobs.metrics,
+        &job_id,
+        q.token.as_deref(),
+    )
+    .await
+    {
         return auth_err(e).into_response();
     }
     let protocol = match q.protocol.as_deref() {
@@ -61,7 +69,7 @@ pub async fn ws_progress(State(app): State<Arc<App>>, req: Request) -> Response 
             .into_response()
         }
     };
-    let handle = app.registry.get(&job_id);
+    let handle = app.jobs.registry.get(&job_id);
     if let Some(h) = &handle {
         if h.viewer_count() >= app.config.max_viewers_per_job {
             return ApiErr::new(
@@ -80,7 +88,7 @@ pub async fn ws_progress(State(app): State<Arc<App>>, req: Request) -> Response 
         Err(e) => return e.into_response(),
     };
     let last_seq = q.last_seq.unwrap_or(0);
-    let tracker = app.tracker.clone();
+    let tracker = app.jobs.tracker.clone();
     // Tracked so that shutdown waits for the 1001 close.
     upgrade.respond(&tracker, move |socket, early| {
         session(app, socket, early, job_id, last_seq, protocol)
@@ -98,7 +106,7 @@ enum Handed {
 }
 
 async fn to_owner(app: &App, conn: Connection, job_id: &str, last_seq: u64) -> Handed {
-    let Some(h) = app.registry.get(job_id) else {
+    let Some(h) = app.jobs.registry.get(job_id) else {
         return Handed::NoOwner(conn);
     };
     let (reply, rx) = oneshot::channel();
@@ -135,13 +143,13 @@ async fn from_store(
     job_id: &str,
     last_seq: u64,
 ) -> Result<MessageFactory, (u16, String, Connection)> {
-    let state = match app.store.job_state(job_id).await {
+    let state = match app.jobs.store.job_state(job_id).await {
         Ok(Some(s)) => s,
         Ok(None) => return Err((CLOSE_POLICY, "job not found".into(), conn)),
         Err(e) => return Err((CLOSE_INTERNAL, e.to_string(), conn)),
     };
     let frames = match replay_from_store(
-        app.store.as_ref(),
+        app.jobs.store.as_ref(),
         &state,
         last_seq,
         app.config.event_retention,
@@ -174,7 +182,7 @@ async fn session(
     let viewer = Viewer::with_socket(
         protocol,
         app.config.viewer_queue,
-        app.metrics.clone(),
+        app.jobs.metrics.clone(),
         socket,
     );
     let conn = Connection { viewer, early };
@@ -186,7 +194,7 @@ async fn session(
         Handed::NoOwner(conn) => {
             match from_store(&app, &mut sockets, conn, &job_id, last_seq).await {
                 Ok(factory) => {
-                    sockets.linger_until(Some(&factory), &app.cancel).await;
+                    sockets.linger_until(Some(&factory), &app.jobs.cancel).await;
                     return;
                 }
                 Err(refused) => refused,
@@ -195,5 +203,5 @@ async fn session(
     };
     sockets.add(conn);
     sockets.close_all(code, &reason);
-    sockets.linger_until(None, &app.cancel).await;
+    sockets.linger_until(None, &app.jobs.cancel).await;
 }

@@ -22,7 +22,7 @@ impl Owner {
         mut conn: Connection,
         last_seq: u64,
     ) -> Result<(), (SubscribeError, Connection)> {
-        let max = self.app.config.max_viewers_per_job;
+        let max = self.deps.limits.max_viewers_per_job;
         if self.sockets.len() >= max {
             return Err((SubscribeError::Full(max), conn));
         }
@@ -37,10 +37,10 @@ impl Owner {
             }
         }
         let frames = match replay_from_store(
-            self.app.store.as_ref(),
+            self.deps.store.as_ref(),
             &self.state,
             last_seq,
-            self.app.config.event_retention,
+            self.deps.limits.event_retention,
             self.ring.make_contiguous(),
         )
         .await

@@ -16,7 +16,7 @@ impl Owner {
         match write.await {
             Ok(Ok(())) => {
                 self.seq_reserved = reserved;
-                Metrics::inc(&self.app.metrics.state_writes)
+                Metrics::inc(&self.deps.metrics.state_writes)
             }
             Ok(Err(e)) => {
                 tracing::error!(job_id = %self.state.job_id, error = %e, "could not persist job state")
@@ -45,12 +45,12 @@ impl Owner {
             items: std::mem::take(&mut self.pending_items),
             errors: std::mem::take(&mut self.pending_errors),
             events,
-            retain: self.app.config.event_retention,
+            retain: self.deps.limits.event_retention,
             seq_reserved,
         };
-        let (store, id) = (self.app.store.clone(), self.state.job_id.clone());
+        let (store, id) = (self.deps.store.clone(), self.state.job_id.clone());
         let write = self
-            .app
+            .deps
             .tracker
             .spawn(async move { store.checkpoint(&id, cp).await });
         self.in_flight = Some((write, seq_reserved));

@@ -14,7 +14,7 @@ impl Owner {
     /// Stops taking viewers, serves those already on their way (the job
     /// has ended: a replay and a close), and lets every socket close.
     pub(super) async fn leave(&mut self, mut rx: mpsc::Receiver<OwnerMsg>) {
-        self.app.registry.remove(&self.state.job_id);
+        self.deps.registry.remove(&self.state.job_id);
         rx.close();
         while let Some(msg) = rx.recv().await {
             match msg {
@@ -27,11 +27,11 @@ impl Owner {
         }
         // Otherwise the job has ended, and `finish` (or `subscribe`, for
         // those just served) has told every viewer so.
-        if self.app.cancel.is_cancelled() {
+        if self.deps.cancel.is_cancelled() {
             self.sockets
                 .close_all(CLOSE_GOING_AWAY, "server shutting down");
         }
-        let cancel = self.app.cancel.clone();
+        let cancel = self.deps.cancel.clone();
         self.sockets
             .linger_until(Some(&self.factory), &cancel)
             .await;
@@ -46,7 +46,7 @@ impl Owner {
         tx: mpsc::Sender<OwnerMsg>,
         runner: Box<dyn JobRunner>,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        let cancel = self.app.cancel.child_token();
+        let cancel = self.deps.cancel.child_token();
         let resume = ResumePoint {
             cursor: self.cursor,
             processed: self.state.processed_count,
@@ -54,7 +54,7 @@ impl Owner {
             failure: self.state.failure_count,
         };
         let ctx = JobContext::new(tx.clone(), cancel.clone(), resume);
-        let running = self.app.running.clone();
+        let running = self.deps.running.clone();
         Box::pin(async move {
             let _permit = tokio::select! {
                 p = running.acquire_owned() => p,
@@ -98,11 +98,11 @@ impl Owner {
     }
 
     pub(super) async fn remove_input(&self) {
-        if let Ok(Some(path)) = self.app.store.input_path(&self.state.job_id).await {
-            crate::app::remove_input(std::path::Path::new(&path)).await;
+        if let Ok(Some(path)) = self.deps.store.input_path(&self.state.job_id).await {
+            super::super::remove_input(std::path::Path::new(&path)).await;
         }
         // The terminal checkpoint has cleared the stored path: the spool
         // (a file, or a folder of photos) is named after the job.
-        crate::app::remove_input(&self.app.spool_path(&self.state.job_id)).await;
+        super::super::remove_input(&self.deps.spool_path(&self.state.job_id)).await;
     }
 }

@@ -9,14 +9,13 @@ pub mod ocr;
 use super::BuildError;
 use crate::config::ScanConfig;
 use crate::job::{JobContext, JobFailure, JobRunner, ProgressReport, Run, Stopped, Verdict};
-use crate::store::{Item, Store};
+use crate::store::{Item, LookupStore};
 use bookstrack_protocol::{ErrorCode, RowError};
 use matcher::{Detected, Known, Line};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub const RUNNER: &str = "ai_scan";
 /// Known books loaded to match against, at most.
 const KNOWN_LIMIT: u64 = 50_000;
 
@@ -75,28 +74,28 @@ pub fn provider(
 pub struct AiScan {
     photos: Vec<(PathBuf, String)>,
     provider: Box<dyn ScanProvider>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn LookupStore>,
     runtime: tokio::runtime::Handle,
 }
 
-impl AiScan {
-    /// `photos`: file name in the job's folder, and its MIME type.
-    pub fn params(photos: &[(String, String)]) -> Value {
-        json!({"runner": RUNNER, "photos": photos})
-    }
+/// The photos of a scan, spooled in the job's folder.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AiScanSpec {
+    /// File name in the job's folder, and its MIME type.
+    pub photos: Vec<(String, String)>,
+}
 
-    pub fn from_params(
-        p: &Value,
-        dir: &Path,
+impl AiScan {
+    /// `dir`: the job's spool folder, which must still hold every photo.
+    pub fn build(
+        spec: AiScanSpec,
+        dir: Option<&Path>,
         config: &ScanConfig,
-        store: Arc<dyn Store>,
+        store: Arc<dyn LookupStore>,
     ) -> Result<Self, BuildError> {
-        let photos: Vec<(String, String)> = p
-            .get("photos")
-            .cloned()
-            .and_then(|v| serde_json::from_value(v).ok())
-            .ok_or_else(|| BuildError::BadParams("photos".into()))?;
-        let photos = photos
+        let dir = dir.filter(|p| p.is_dir()).ok_or(BuildError::InputMissing)?;
+        let photos = spec
+            .photos
             .into_iter()
             .map(|(f, m)| (dir.join(f), m))
             .collect::<Vec<_>>();

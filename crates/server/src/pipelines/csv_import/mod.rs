@@ -17,13 +17,12 @@ use super::BuildError;
 use crate::job::{JobContext, JobFailure, JobRunner, ProgressReport, Run, Stopped, Verdict};
 use crate::store::Item;
 use bookstrack_protocol::{ErrorCode, RowError};
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map};
 use std::collections::hash_map::{Entry, HashMap};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
-
-pub const RUNNER: &str = "csv_import";
 
 /// Most rows between two progress reports; fewer for small files so a
 /// viewer still sees about a hundred steps.
@@ -201,6 +200,23 @@ pub fn scan(path: &Path, max_rows: u64, forced: Option<Format>) -> Result<ScanIn
     })
 }
 
+/// What an import job stores to be rebuilt after a restart: the format the
+/// pre-scan recognised and the rows it counted (the progress bar's total).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CsvImportSpec {
+    pub format: Format,
+    pub rows: u64,
+}
+
+impl From<&ScanInfo> for CsvImportSpec {
+    fn from(info: &ScanInfo) -> Self {
+        CsvImportSpec {
+            format: info.format,
+            rows: info.rows,
+        }
+    }
+}
+
 pub struct CsvImport {
     input: PathBuf,
     rows: u64,
@@ -208,24 +224,16 @@ pub struct CsvImport {
 }
 
 impl CsvImport {
-    pub fn params(info: &ScanInfo) -> Value {
-        json!({"runner": RUNNER, "format": info.format.name(), "rows": info.rows})
-    }
-
-    pub fn from_params(p: &Value, input: &Path) -> Result<Self, BuildError> {
-        let rows = p.get("rows").and_then(Value::as_u64);
-        let format = p
-            .get("format")
-            .and_then(Value::as_str)
-            .and_then(Format::parse);
-        match (rows, format) {
-            (Some(rows), Some(format)) => Ok(CsvImport {
-                input: input.to_path_buf(),
-                rows,
-                format,
-            }),
-            _ => Err(BuildError::BadParams("rows and format".into())),
-        }
+    /// The upload must still be in the spool.
+    pub fn build(spec: CsvImportSpec, input: Option<&Path>) -> Result<Self, BuildError> {
+        let input = input
+            .filter(|p| p.exists())
+            .ok_or(BuildError::InputMissing)?;
+        Ok(CsvImport {
+            input: input.to_path_buf(),
+            rows: spec.rows,
+            format: spec.format,
+        })
     }
 }
 

@@ -3,13 +3,13 @@
 
 use super::provider::{count_at, str_list, year_at, Metadata, Outcome, Provider, Query};
 use crate::pipelines::csv_import::{isbn, title_author_key};
-use crate::store::{CatalogEntry, Store};
+use crate::store::{CatalogEntry, LookupStore};
 use async_trait::async_trait;
 use serde_json::Value;
 use std::sync::Arc;
 
 pub struct Catalog {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn LookupStore>,
 }
 
 #[async_trait]

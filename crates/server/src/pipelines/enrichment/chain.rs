@@ -3,7 +3,7 @@
 //! the same books makes no request; "unavailable" answers are not.
 
 use super::provider::{Metadata, Outcome, Provider, Query};
-use crate::store::Store;
+use crate::store::LookupStore;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ pub type Answer = Result<(String, Metadata), String>;
 
 pub struct Enricher {
     pub providers: Vec<Arc<dyn Provider>>,
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn LookupStore>,
     pub use_cache: bool,
 }
 

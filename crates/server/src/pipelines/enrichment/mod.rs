@@ -16,17 +16,15 @@ pub use provider::{Metadata, Query};
 use super::BuildError;
 use crate::config::EnrichConfig;
 use crate::job::{JobContext, JobRunner, ProgressReport, Run, Stopped, Verdict};
-use crate::store::{Item, Store};
+use crate::store::{Item, LookupStore};
 use bookstrack_protocol::RowError;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Map};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use upstream::{Upstream, UpstreamConfig};
 
-pub const RUNNER: &str = "batch_enrichment";
-
 /// Builds the provider chain `config` names, in its order.
-pub fn enricher(config: &EnrichConfig, store: Arc<dyn Store>) -> Result<Enricher, String> {
+pub fn enricher(config: &EnrichConfig, store: Arc<dyn LookupStore>) -> Result<Enricher, String> {
     let ua = format!(
         "bookstrack/{} ({})",
         env!("CARGO_PKG_VERSION"),
@@ -78,17 +76,16 @@ pub struct Enrichment {
     runtime: tokio::runtime::Handle,
 }
 
-impl Enrichment {
-    pub fn params(books: &[Query]) -> Value {
-        json!({"runner": RUNNER, "books": books})
-    }
+/// The books to enrich, resolved when the job starts (work ids already
+/// looked up), so a restart needs nothing else.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EnrichmentSpec {
+    pub books: Vec<Query>,
+}
 
-    pub fn from_params(p: &Value, enricher: Arc<Enricher>) -> Result<Self, BuildError> {
-        let books: Vec<Query> = p
-            .get("books")
-            .cloned()
-            .and_then(|b| serde_json::from_value(b).ok())
-            .ok_or_else(|| BuildError::BadParams("books".into()))?;
+impl Enrichment {
+    pub fn build(spec: EnrichmentSpec, enricher: Arc<Enricher>) -> Result<Self, BuildError> {
+        let books = spec.books;
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| BuildError::BadParams("no async runtime".into()))?;
         Ok(Enrichment {

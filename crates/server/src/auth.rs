@@ -1,9 +1,10 @@
-//! Token checks shared by the HTTP endpoints and the WebSocket upgrade.
+//! Token checks shared by the HTTP endpoints and the WebSocket upgrade: the
+//! job store's token record against the presented one, in constant time
+//! (`token.rs`).
 
-use crate::app::App;
 use crate::clock;
 use crate::metrics::Metrics;
-use crate::store::StoreError;
+use crate::store::{JobStore, StoreError};
 use crate::token::{self, TokenCheck};
 use axum::http::HeaderMap;
 
@@ -21,8 +22,13 @@ pub enum AuthError {
 
 /// Checks `presented` against the job's current token. Every refusal is
 /// counted; the token itself is never logged.
-pub async fn authorize(app: &App, job_id: &str, presented: Option<&str>) -> Result<(), AuthError> {
-    let record = app.store.token(job_id).await.map_err(AuthError::Store)?;
+pub async fn authorize(
+    store: &dyn JobStore,
+    metrics: &Metrics,
+    job_id: &str,
+    presented: Option<&str>,
+) -> Result<(), AuthError> {
+    let record = store.token(job_id).await.map_err(AuthError::Store)?;
     let verdict = match record {
         None => Err(Denied::NotFound),
         Some(r) => match token::check(presented, &r.hash, r.expires_at, clock::now_ms()) {
@@ -32,7 +38,7 @@ pub async fn authorize(app: &App, job_id: &str, presented: Option<&str>) -> Resu
         },
     };
     if matches!(verdict, Err(Denied::Invalid | Denied::Expired)) {
-        Metrics::inc(&app.metrics.auth_failures);
+        Metrics::inc(&metrics.auth_failures);
     }
     verdict.map_err(AuthError::Denied)
 }

@@ -1,6 +1,8 @@
-//! API errors and their HTTP rendering.
+//! API errors and their HTTP rendering, shared by the HTTP endpoints and the
+//! WebSocket upgrade (which answers a refused upgrade with the same JSON).
 
 use crate::app::AppError;
+use crate::auth::{AuthError, Denied};
 use crate::clock;
 use crate::store::StoreError;
 use axum::http::StatusCode;
@@ -98,5 +100,20 @@ impl From<AppError> for ApiErr {
                 ApiErr::internal("could not start the job")
             }
         }
+    }
+}
+
+fn denied(d: Denied) -> ApiErr {
+    match d {
+        Denied::NotFound => ApiErr::not_found(),
+        Denied::Invalid => ApiErr::unauthorized(),
+        Denied::Expired => ApiErr::expired(),
+    }
+}
+
+pub fn auth_err(e: AuthError) -> ApiErr {
+    match e {
+        AuthError::Denied(d) => denied(d),
+        AuthError::Store(e) => e.into(),
     }
 }
