@@ -4,6 +4,7 @@
 use crate::api_error::ApiErr;
 use crate::app::App;
 use crate::clock;
+use crate::pipelines::enrichment::works::{self, WorksError};
 use crate::pipelines::enrichment::{EnrichmentSpec, Query};
 use crate::pipelines::JobSpec;
 use axum::extract::State;
@@ -11,7 +12,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use bookstrack_protocol::{ApiSuccess, ErrorCode, JobStarted};
 use serde::Deserialize;
-use serde_json::Value;
 use std::sync::Arc;
 
 #[derive(Debug, Deserialize)]
@@ -33,6 +33,24 @@ fn bad(message: impl Into<String>) -> ApiErr {
     ApiErr::bad_request(ErrorCode::InvalidRequest, message)
 }
 
+/// The books given inline: each needs a title or an ISBN; blank fields are
+/// dropped.
+fn inline_books(given: Vec<BookIn>) -> Result<Vec<Query>, ApiErr> {
+    let mut books = Vec::with_capacity(given.len());
+    for b in given {
+        if b.title.trim().is_empty() && b.isbn.as_deref().is_none_or(|i| i.trim().is_empty()) {
+            return Err(bad("every book needs a title or an ISBN"));
+        }
+        books.push(Query {
+            title: b.title,
+            author: b.author.filter(|a| !a.trim().is_empty()),
+            isbn: b.isbn.filter(|i| !i.trim().is_empty()),
+            work_id: None,
+        });
+    }
+    Ok(books)
+}
+
 pub async fn start(
     State(app): State<Arc<App>>,
     body: Result<Json<StartEnrichment>, axum::extract::rejection::JsonRejection>,
@@ -49,51 +67,20 @@ pub async fn start(
             .to_string(),
         None => App::new_job_id(),
     };
-    let mut books: Vec<Query> = Vec::new();
-    for b in req.books.unwrap_or_default() {
-        if b.title.trim().is_empty() && b.isbn.as_deref().is_none_or(|i| i.trim().is_empty()) {
-            return Err(bad("every book needs a title or an ISBN"));
-        }
-        books.push(Query {
-            title: b.title,
-            author: b.author.filter(|a| !a.trim().is_empty()),
-            isbn: b.isbn.filter(|i| !i.trim().is_empty()),
-            work_id: None,
-        });
-    }
+    let mut books = inline_books(req.books.unwrap_or_default())?;
     let work_ids = req.work_ids.unwrap_or_default();
     if !work_ids.is_empty() {
-        let found = app.pipelines.lookups.works(work_ids.clone()).await?;
-        let unknown: Vec<&String> = work_ids
-            .iter()
-            .filter(|w| !found.contains_key(*w))
-            .collect();
-        if !unknown.is_empty() {
-            return Err(ApiErr::new(
-                StatusCode::NOT_FOUND,
-                ErrorCode::InvalidRequest,
-                format!(
-                    "unknown work ids: {}",
-                    unknown
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+        let found = works::queries(app.pipelines.lookups.as_ref(), &work_ids)
+            .await
+            .map_err(|e| match e {
+                WorksError::Unknown(ids) => ApiErr::new(
+                    StatusCode::NOT_FOUND,
+                    ErrorCode::InvalidRequest,
+                    format!("unknown work ids: {}", ids.join(", ")),
                 ),
-            ));
-        }
-        for w in &work_ids {
-            let v: Value =
-                serde_json::from_str(&found[w]).map_err(|e| ApiErr::internal(e.to_string()))?;
-            let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-            books.push(Query {
-                title: s("title").unwrap_or_default(),
-                author: s("author"),
-                // Imported books carry isbn13/isbn10, detected ones isbn.
-                isbn: s("isbn13").or_else(|| s("isbn10")).or_else(|| s("isbn")),
-                work_id: Some(w.clone()),
-            });
-        }
+                WorksError::Store(e) => e.into(),
+            })?;
+        books.extend(found);
     }
     if books.is_empty() {
         return Err(bad("no books: give `books` or `workIds`"));

@@ -80,3 +80,68 @@ pub async fn remove_input(path: &Path) {
         let _ = tokio::fs::remove_file(path).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{spawn_owner, OwnerStart};
+    use crate::pipelines::synthetic::Synthetic;
+    use crate::store::SqliteStore;
+    use bookstrack_protocol::{JobState, JobStatus};
+
+    /// An owner runs a job to its end with nothing but its deps: no `App`,
+    /// no HTTP, no socket.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_owner_runs_on_its_deps_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::new(dir.path());
+        config.ready_timeout = Duration::ZERO;
+        let store = Arc::new(SqliteStore::open(&config.database_path()).unwrap());
+        let deps = Arc::new(JobDeps {
+            store: store.clone(),
+            metrics: Arc::new(Metrics::default()),
+            registry: Registry::default(),
+            cancel: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            running: Arc::new(Semaphore::new(1)),
+            cleanup: Arc::new(Notify::new()),
+            limits: JobLimits::of(&config),
+            spool_dir: config.uploads_dir(),
+        });
+        let state = JobState::new("j", Pipeline::Synthetic, 0);
+        let (_, token_hash) = crate::token::generate();
+        store
+            .create_job(crate::store::NewJob {
+                state: state.clone(),
+                token_hash,
+                token_expires_at: i64::MAX,
+                input_path: None,
+                params: serde_json::Value::Null,
+            })
+            .await
+            .unwrap();
+        let runner = Box::new(Synthetic {
+            steps: 5,
+            ..Default::default()
+        });
+        spawn_owner(
+            &deps,
+            OwnerStart {
+                state,
+                runner,
+                resumed: None,
+            },
+        );
+        deps.tracker.close();
+        deps.tracker.wait().await;
+        let end = store.job_state("j").await.unwrap().unwrap();
+        assert_eq!(end.status, JobStatus::Complete);
+        assert_eq!(end.last_seq, 7, "job_started, 5 progress, job_complete");
+        let events = store.events_after("j", 0, 100).await.unwrap();
+        assert_eq!(events.len(), 7);
+        assert!(
+            deps.registry.get("j").is_none(),
+            "the owner left the registry"
+        );
+    }
+}

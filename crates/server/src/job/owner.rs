@@ -60,7 +60,7 @@ pub enum SubscribeError {
     #[error("this job already has {0} viewers")]
     Full(usize),
     #[error("could not read the event log: {0}")]
-    Store(String),
+    Store(#[source] crate::store::StoreError),
 }
 
 /// How an owner begins: a new job waits for its first viewer's `ready`; a

@@ -46,7 +46,7 @@ impl Owner {
         .await
         {
             Ok(f) => f,
-            Err(e) => return Err((SubscribeError::Store(e.to_string()), conn)),
+            Err(e) => return Err((SubscribeError::Store(e), conn)),
         };
         conn.viewer.push_replay(frames);
         if self.state.status.is_terminal() {

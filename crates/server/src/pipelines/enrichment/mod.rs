@@ -9,6 +9,7 @@ pub mod limiter;
 pub mod openlibrary;
 pub mod provider;
 pub mod upstream;
+pub mod works;
 
 pub use chain::Enricher;
 pub use provider::{Metadata, Query};
