@@ -4,7 +4,7 @@
 //! what a socket keeps afterwards is a few hundred bytes. Under glibc's
 //! malloc the two interleave and the freed buffers stay resident as holes
 //! between long-lived sockets: an idle socket cost about twice its live
-//! heap (`bookstrack bench idle`, BENCHMARKS.md). mimalloc keeps each size
+//! heap (`bookstrack-bench idle`, BENCHMARKS.md). mimalloc keeps each size
 //! class on pages of its own and hands pages that empty back to the kernel,
 //! and spends less CPU per event in `bench live`.
 

@@ -1,10 +1,7 @@
 //! `bookstrack`: run the progress server, start jobs and watch them live.
 
 mod alloc;
-mod bench;
-mod bench_enrich;
 mod catalog;
-mod load;
 mod serve;
 mod watch;
 
@@ -88,9 +85,6 @@ enum Command {
     /// The local catalog used for offline enrichment.
     #[command(subcommand)]
     Catalog(CatalogCommand),
-    /// Measure the service (see BENCHMARKS.md).
-    #[command(subcommand)]
-    Bench(bench::Scenario),
     /// Follow a job that is already running.
     Watch {
         job_id: String,
@@ -147,7 +141,6 @@ async fn run(cmd: Command) -> Result<ExitCode> {
         Command::Serve(args) => serve::serve(*args).await.map(|()| ExitCode::SUCCESS),
         Command::Import { file, server, out } => watch::import(&server.url, &file, &out).await,
         Command::Demo { file, out } => serve::demo(file, &out).await,
-        Command::Bench(s) => bench::run(s).await.map(|()| ExitCode::SUCCESS),
         Command::Catalog(CatalogCommand::Load { file, data_dir }) => {
             catalog::load(&file, &data_dir)
                 .await

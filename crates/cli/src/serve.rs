@@ -43,7 +43,7 @@ pub struct ServeArgs {
     #[arg(long, env = "BOOKSTRACK_MAX_RUNNING_JOBS", default_value_t = config::DEFAULT_MAX_RUNNING_JOBS)]
     max_running_jobs: usize,
     /// Mount `POST /api/synthetic/jobs`, which starts jobs without input:
-    /// for load tests (`bookstrack bench`) only.
+    /// for load tests (`bookstrack-bench`) only.
     #[arg(long, env = "BOOKSTRACK_ENABLE_SYNTHETIC_JOBS")]
     enable_synthetic_jobs: bool,
     #[command(flatten)]

@@ -1,42 +1,16 @@
-//! `bookstrack bench`: load generators that run the server as a separate
-//! process, so its memory is measured alone, and report medians of several
-//! runs next to a baseline measured in the same run.
+//! `bookstrack-bench import`: a generated Goodreads export imported end to
+//! end by a `bookstrack serve` child, next to two baselines measured in the
+//! same run: the csv crate's raw read of the file, and that read storing
+//! every record unparsed in SQLite.
 
-use anyhow::{bail, Context, Result};
+use crate::server::{median, ServerChild};
+use anyhow::{bail, Result};
 use bookstrack_client::{Client, StreamOptions};
 use bookstrack_protocol::Payload;
-use bookstrack_server::pipelines::csv_import::generate;
-use clap::{Args, Subcommand};
-use std::ffi::OsStr;
-use std::io::{BufRead, BufReader};
+use bookstrack_server::pipelines::csv_import::generate as goodreads;
+use clap::Args;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-#[derive(Subcommand, Debug)]
-pub enum Scenario {
-    /// Import a generated Goodreads export end to end (upload → job_complete).
-    Import(ImportArgs),
-    /// Enrich books with ISBNs against a local fake Open Library that allows
-    /// 3 requests/s and answers 429 beyond; then the same books again.
-    Enrich(EnrichArgs),
-    #[command(flatten)]
-    Load(crate::load::LoadScenario),
-    /// One load-generator process (started by the scenarios above).
-    #[command(hide = true)]
-    Worker(crate::load::worker::WorkerArgs),
-    /// The least a server could do for `live`'s viewers (started by `live --floor`).
-    #[command(hide = true)]
-    Floor(crate::load::floor::FloorArgs),
-}
-
-#[derive(Args, Debug)]
-pub struct EnrichArgs {
-    #[arg(long, default_value_t = 1000)]
-    books: u64,
-    #[arg(long, default_value_t = 3)]
-    runs: usize,
-}
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
@@ -44,71 +18,6 @@ pub struct ImportArgs {
     rows: u64,
     #[arg(long, default_value_t = 3)]
     runs: usize,
-}
-
-pub async fn run(s: Scenario) -> Result<()> {
-    match s {
-        Scenario::Import(a) => import(a).await,
-        Scenario::Enrich(a) => crate::bench_enrich::enrich(a.books, a.runs).await,
-        Scenario::Load(s) => crate::load::run(s).await,
-        Scenario::Worker(a) => crate::load::worker::run(a).await,
-        Scenario::Floor(a) => tokio::task::spawn_blocking(|| crate::load::floor::run(a)).await?,
-    }
-}
-
-/// A `bookstrack serve` child on a free port.
-pub(crate) struct ServerChild {
-    child: Child,
-    pub(crate) url: String,
-}
-
-impl ServerChild {
-    pub(crate) fn start(data_dir: &Path) -> Result<ServerChild> {
-        Self::start_with(data_dir, &[])
-    }
-
-    pub(crate) fn start_with(data_dir: &Path, extra: &[&str]) -> Result<ServerChild> {
-        let mut args: Vec<&OsStr> = ["serve", "--listen", "127.0.0.1:0", "--data-dir"]
-            .map(OsStr::new)
-            .to_vec();
-        args.push(data_dir.as_os_str());
-        args.extend(extra.iter().map(OsStr::new));
-        Self::spawn(&args)
-    }
-
-    /// Runs this binary with `args`, a command that prints `listening on
-    /// URL` first.
-    pub(crate) fn spawn<S: AsRef<OsStr>>(args: &[S]) -> Result<ServerChild> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .context("could not start the server")?;
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut line)?;
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .context("the server did not say where it listens")?
-            .to_string();
-        Ok(ServerChild { child, url })
-    }
-
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Peak resident set size so far, from the kernel's own accounting.
-    fn peak_rss_kib(&self) -> Result<u64> {
-        crate::load::status_kib(self.child.id(), "VmHWM").context("no VmHWM in /proc status")
-    }
-}
-
-impl Drop for ServerChild {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Reads every record of `path` as the baselines do: `ByteRecord`s, no
@@ -172,7 +81,7 @@ struct ImportRun {
 async fn import_once(rows: u64) -> Result<ImportRun> {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("goodreads_library_export.csv");
-    generate::write_goodreads(std::io::BufWriter::new(std::fs::File::create(&file)?), rows)?;
+    goodreads::write_goodreads(std::io::BufWriter::new(std::fs::File::create(&file)?), rows)?;
     let raw = raw_csv_read(&file)?;
     let stored = raw_read_and_store(&file, &dir.path().join("floor.db"))?;
     let server = ServerChild::start(&dir.path().join("data"))?;
@@ -208,12 +117,7 @@ async fn import_once(rows: u64) -> Result<ImportRun> {
     })
 }
 
-pub(crate) fn median<T: Copy + PartialOrd>(mut v: Vec<T>) -> T {
-    v.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
-    v[v.len() / 2]
-}
-
-async fn import(a: ImportArgs) -> Result<()> {
+pub async fn import(a: ImportArgs) -> Result<()> {
     println!(
         "import of a generated {}-row Goodreads export, {} runs",
         a.rows, a.runs

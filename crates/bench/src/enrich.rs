@@ -1,9 +1,9 @@
-//! `bookstrack bench enrich`: the acceptance run for batch enrichment. A
+//! `bookstrack-bench enrich`: the acceptance run for batch enrichment. A
 //! fake Open Library in this process serves `/api/books` in the real shape,
 //! allows 3 requests per rolling second and answers 429 beyond, and counts
 //! both.
 
-use crate::bench::{median, ServerChild};
+use crate::server::{median, ServerChild};
 use anyhow::{bail, Result};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -11,11 +11,20 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bookstrack_client::{Client, StreamOptions};
 use bookstrack_protocol::Payload;
+use clap::Args;
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+#[derive(Args, Debug)]
+pub struct EnrichArgs {
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) books: u64,
+    #[arg(long, default_value_t = 3)]
+    pub(crate) runs: usize,
+}
 
 /// The fake's rate limit, Open Library's documented default for API use.
 const LIMIT_PER_SECOND: usize = 3;

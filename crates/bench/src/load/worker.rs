@@ -1,4 +1,4 @@
-//! One load-generator process (`bookstrack bench worker`, started by the
+//! One load-generator process (`bookstrack-bench worker`, started by the
 //! scenarios): it holds a share of the viewers from its own source address,
 //! so that no process nears the descriptor limit and no address runs out of
 //! ports, and answers its parent's commands on stdin with one JSON line each.

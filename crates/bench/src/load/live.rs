@@ -3,7 +3,7 @@
 
 use super::scenarios::{with_nchan, Attached, LoadArgs, WARMUP};
 use super::stats::percentiles;
-use crate::bench::median;
+use crate::server::median;
 use anyhow::Result;
 use std::time::{Duration, Instant};
 

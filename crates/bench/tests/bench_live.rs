@@ -1,7 +1,35 @@
-//! `bookstrack bench live` end to end, small: the server, the load-generator
+//! `bookstrack-bench live` end to end, small: the server, the load-generator
 //! processes and the report, and nchan beside it when it is installed.
 
+use std::path::PathBuf;
 use std::process::Command;
+use std::sync::OnceLock;
+
+/// The `bookstrack` binary the bench runs as its server. Cargo builds only
+/// this package's binary for its tests, so this builds the server's, in the
+/// same profile and target directory as the bench beside it.
+fn server_bin() -> &'static PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let bench = PathBuf::from(env!("CARGO_BIN_EXE_bookstrack-bench"));
+        let profile_dir = bench.parent().unwrap();
+        let mut build = Command::new(env!("CARGO"));
+        build.args([
+            "build",
+            "--quiet",
+            "-p",
+            "bookstrack",
+            "--bin",
+            "bookstrack",
+        ]);
+        build.env("CARGO_TARGET_DIR", profile_dir.parent().unwrap());
+        if profile_dir.file_name().unwrap() == "release" {
+            build.arg("--release");
+        }
+        assert!(build.status().unwrap().success(), "bookstrack builds");
+        profile_dir.join(format!("bookstrack{}", std::env::consts::EXE_SUFFIX))
+    })
+}
 
 /// The rows of one target in the report: (jobs, delivered/s, lost).
 fn rows(out: &str, target: &str) -> Vec<(u64, f64, u64)> {
@@ -20,10 +48,12 @@ fn rows(out: &str, target: &str) -> Vec<(u64, f64, u64)> {
 }
 
 fn live(extra: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_bookstrack"))
-        .args(["bench", "live", "--jobs", "20", "--nchan-jobs", "10"])
+    let out = Command::new(env!("CARGO_BIN_EXE_bookstrack-bench"))
+        .args(["live", "--jobs", "20", "--nchan-jobs", "10"])
         .args(["--runs", "1", "--workers", "1", "--seconds", "2"])
         .args(extra)
+        .arg("--server-bin")
+        .arg(server_bin())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

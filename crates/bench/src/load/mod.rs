@@ -1,6 +1,7 @@
-//! `bookstrack bench idle|live|reconnect|persist`: a load generator in
-//! processes of its own (`bench worker`), against a `bookstrack serve`
-//! child and, side by side in the same run, nchan with the same clients.
+//! `bookstrack-bench idle|live|reconnect|persist`: a load generator in
+//! processes of its own (`bookstrack-bench worker`), against a `bookstrack
+//! serve` child and, side by side in the same run, nchan with the same
+//! clients.
 
 pub mod floor;
 mod idle;
@@ -74,7 +75,7 @@ pub(crate) async fn connect_from(
     Ok(stream)
 }
 
-/// One `bench worker` process and its command pipe.
+/// One `bookstrack-bench worker` process and its command pipe.
 pub(crate) struct Worker {
     child: Child,
     stdin: ChildStdin,
@@ -93,13 +94,7 @@ impl Worker {
         let file = dir.join(format!("urls-{index}"));
         std::fs::write(&file, urls.join("\n"))?;
         let mut child = Command::new(std::env::current_exe()?)
-            .args([
-                "bench",
-                "worker",
-                "--server",
-                &server.to_string(),
-                "--source",
-            ])
+            .args(["worker", "--server", &server.to_string(), "--source"])
             .arg(format!("127.{}.0.1", 1 + index))
             .arg("--urls")
             .arg(&file)

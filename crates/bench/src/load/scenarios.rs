@@ -3,7 +3,7 @@
 use super::idle::{create_channels, settled_rss, settled_rss_of};
 use super::nchan::{self, Nchan};
 use super::{rss_kib, Worker};
-use crate::bench::ServerChild;
+use crate::server::ServerChild;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
@@ -244,8 +244,7 @@ impl Attached {
     pub(super) async fn floor(n: usize, rate: f64, workers: usize) -> Result<Attached> {
         let dir = tempfile::tempdir()?;
         let (viewers, rate) = (n.to_string(), rate.to_string());
-        let floor =
-            ServerChild::spawn(&["bench", "floor", "--viewers", &viewers, "--rate", &rate])?;
+        let floor = ServerChild::internal(&["floor", "--viewers", &viewers, "--rate", &rate])?;
         let addr = addr_of(&floor.url)?;
         let urls = (0..n).map(|i| format!("ws://{addr}/floor/{i}")).collect();
         attach(Target::Floor(floor), addr, urls, None, workers, dir).await

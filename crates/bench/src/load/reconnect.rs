@@ -2,7 +2,7 @@
 //! lastSeq; how long until all have caught up, and nothing lost or repeated.
 
 use super::scenarios::{Attached, LoadArgs, WARMUP};
-use crate::bench::median;
+use crate::server::median;
 use anyhow::{bail, Result};
 use serde_json::Value;
 use std::time::Duration;

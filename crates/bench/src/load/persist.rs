@@ -2,7 +2,7 @@
 //! under live load, read from the server's own counters.
 
 use super::scenarios::Attached;
-use crate::bench::median;
+use crate::server::median;
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::time::Duration;

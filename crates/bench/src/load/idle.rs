@@ -4,7 +4,7 @@
 use super::nchan::Nchan;
 use super::rss_kib;
 use super::scenarios::{start_ours, with_nchan, Attached, LoadArgs};
-use crate::bench::median;
+use crate::server::median;
 use anyhow::Result;
 use std::net::SocketAddr;
 use std::time::Duration;
