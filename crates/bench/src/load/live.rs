@@ -113,16 +113,7 @@ pub(super) async fn live(
         interval_ms: (1000.0 / rate).round() as u64,
         workers: load.workers,
     };
-    println!("live: {rate} events/s per job, {seconds} s windows after a {WARMUP:?} warm-up; latency from publish to receive");
-    if nchan && together {
-        println!(
-            "(at {nchan_jobs} jobs both targets run at once and are measured over the same window)"
-        );
-    }
-    println!(
-        "CPU: ms per 1,000 delivered events, of the server's processes and of the load generator's"
-    );
-    println!("run  target       jobs  delivered/s   p50 ms   p99 ms  p99.9 ms  lost  server CPU  load CPU");
+    print_header(rate, seconds, nchan && together, nchan_jobs);
     let mut full = Vec::new();
     let mut floors = Vec::new();
     let mut pairs = Vec::new();
@@ -155,11 +146,38 @@ pub(super) async fn live(
         print_live(run, "nchan", nchan_jobs, &theirs);
         pairs.push((ours, theirs));
     }
-    println!("median at {jobs} jobs: {}", summary(&full));
+    print_medians(jobs, nchan_jobs, &full, &floors, &pairs);
+    Ok(())
+}
+
+/// What the table below measures, and its columns.
+fn print_header(rate: f64, seconds: u64, together: bool, nchan_jobs: usize) {
+    println!("live: {rate} events/s per job, {seconds} s windows after a {WARMUP:?} warm-up; latency from publish to receive");
+    if together {
+        println!(
+            "(at {nchan_jobs} jobs both targets run at once and are measured over the same window)"
+        );
+    }
+    println!(
+        "CPU: ms per 1,000 delivered events, of the server's processes and of the load generator's"
+    );
+    println!("run  target       jobs  delivered/s   p50 ms   p99 ms  p99.9 ms  lost  server CPU  load CPU");
+}
+
+/// The medians of every run: ours at the full count, the floor, and each
+/// comparison with nchan by its own run's ratio.
+fn print_medians(
+    jobs: usize,
+    nchan_jobs: usize,
+    full: &[LiveRun],
+    floors: &[LiveRun],
+    pairs: &[(LiveRun, LiveRun)],
+) {
+    println!("median at {jobs} jobs: {}", summary(full));
     if !floors.is_empty() {
         println!(
             "median at {jobs} jobs, floor (a sender that only writes): {}",
-            summary(&floors)
+            summary(floors)
         );
     }
     if !pairs.is_empty() {
@@ -179,5 +197,4 @@ pub(super) async fn live(
             oc / tc
         );
     }
-    Ok(())
 }
