@@ -1,4 +1,4 @@
-//! The HTTP API of SPEC §2.
+//! The HTTP API of docs/PROTOCOL.md §4.
 
 mod auth;
 mod enrichment;
