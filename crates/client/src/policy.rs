@@ -15,7 +15,7 @@ pub struct ReconnectPolicy {
 }
 
 impl Default for ReconnectPolicy {
-    /// SPEC §5: 1, 2, 4, 8, 16 s (cap 30 s), at most 5 attempts.
+    /// docs/PROTOCOL.md §18: 1, 2, 4, 8, 16 s (cap 30 s), at most 5 attempts.
     fn default() -> Self {
         ReconnectPolicy {
             base: Duration::from_secs(1),
@@ -53,7 +53,7 @@ pub struct ResyncPolicy {
 }
 
 impl Default for ResyncPolicy {
-    /// SPEC §5: 3 tries, waiting 1, 2, 4 s.
+    /// docs/PROTOCOL.md §18: 3 tries, waiting 1, 2, 4 s.
     fn default() -> Self {
         ResyncPolicy {
             tries: 3,

@@ -7,7 +7,7 @@ pub struct Meta {
     pub timestamp: i64,
 }
 
-/// `{success: true, data, meta}`: the seeds read `.data.token` from it.
+/// `{success: true, data, meta}`: clients read `.data.token` from it (docs/PROTOCOL.md §4.1).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApiSuccess<T> {
     pub success: bool,

@@ -75,7 +75,7 @@ impl Payload {
     }
 }
 
-/// One server → client message (SPEC §3).
+/// One server → client message (docs/PROTOCOL.md §7).
 ///
 /// The fields are private so that the server can only build envelopes through
 /// [`MessageFactory`], which stamps the job's own pipeline on every message.

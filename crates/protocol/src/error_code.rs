@@ -3,7 +3,8 @@ use std::fmt;
 
 /// Error codes shared by HTTP error bodies and WebSocket `error` events.
 ///
-/// The first seven are SPEC §3's; the others exist because none of those fits
+/// The first seven are the original design's (docs/PROTOCOL.md §2); the
+/// others exist because none of those fits
 /// (a request body that is not what the endpoint takes, a full job, a refresh
 /// that lost its race).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -82,7 +82,7 @@ impl JobStatus {
     }
 }
 
-/// The job state of SPEC §2: the body of `/api/job-state` and what is persisted.
+/// The job state of docs/PROTOCOL.md §5.1: the body of `/api/job-state` and what is persisted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobState {

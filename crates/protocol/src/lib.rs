@@ -2,7 +2,7 @@
 //!
 //! This crate is shared by the server, the Rust SDK and the CLI so that every
 //! party serialises the same shapes; it deliberately depends on nothing async.
-//! The shapes follow SPEC §2–§3, which the Swift client in the seeds decodes.
+//! The shapes are those of docs/PROTOCOL.md, which the iOS (Swift) client decodes.
 
 mod api;
 mod envelope;
@@ -18,5 +18,5 @@ pub use error_code::ErrorCode;
 pub use job::{JobState, JobStatus, Pipeline};
 pub use legacy::{V1Data, V1Message};
 
-/// The envelope `version` field. The seeds' Swift decoders require it.
+/// The envelope `version` field. The iOS client's decoders require it (docs/PROTOCOL.md §7).
 pub const PROTOCOL_VERSION: &str = "1.0.0";

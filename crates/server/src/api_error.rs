@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bookstrack_protocol::{ApiError, ApiFailure, ErrorCode, Meta};
 
-/// An error answer in the SPEC §2 envelope.
+/// An error answer in the envelope of docs/PROTOCOL.md §2.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiErr {
     pub status: StatusCode,

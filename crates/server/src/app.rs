@@ -273,7 +273,7 @@ impl App {
     }
 
     /// The cleanup schedule, a task of its own: it never shares a timer with
-    /// a job's work, so the seeds' "alarm collision" cannot happen here.
+    /// a job's work, so a job's timer can never delay or replace its cleanup.
     pub fn spawn_cleanup(self: &Arc<Self>) {
         let app = self.clone();
         self.jobs.tracker.spawn(async move {

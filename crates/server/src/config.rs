@@ -23,7 +23,7 @@ pub const DEFAULT_REPLAY_CACHE: usize = 256;
 pub const DEFAULT_MAX_RUNNING_JOBS: usize = 4;
 
 /// When the job owner writes its state: every `updates` progress updates or
-/// `interval`, whichever comes first (SPEC §4), and always at the end.
+/// `interval`, whichever comes first (docs/PROTOCOL.md §5.4), and always at the end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Throttle {
     pub updates: u64,
@@ -148,7 +148,7 @@ pub struct Config {
     pub viewer_queue: usize,
     pub replay_cache: usize,
     pub max_running_jobs: usize,
-    /// Per-pipeline throttles; `None` uses SPEC §4's.
+    /// Per-pipeline throttles; `None` uses those of docs/PROTOCOL.md §5.4.
     pub throttle_override: Option<Throttle>,
     pub enrich: EnrichConfig,
     pub scan: ScanConfig,

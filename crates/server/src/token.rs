@@ -1,4 +1,4 @@
-//! Job tokens (SPEC §4): random, stored only as a SHA-256 hash, compared in
+//! Job tokens (docs/PROTOCOL.md §3): random, stored only as a SHA-256 hash, compared in
 //! constant time so that a timing side channel cannot recover them.
 
 use rand::RngCore;

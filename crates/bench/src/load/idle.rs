@@ -53,6 +53,35 @@ pub(super) async fn settled_rss_of(pids: &[u32]) -> u64 {
 /// Lets sockets and allocators settle before memory is read.
 const SETTLE: Duration = Duration::from_secs(2);
 
+/// Connections established to `port` on this machine, from the kernel's
+/// table: what the target holds when its memory is read. A worker counts a
+/// viewer once its handshake is done, and one the target then closes is
+/// gone; the figure is per socket only if every one is still there.
+fn held(port: u16) -> usize {
+    let local = format!(":{port:04X} ");
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|t| std::fs::read_to_string(t).ok())
+        .flat_map(|t| t.lines().map(str::to_string).collect::<Vec<_>>())
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // Fields: slot, local address, remote address, state (01: established).
+            f.len() > 3 && format!("{} ", f[1]).ends_with(&local) && f[3] == "01"
+        })
+        .count()
+}
+
+/// The target's RSS once every socket is held, or why it cannot be read.
+async fn rss_when_held(a: &Attached, n: usize, what: &str) -> Result<u64> {
+    tokio::time::sleep(SETTLE).await;
+    let rss = a.rss();
+    let held = held(a.port());
+    if held < n {
+        anyhow::bail!("{what} holds {held} of its {n} sockets: the growth would not be per socket");
+    }
+    Ok(rss)
+}
+
 pub(super) async fn idle(n: usize, load: LoadArgs) -> Result<()> {
     let nchan = with_nchan(&load);
     println!(
@@ -71,8 +100,7 @@ pub(super) async fn idle(n: usize, load: LoadArgs) -> Result<()> {
     for run in 1..=load.runs.max(1) {
         // An idle job: started, then one step an hour away.
         let (a, before) = Attached::ours(n, 1, 3_600_000, load.workers, JOBS_RUNNING).await?;
-        tokio::time::sleep(SETTLE).await;
-        let after = a.rss();
+        let after = rss_when_held(&a, n, "bookstrack").await?;
         // Memory before any job existed, from a fresh server.
         let dir = tempfile::tempdir()?;
         let empty = start_ours(dir.path(), JOBS_RUNNING).await?;
@@ -89,8 +117,7 @@ pub(super) async fn idle(n: usize, load: LoadArgs) -> Result<()> {
         drop(a);
         if nchan {
             let (a, before) = Attached::nchan(n, None, load.workers).await?;
-            tokio::time::sleep(SETTLE).await;
-            let after = a.rss();
+            let after = rss_when_held(&a, n, "nchan").await?;
             let per = (after.saturating_sub(before)) as f64 / n as f64;
             let with_slot = per + slot.unwrap_or(0.0);
             println!(

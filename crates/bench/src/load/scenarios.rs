@@ -292,6 +292,14 @@ impl Attached {
         rss_kib(&self.pids())
     }
 
+    /// The port the target listens on.
+    pub(super) fn port(&self) -> u16 {
+        match &self.target {
+            Target::Ours(s) | Target::Floor(s) => addr_of(&s.url).map_or(0, |a| a.port()),
+            Target::Nchan(n) => n.addr.port(),
+        }
+    }
+
     pub(super) fn cpu_secs(&self) -> f64 {
         self.pids().iter().map(|p| cpu_secs(*p)).sum()
     }

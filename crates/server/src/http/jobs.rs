@@ -12,7 +12,7 @@ use bookstrack_protocol::ApiSuccess;
 use serde_json::json;
 use std::sync::Arc;
 
-/// The seeds' client reads this endpoint's errors as `{"error": "…"}`.
+/// The iOS client reads this endpoint's errors as `{"error": "…"}` (docs/PROTOCOL.md §4.5).
 fn raw_error(status: StatusCode, message: &str, code: &str) -> Response {
     (status, Json(json!({"error": message, "code": code}))).into_response()
 }

@@ -1,4 +1,4 @@
-//! The HTTP API's handlers (`docs/PROTOCOL.md` §HTTP); `routes.rs` mounts
+//! The HTTP API's handlers (`docs/PROTOCOL.md` §4); `routes.rs` mounts
 //! them. Token checks are in `auth.rs`, error answers in `api_error.rs`.
 
 pub(crate) mod enrichment;

@@ -1,4 +1,4 @@
-//! Jobs: one owner task per job (the seeds' Durable Object), the registry of
+//! Jobs: one owner task per job (docs/PROTOCOL.md §5), the registry of
 //! live owners, the viewers they fan out to, and the contract a pipeline
 //! implements to run under an owner.
 

@@ -34,7 +34,7 @@ const OWNER_INBOX: usize = 32;
 /// BENCHMARKS.md), so a crash can lose the few sent since the last one: the
 /// restarted owner continues after this reservation, never reusing a seq a
 /// client saw, and a client resuming inside the lost stretch gets `job_state`
-/// first (SPEC §3). Above every throttle's update count, so the reservation
+/// first (docs/PROTOCOL.md §5.2, §12). Above every throttle's update count, so the reservation
 /// itself rarely costs a write of its own.
 pub const SEQ_RESERVE: u64 = 64;
 

@@ -205,7 +205,7 @@ pub struct Unfinished {
     /// Highest seq logged or reserved: the next event continues after it.
     pub last_event_seq: u64,
     /// Progress events logged since the last checkpoint: the durable half of
-    /// the write throttle (seeds' review, issue #2).
+    /// the write throttle (docs/PROTOCOL.md §5.4).
     pub updates_since_checkpoint: u64,
     /// The JSON of the newest event, to keep progress monotonic on resume.
     pub last_event: Option<String>,
