@@ -1,4 +1,4 @@
-//! Protocol v1 (seed 002): flat `progress` messages for clients that ask for
+//! Protocol v1 (`docs/PROTOCOL.md` §16): flat `progress` messages for clients that ask for
 //! them with `&protocol=v1`. Derived from the v2 envelope so there is one
 //! source of truth for what happened.
 
@@ -25,7 +25,7 @@ pub struct V1Message {
     pub kind: String,
     pub job_id: String,
     pub timestamp: i64,
-    /// Not in seed 002; extra keys are ignored by its decoder and let a v1
+    /// Not in the original v1 contract; extra keys are ignored by its decoder and let a v1
     /// client resume too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
@@ -35,7 +35,7 @@ pub struct V1Message {
 
 impl V1Message {
     /// The v1 rendering of a v2 message. `ready_ack` and `pong` keep their
-    /// type (seed 002's handshake); every job event becomes a `progress`
+    /// type (the v1 handshake, `docs/PROTOCOL.md` §16); every job event becomes a `progress`
     /// message as v1 clients expect, with `error` set for failures.
     pub fn from_envelope(env: &Envelope) -> V1Message {
         let data = match env.payload() {
