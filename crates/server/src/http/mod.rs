@@ -5,6 +5,7 @@ mod enrichment;
 mod error;
 mod import;
 mod jobs;
+mod page;
 mod scan;
 pub mod synthetic;
 mod token;
@@ -41,6 +42,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/token/refresh", post(token::refresh))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
+        .merge(page::routes())
         .layer(
             // Logs the path only: the query string carries tokens.
             tower_http::trace::TraceLayer::new_for_http().make_span_with(
