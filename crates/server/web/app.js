@@ -116,6 +116,7 @@ function addJob(data, label, rec = null) {
   $('.dl-json', el).addEventListener('click', () => download(job, 'json'));
   $('.enrich', el).addEventListener('click', () => enrichImported(job));
   render(job);
+  if (label) el.scrollIntoView({ block: 'nearest' });
   job.follower = followJob({
     jobId: id, token: rec.token, lastSeq: rec.lastSeq, expiresAt: rec.expiresAt, refreshableFrom: rec.refreshableFrom,
     store, onEvent: (m) => onEvent(job, m), onStatus: (s) => onStatus(job, s),
@@ -222,7 +223,9 @@ function render(job) {
   bar.setAttribute('aria-valuetext', `${Math.round((v.progress ?? 0) * 100)}%`);
   $('.badge', el).textContent = v.status;
   $('.pct', el).textContent = `${Math.round((v.progress ?? 0) * 100)}%`;
-  $('.counts', el).textContent = `${fmt(v.processed)} of ${fmt(v.total)} processed · ${fmt(v.success)} ok · ${fmt(v.failure)} failed`;
+  // Progress events carry no ok/failed counts: shown once a snapshot or the end gives them.
+  const known = v.status !== 'running' || v.success > 0 || v.failure > 0;
+  $('.counts', el).textContent = `${fmt(v.processed)} of ${fmt(v.total)} processed${known ? ` · ${fmt(v.success)} ok · ${fmt(v.failure)} failed` : ''}`;
   $('.eta', el).textContent = eta(job);
   $('.current', el).textContent = v.title && v.status === 'running' ? `${v.text} — ${v.title}` : v.text;
 }
@@ -240,10 +243,15 @@ async function loadResults(job) {
   const tables = $('.tables', box);
   tables.replaceChildren();
   const cols = COLUMNS[d.pipeline] ?? COLUMNS.csv_import;
-  tables.append(table(d.pipeline === 'ai_scan' ? 'Detected books' : d.pipeline === 'batch_enrichment' ? 'Enriched books' : 'Imported books', cols, d.books));
+  const books = d.pipeline === 'ai_scan' ? d.books.filter((b) => !b.suggestion) : d.books;
+  const guesses = d.pipeline === 'ai_scan' ? d.books.filter((b) => b.suggestion) : [];
+  tables.append(table(d.pipeline === 'ai_scan' ? 'Detected books' : d.pipeline === 'batch_enrichment' ? 'Enriched books' : 'Imported books', cols, books));
+  if (guesses.length) tables.append(table('Other text read (suggestions)', cols, guesses));
   if (d.duplicates?.length) tables.append(table('Duplicates', DUP_COLUMNS, d.duplicates));
   if (d.errors?.length) tables.append(table(d.pipeline === 'ai_scan' ? 'Photos not read' : 'Failed rows', ERR_COLUMNS, d.errors));
-  $('.summary', box).textContent = `${fmt(d.books.length)} books, ${fmt(d.duplicates?.length)} duplicates, ${fmt(d.errors?.length)} failed`;
+  $('.summary', box).textContent = d.pipeline === 'ai_scan'
+    ? `${fmt(books.length)} books found, ${fmt(guesses.length)} suggestions, ${fmt(d.errors?.length)} photos not read`
+    : `${fmt(books.length)} books, ${fmt(d.duplicates?.length)} duplicates, ${fmt(d.errors?.length)} failed`;
   const enrich = $('.enrich', box);
   enrich.hidden = !(d.pipeline !== 'batch_enrichment' && d.books.some((b) => b.workId));
   announce(`${$('.job-title', job.el).textContent}: complete, ${$('.summary', box).textContent}`);

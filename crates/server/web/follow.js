@@ -124,7 +124,8 @@ export function followJob(opts) {
     timer = clear(timer);
     refreshTimer = clear(refreshTimer);
     if (ws) { ws.onclose = ws.onmessage = ws.onerror = ws.onopen = null; try { ws.close(1000); } catch { /* closed */ } ws = null; }
-    if (s.state === 'done' || s.reason === 'job_gone') store?.delete(jobId);
+    // A finished job, or one the server will never serve again, is forgotten.
+    if (s.state === 'done' || s.reason !== 'stopped') store?.delete(jobId);
     setStatus(s);
     resolveDone(s);
   }

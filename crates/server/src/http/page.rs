@@ -59,12 +59,18 @@ static APP_CSS: Asset = asset!("app.css", "text/css; charset=utf-8", false);
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(|h: HeaderMap| async move { serve(&INDEX, &h) }))
-        .route("/js/app.js", get(|h: HeaderMap| async move { serve(&APP_JS, &h) }))
+        .route(
+            "/js/app.js",
+            get(|h: HeaderMap| async move { serve(&APP_JS, &h) }),
+        )
         .route(
             "/js/follow.js",
             get(|h: HeaderMap| async move { serve(&FOLLOW_JS, &h) }),
         )
-        .route("/app.css", get(|h: HeaderMap| async move { serve(&APP_CSS, &h) }))
+        .route(
+            "/app.css",
+            get(|h: HeaderMap| async move { serve(&APP_CSS, &h) }),
+        )
 }
 
 fn serve(asset: &'static Asset, req: &HeaderMap) -> Response {
@@ -129,9 +135,11 @@ mod tests {
         assert_eq!(again.headers()[header::ETAG], tag);
         req.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"0\""));
         assert_eq!(serve(&FOLLOW_JS, &req).status(), StatusCode::OK);
-        assert!(serve(&INDEX, &req).headers()[header::CONTENT_SECURITY_POLICY]
-            .to_str()
-            .unwrap()
-            .contains("connect-src 'self'"));
+        assert!(
+            serve(&INDEX, &req).headers()[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .contains("connect-src 'self'")
+        );
     }
 }
