@@ -16,7 +16,11 @@ pub struct Browser {
     pub client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
+    /// One browser at a time: the tests' timings assume the cores are theirs.
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
+
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn which(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?
@@ -46,6 +50,7 @@ impl Browser {
             eprintln!("skipped: {why}");
             return None;
         };
+        let turn = TURN.lock().await;
         let port = free_port();
         // Its own process group, so that Chromium, its child, goes with it.
         let driver = Command::new(driver)
@@ -90,6 +95,7 @@ impl Browser {
             client,
             driver,
             _profile: profile,
+            _turn: turn,
         })
     }
 

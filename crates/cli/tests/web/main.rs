@@ -4,6 +4,7 @@
 
 mod browser;
 mod results;
+mod samples;
 #[path = "../../../server/tests/common/shelf.rs"]
 mod shelf;
 #[path = "../support/mod.rs"]
@@ -22,15 +23,13 @@ const PHONE: (u32, u32) = (390, 844);
 const ROWS: usize = 100_000;
 
 fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    let digits: Vec<char> = n.to_string().chars().collect();
+    let groups: Vec<String> = digits
+        .rchunks(3)
+        .rev()
+        .map(|g| g.iter().collect())
+        .collect();
+    groups.join(",")
 }
 
 /// The seqs a job showed, as runs `{from, to, snap}`, must never repeat a
@@ -77,6 +76,14 @@ async fn an_import_survives_a_reload_and_a_server_kill() {
         .unwrap();
     b.client.goto(&url).await.unwrap();
     assert_eq!(b.state().await, "idle");
+    let unlabelled = b
+        .js("return [...document.querySelectorAll('input, select, textarea, button')].filter(c => c.labels?.length === 0 && !c.textContent.trim()).map(c => c.id)")
+        .await;
+    assert_eq!(
+        unlabelled,
+        serde_json::json!([]),
+        "every control is labelled"
+    );
 
     // A file that is no library export: the server's code and message.
     let bad = dir.path().join("notes.csv");
@@ -132,6 +139,13 @@ async fn an_import_survives_a_reload_and_a_server_kill() {
         "the current title: {current}"
     );
     assert_eq!(b.state().await, "running");
+    let said = b
+        .js("return document.querySelector('[aria-live]').textContent")
+        .await;
+    assert!(
+        said.as_str().unwrap().contains('%'),
+        "progress announced: {said}"
+    );
     let page_url = b.client.current_url().await.unwrap();
     assert!(
         !page_url.as_str().contains("token"),
