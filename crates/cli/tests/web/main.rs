@@ -203,6 +203,7 @@ async fn an_import_survives_a_reload_and_a_server_kill() {
         ))
         .await;
     assert!(conn.as_str().unwrap().contains("reconnecting"), "{conn}");
+    b.screenshot("web-reconnecting", DESKTOP, None).await;
     let _srv = ServerProc::start(&data, port, &[]);
     b.wait_for(
         "document.querySelector('main').dataset.state === 'complete'",
