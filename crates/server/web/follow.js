@@ -83,109 +83,129 @@ export async function fetchResults({ jobId, token, baseUrl = '', fetch = globalT
  * 'done' | 'failed' (reason: 'unauthorized' | 'job_gone' | 'token_expired')}`.
  */
 export function followJob(opts) {
-  const env = {
-    baseUrl: opts.baseUrl ?? globalThis.location?.origin ?? '',
-    WebSocket: opts.WebSocket ?? globalThis.WebSocket,
-    fetch: opts.fetch ?? globalThis.fetch,
-    setTimeout: opts.setTimeout ?? globalThis.setTimeout.bind(globalThis),
-    clearTimeout: opts.clearTimeout ?? globalThis.clearTimeout.bind(globalThis),
-    now: opts.now ?? Date.now,
-    random: opts.random ?? Math.random,
-    reconnect: opts.reconnect ?? RECONNECT,
-    resync: opts.resync ?? RESYNC,
-  };
-  const onEvent = opts.onEvent ?? (() => {});
-  const onStatus = opts.onStatus ?? (() => {});
-  const store = opts.store ?? null;
-  const jobId = opts.jobId;
-  let tok = {
-    token: opts.token,
-    expiresAt: opts.expiresAt ?? null,
-    refreshableFrom: opts.refreshableFrom ?? null,
-  };
-  let lastSeq = opts.lastSeq ?? 0;
-  let ws = null;
-  let timer = null;
-  let refreshTimer = null;
-  let attempt = 0;
-  let ended = false;
-  let status = null;
-  /** @type {(v: any) => void} */
-  let resolveDone = () => {};
-  const done = new Promise((r) => { resolveDone = r; });
+  return new JobFollower(opts);
+}
 
-  const setStatus = (s) => { status = s; onStatus(s); };
-  const save = () => store?.put(jobId, { ...(store.get(jobId) ?? {}), ...tok, lastSeq });
-  const clear = (t) => { if (t !== null) env.clearTimeout(t); return null; };
+/** The state of one followed job; `followJob` is how it is made and started. */
+class JobFollower {
+  constructor(opts) {
+    this.env = {
+      baseUrl: opts.baseUrl ?? globalThis.location?.origin ?? '',
+      WebSocket: opts.WebSocket ?? globalThis.WebSocket,
+      fetch: opts.fetch ?? globalThis.fetch,
+      setTimeout: opts.setTimeout ?? globalThis.setTimeout.bind(globalThis),
+      clearTimeout: opts.clearTimeout ?? globalThis.clearTimeout.bind(globalThis),
+      now: opts.now ?? Date.now,
+      random: opts.random ?? Math.random,
+      reconnect: opts.reconnect ?? RECONNECT,
+      resync: opts.resync ?? RESYNC,
+    };
+    this.onEvent = opts.onEvent ?? (() => {});
+    this.onStatus = opts.onStatus ?? (() => {});
+    this.store = opts.store ?? null;
+    this.jobId = opts.jobId;
+    this.tok = { token: opts.token, expiresAt: opts.expiresAt ?? null, refreshableFrom: opts.refreshableFrom ?? null };
+    this.seq = opts.lastSeq ?? 0;
+    this.ws = null;
+    this.timer = null;
+    this.refreshTimer = null;
+    this.inFlight = null;
+    this.attempt = 0;
+    this.ended = false;
+    this.current = null;
+    /** @type {(v: any) => void} */
+    this.resolveDone = () => {};
+    this.done = new Promise((r) => { this.resolveDone = r; });
+    this.save();
+    this.armRefresh();
+    this.connect();
+  }
 
-  function end(s) {
-    if (ended) return;
-    ended = true;
-    timer = clear(timer);
-    refreshTimer = clear(refreshTimer);
-    if (ws) { ws.onclose = ws.onmessage = ws.onerror = ws.onopen = null; try { ws.close(1000); } catch { /* closed */ } ws = null; }
+  get lastSeq() { return this.seq; }
+  get token() { return this.tok.token; }
+  get status() { return this.current; }
+
+  setStatus(s) { this.current = s; this.onStatus(s); }
+  save() { this.store?.put(this.jobId, { ...(this.store.get(this.jobId) ?? {}), ...this.tok, lastSeq: this.seq }); }
+  clear(t) { if (t !== null) this.env.clearTimeout(t); return null; }
+
+  /** Stops following; the stored record is kept, so a later page can resume. */
+  stop() { this.end({ state: 'failed', reason: 'stopped' }); }
+
+  end(s) {
+    if (this.ended) return;
+    this.ended = true;
+    this.timer = this.clear(this.timer);
+    this.refreshTimer = this.clear(this.refreshTimer);
+    const ws = this.ws;
+    if (ws) {
+      ws.onclose = ws.onmessage = ws.onerror = ws.onopen = null;
+      try { ws.close(1000); } catch { /* already closed */ }
+      this.ws = null;
+    }
     // A finished job, or one the server will never serve again, is forgotten.
-    if (s.state === 'done' || s.reason !== 'stopped') store?.delete(jobId);
-    setStatus(s);
-    resolveDone(s);
+    if (s.state === 'done' || s.reason !== 'stopped') this.store?.delete(this.jobId);
+    this.setStatus(s);
+    this.resolveDone(s);
   }
 
   /** Halfway through the refresh window, when both ends are known. */
-  function refreshDue() {
-    const { refreshableFrom: from, expiresAt: exp } = tok;
+  refreshDue() {
+    const { refreshableFrom: from, expiresAt: exp } = this.tok;
     return from != null && exp != null ? from + (exp - from) / 2 : null;
   }
 
-  function armRefresh() {
-    refreshTimer = clear(refreshTimer);
-    const due = refreshDue();
-    if (due === null || ended) return;
-    refreshTimer = env.setTimeout(() => { refreshTimer = null; refresh(); }, Math.max(0, due - env.now()));
+  armRefresh() {
+    this.refreshTimer = this.clear(this.refreshTimer);
+    const due = this.refreshDue();
+    if (due === null || this.ended) return;
+    this.refreshTimer = this.env.setTimeout(() => { this.refreshTimer = null; this.refresh(); },
+      Math.max(0, due - this.env.now()));
   }
 
-  let inFlight = null;
   /** One refresh at a time; on success the next one is scheduled. */
-  function refresh() {
-    inFlight ??= doRefresh().finally(() => { inFlight = null; armRefresh(); });
-    return inFlight;
+  refresh() {
+    this.inFlight ??= this.doRefresh().finally(() => { this.inFlight = null; this.armRefresh(); });
+    return this.inFlight;
   }
 
   /** `POST /api/token/refresh`; a 409 means another holder won: use its stored token. */
-  async function doRefresh() {
+  async doRefresh() {
+    const { env, tok } = this;
     try {
       const r = await env.fetch(`${env.baseUrl}/api/token/refresh`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ jobId, oldToken: tok.token }),
+        body: JSON.stringify({ jobId: this.jobId, oldToken: tok.token }),
       });
       if (!r.ok) throw new Error(`refresh answered ${r.status}`);
       const body = await r.json();
       const span = tok.expiresAt != null && tok.refreshableFrom != null ? tok.expiresAt - tok.refreshableFrom : null;
       const expiresAt = Number.parseInt(body.expiresAt, 10);
-      tok = {
+      this.tok = {
         token: body.token,
         expiresAt: Number.isFinite(expiresAt) ? expiresAt : null,
         refreshableFrom: Number.isFinite(expiresAt) && span !== null ? expiresAt - span : null,
       };
-      save();
+      this.save();
       return true;
     } catch {
-      const other = store?.get(jobId);
-      if (other?.token && other.token !== tok.token) {
-        tok = { token: other.token, expiresAt: other.expiresAt ?? null, refreshableFrom: other.refreshableFrom ?? null };
+      const other = this.store?.get(this.jobId);
+      if (other?.token && other.token !== this.tok.token) {
+        this.tok = { token: other.token, expiresAt: other.expiresAt ?? null, refreshableFrom: other.refreshableFrom ?? null };
         return true;
       }
       // No retry loop: the next reconnect will tell.
-      tok = { ...tok, refreshableFrom: null };
+      this.tok = { ...this.tok, refreshableFrom: null };
       return false;
     }
   }
 
   /** `GET /api/job-state` once: `{status, body}`, status 0 on a transport error. */
-  async function jobState() {
+  async jobState() {
     try {
-      const r = await env.fetch(`${env.baseUrl}/api/job-state/${encodeURIComponent(jobId)}`, {
-        headers: { Authorization: `Bearer ${tok.token}` },
+      const r = await this.env.fetch(`${this.env.baseUrl}/api/job-state/${encodeURIComponent(this.jobId)}`, {
+        headers: { Authorization: `Bearer ${this.tok.token}` },
       });
       return { status: r.status, body: await r.json().catch(() => null) };
     } catch {
@@ -193,51 +213,51 @@ export function followJob(opts) {
     }
   }
 
-  function wsUrl() {
-    const base = env.baseUrl.replace(/^http/, 'ws');
-    const q = `jobId=${encodeURIComponent(jobId)}&token=${encodeURIComponent(tok.token)}&lastSeq=${lastSeq}`;
+  wsUrl() {
+    const base = this.env.baseUrl.replace(/^http/, 'ws');
+    const q = `jobId=${encodeURIComponent(this.jobId)}&token=${encodeURIComponent(this.tok.token)}&lastSeq=${this.seq}`;
     return `${base}/ws/progress?${q}`;
   }
 
-  function connect() {
-    timer = null;
-    if (ended) return;
-    setStatus({ state: 'connecting' });
+  connect() {
+    this.timer = null;
+    if (this.ended) return;
+    this.setStatus({ state: 'connecting' });
     let opened = false;
-    const sock = new env.WebSocket(wsUrl());
-    ws = sock;
+    const sock = new this.env.WebSocket(this.wsUrl());
+    this.ws = sock;
     sock.onopen = () => {
       opened = true;
-      attempt = 0;
+      this.attempt = 0;
       sock.send(JSON.stringify({ type: 'ready' }));
-      setStatus({ state: 'open' });
+      this.setStatus({ state: 'open' });
     };
-    sock.onmessage = (m) => receive(m.data);
+    sock.onmessage = (m) => this.receive(m.data);
     sock.onclose = () => {
-      if (ws !== sock) return;
-      ws = null;
-      if (ended) return;
-      if (opened) scheduleReconnect();
-      else handshakeFailed();
+      if (this.ws !== sock) return;
+      this.ws = null;
+      if (this.ended) return;
+      if (opened) this.scheduleReconnect();
+      else this.handshakeFailed();
     };
   }
 
-  function receive(data) {
+  receive(data) {
     let msg;
     try { msg = JSON.parse(data); } catch { return; }
     if (!msg || CONTROL.has(msg.type)) return;
     if (msg.type === 'job_state') {
-      lastSeq = Math.max(lastSeq, msg.payload?.state?.lastSeq ?? 0);
-      save();
-      onEvent(msg);
+      this.seq = Math.max(this.seq, msg.payload?.state?.lastSeq ?? 0);
+      this.save();
+      this.onEvent(msg);
       return;
     }
     const seq = msg.seq ?? 0;
-    if (seq <= lastSeq) return;
-    lastSeq = seq;
-    save();
-    onEvent(msg);
-    if (isTerminalEvent(msg)) end({ state: 'done' });
+    if (seq <= this.seq) return;
+    this.seq = seq;
+    this.save();
+    this.onEvent(msg);
+    if (isTerminalEvent(msg)) this.end({ state: 'done' });
   }
 
   /**
@@ -245,84 +265,75 @@ export function followJob(opts) {
    * state endpoint what the refusal meant: 401 expired → refresh; other
    * 401 and 404 → stop; anything else → back off and try again.
    */
-  async function handshakeFailed() {
-    const { status: code, body } = await jobState();
-    if (ended) return;
-    if (code === 404) return end({ state: 'failed', reason: 'job_gone' });
+  async handshakeFailed() {
+    const { status: code, body } = await this.jobState();
+    if (this.ended) return;
+    if (code === 404) return this.end({ state: 'failed', reason: 'job_gone' });
     if (code === 401) {
       const expired = body?.code === 'TOKEN_EXPIRED';
-      const canRefresh = expired && (tok.refreshableFrom == null || env.now() >= tok.refreshableFrom)
-        && (tok.expiresAt == null || env.now() < tok.expiresAt);
-      if (!canRefresh || !(await refresh())) {
-        return end({ state: 'failed', reason: expired ? 'token_expired' : 'unauthorized' });
+      const now = this.env.now();
+      const canRefresh = expired && (this.tok.refreshableFrom == null || now >= this.tok.refreshableFrom)
+        && (this.tok.expiresAt == null || now < this.tok.expiresAt);
+      if (!canRefresh || !(await this.refresh())) {
+        return this.end({ state: 'failed', reason: expired ? 'token_expired' : 'unauthorized' });
       }
     }
-    scheduleReconnect();
+    this.scheduleReconnect();
   }
 
-  function scheduleReconnect() {
-    if (ended) return;
-    if (attempt >= env.reconnect.maxAttempts) { resync(); return; }
-    const delayMs = backoffDelay(attempt, env.reconnect, env.random);
-    attempt += 1;
-    setStatus({ state: 'reconnecting', attempt, of: env.reconnect.maxAttempts, delayMs });
-    timer = env.setTimeout(async () => {
-      timer = null;
-      const due = refreshDue();
-      if (due !== null && due <= env.now()) await refresh();
-      connect();
+  scheduleReconnect() {
+    if (this.ended) return;
+    const policy = this.env.reconnect;
+    if (this.attempt >= policy.maxAttempts) { this.resync(); return; }
+    const delayMs = backoffDelay(this.attempt, policy, this.env.random);
+    this.attempt += 1;
+    this.setStatus({ state: 'reconnecting', attempt: this.attempt, of: policy.maxAttempts, delayMs });
+    this.timer = this.env.setTimeout(async () => {
+      this.timer = null;
+      const due = this.refreshDue();
+      if (due !== null && due <= this.env.now()) await this.refresh();
+      this.connect();
     }, delayMs);
   }
 
-  function deliverState(state) {
-    lastSeq = Math.max(lastSeq, state.lastSeq ?? 0);
-    save();
-    onEvent({ type: 'job_state', jobId, pipeline: state.pipeline, payload: { type: 'job_state', state } });
-    if (TERMINAL_STATUS.has(state.status)) end({ state: 'done' });
+  deliverState(state) {
+    this.seq = Math.max(this.seq, state.lastSeq ?? 0);
+    this.save();
+    this.onEvent({ type: 'job_state', jobId: this.jobId, pipeline: state.pipeline, payload: { type: 'job_state', state } });
+    if (TERMINAL_STATUS.has(state.status)) this.end({ state: 'done' });
   }
 
   /** After the last reconnect: the state over HTTP, retrying only 5xx and transport errors. */
-  async function resync() {
-    setStatus({ state: 'resyncing' });
+  async resync() {
+    this.setStatus({ state: 'resyncing' });
+    const { tries, waitsMs } = this.env.resync;
     let last = null;
-    for (let i = 0; i < env.resync.tries; i++) {
-      last = await jobState();
-      if (ended) return;
+    for (let i = 0; i < tries; i++) {
+      last = await this.jobState();
+      if (this.ended) return;
       if (last.status === 200) {
-        deliverState(last.body);
-        if (!ended) setStatus({ state: 'gave_up', reason: 'the live connection could not be restored' });
+        this.deliverState(last.body);
+        if (!this.ended) this.setStatus({ state: 'gave_up', reason: 'the live connection could not be restored' });
         return;
       }
-      if (last.status === 404) return end({ state: 'failed', reason: 'job_gone' });
-      if (last.status >= 400 && last.status < 500) return end({ state: 'failed', reason: 'unauthorized' });
-      if (i + 1 < env.resync.tries) {
-        await new Promise((r) => { timer = env.setTimeout(r, env.resync.waitsMs[i] ?? 0); });
-        timer = null;
-        if (ended) return;
+      if (last.status === 404) return this.end({ state: 'failed', reason: 'job_gone' });
+      if (last.status >= 400 && last.status < 500) return this.end({ state: 'failed', reason: 'unauthorized' });
+      if (i + 1 < tries) {
+        await new Promise((r) => { this.timer = this.env.setTimeout(r, waitsMs[i] ?? 0); });
+        this.timer = null;
+        if (this.ended) return;
       }
     }
-    setStatus({ state: 'gave_up', reason: `the server could not be reached (last answer ${last?.status || 'none'})` });
+    this.setStatus({ state: 'gave_up', reason: `the server could not be reached (last answer ${last?.status || 'none'})` });
   }
 
   /** Try again now: after giving up (the Retry button), or when the network returns. */
-  function retryNow() {
-    if (ended || ws) return;
-    if (status?.state !== 'reconnecting' && status?.state !== 'gave_up') return;
-    timer = clear(timer);
-    attempt = 0;
-    connect();
+  retryNow() {
+    if (this.ended || this.ws) return;
+    const state = this.current?.state;
+    if (state !== 'reconnecting' && state !== 'gave_up') return;
+    this.timer = this.clear(this.timer);
+    this.attempt = 0;
+    this.connect();
   }
-
-  save();
-  armRefresh();
-  connect();
-  return {
-    jobId,
-    done,
-    retryNow,
-    stop: () => end({ state: 'failed', reason: 'stopped' }),
-    get lastSeq() { return lastSeq; },
-    get token() { return tok.token; },
-    get status() { return status; },
-  };
 }

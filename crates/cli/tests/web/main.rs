@@ -12,6 +12,7 @@ mod support;
 
 use browser::Browser;
 use serde_json::Value;
+use std::path::Path;
 use std::time::Instant;
 use support::*;
 
@@ -60,21 +61,19 @@ async fn job_log(b: &Browser, id: &str) -> Value {
     b.js(&format!("return window.__bt.log('{id}')")).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_import_survives_a_reload_and_a_server_kill() {
-    let Some(b) = Browser::start().await else {
-        return;
-    };
-    let t0 = Instant::now();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let srv = ServerProc::start(&data, 0, &[]);
-    let (url, port) = (srv.url.clone(), srv.port);
-    b.client
-        .set_window_size(DESKTOP.0, DESKTOP.1)
-        .await
-        .unwrap();
-    b.client.goto(&url).await.unwrap();
+/// The text of the first element matching `css`.
+async fn text(b: &Browser, css: &str) -> String {
+    let v = b
+        .js(&format!(
+            "return document.querySelector(\"{css}\")?.textContent ?? ''"
+        ))
+        .await;
+    v.as_str().unwrap_or_default().to_string()
+}
+
+/// Labelled controls, then a file that is no library export: the server's
+/// code and message next to the form, and no job.
+async fn a_bad_file_shows_the_servers_error(b: &Browser, dir: &Path) {
     assert_eq!(b.state().await, "idle");
     let unlabelled = b
         .js("return [...document.querySelectorAll('input, select, textarea, button')].filter(c => c.labels?.length === 0 && !c.textContent.trim()).map(c => c.id)")
@@ -84,23 +83,23 @@ async fn an_import_survives_a_reload_and_a_server_kill() {
         serde_json::json!([]),
         "every control is labelled"
     );
-
-    // A file that is no library export: the server's code and message.
-    let bad = dir.path().join("notes.csv");
+    let bad = dir.join("notes.csv");
     std::fs::write(&bad, "hello\nworld\n").unwrap();
     b.upload(&[&bad]).await;
     let err = b
         .wait_for("!document.querySelector('#upload-error').hidden && document.querySelector('#upload-error').textContent", 10)
         .await;
+    let err = err.as_str().unwrap();
     assert!(
-        err.as_str()
-            .unwrap()
-            .starts_with("CSV_PARSE_ERROR: unrecognised header"),
+        err.starts_with("CSV_PARSE_ERROR: unrecognised header"),
         "{err}"
     );
     assert_eq!(b.state().await, "idle", "no job was started");
+}
 
-    let export = dir.path().join("goodreads_library_export.csv");
+/// Uploads the export and checks the live view; the job's id.
+async fn live_progress(b: &Browser, dir: &Path) -> String {
+    let export = dir.join("goodreads_library_export.csv");
     std::fs::write(&export, goodreads_csv(ROWS)).unwrap();
     b.upload(&[&export]).await;
     let id = b
@@ -110,42 +109,23 @@ async fn an_import_survives_a_reload_and_a_server_kill() {
         )
         .await;
     let id = id.as_str().unwrap().to_string();
-    let shown = b
+    let hidden = b
         .js("return document.querySelector('#upload-error').hidden")
         .await;
-    assert_eq!(shown, Value::Bool(true), "the old error is cleared");
+    assert_eq!(hidden, Value::Bool(true), "the old error is cleared");
     b.wait_for(&format!("window.__bt.seqs('{id}').length > 20"), 30)
         .await;
     let job = format!("article.job[data-job-id='{id}']");
-    let counts = b
-        .js(&format!(
-            "return document.querySelector(\"{job} .counts\").textContent"
-        ))
-        .await;
+    let counts = text(b, &format!("{job} .counts")).await;
     assert!(
-        counts
-            .as_str()
-            .unwrap()
-            .contains(&format!("of {} processed", thousands(ROWS))),
+        counts.contains(&format!("of {} processed", thousands(ROWS))),
         "{counts}"
     );
-    let current = b
-        .js(&format!(
-            "return document.querySelector(\"{job} .current\").textContent"
-        ))
-        .await;
-    assert!(
-        current.as_str().unwrap().contains("Title "),
-        "the current title: {current}"
-    );
+    let current = text(b, &format!("{job} .current")).await;
+    assert!(current.contains("Title "), "the current title: {current}");
     assert_eq!(b.state().await, "running");
-    let said = b
-        .js("return document.querySelector('[aria-live]').textContent")
-        .await;
-    assert!(
-        said.as_str().unwrap().contains('%'),
-        "progress announced: {said}"
-    );
+    let said = text(b, "[aria-live]").await;
+    assert!(said.contains('%'), "progress announced: {said}");
     let page_url = b.client.current_url().await.unwrap();
     assert!(
         !page_url.as_str().contains("token"),
@@ -157,9 +137,19 @@ async fn an_import_survives_a_reload_and_a_server_kill() {
         .set_window_size(DESKTOP.0, DESKTOP.1)
         .await
         .unwrap();
+    id
+}
 
-    // A reload mid-job: the job and its position come back from sessionStorage.
-    let before = job_log(&b, &id).await;
+async fn job_status(b: &Browser, id: &str) -> Value {
+    b.js(&format!(
+        "return document.querySelector(\"article.job[data-job-id='{id}']\").dataset.status"
+    ))
+    .await
+}
+
+/// A reload mid-job: the job and its position come back from sessionStorage.
+async fn reload_mid_job(b: &Browser, id: &str) {
+    let before = job_log(b, id).await;
     let last_before = before.as_array().unwrap().last().unwrap()["to"]
         .as_u64()
         .unwrap();
@@ -169,51 +159,19 @@ async fn an_import_survives_a_reload_and_a_server_kill() {
         30,
     )
     .await;
-    assert_runs(&job_log(&b, &id).await);
-    let status = b
-        .js(&format!(
-            "return document.querySelector(\"{job}\").dataset.status"
-        ))
-        .await;
+    assert_runs(&job_log(b, id).await);
     assert_eq!(
-        status, "running",
+        job_status(b, id).await,
+        "running",
         "still importing after the reload: make ROWS larger"
     );
-    eprintln!("reload checked after {:?}", t0.elapsed());
+}
 
-    // kill -9 and a restart on the same port and data: the page carries on.
-    let status = b
-        .js(&format!(
-            "return document.querySelector(\"{job}\").dataset.status"
-        ))
-        .await;
-    assert_eq!(
-        status, "running",
-        "still importing before the kill: make ROWS larger"
-    );
-    srv.kill9();
-    b.wait_for(
-        "document.querySelector('main').dataset.state === 'reconnecting'",
-        15,
-    )
-    .await;
-    let conn = b
-        .js(&format!(
-            "return document.querySelector(\"{job} .conn\").textContent"
-        ))
-        .await;
-    assert!(conn.as_str().unwrap().contains("reconnecting"), "{conn}");
-    b.screenshot("web-reconnecting", DESKTOP, None).await;
-    let _srv = ServerProc::start(&data, port, &[]);
-    b.wait_for(
-        "document.querySelector('main').dataset.state === 'complete'",
-        180,
-    )
-    .await;
-    eprintln!("import complete after {:?}", t0.elapsed());
-    let log = job_log(&b, &id).await;
-    assert_runs(&log);
+/// The finished import: counts and tables.
+async fn results_shown(b: &Browser, id: &str) {
+    let job = format!("article.job[data-job-id='{id}']");
     let fails = expected_failures(ROWS);
+    let (books, fails) = (thousands(ROWS - fails), thousands(fails));
     let summary = b
         .wait_for(
             &format!("document.querySelector(\"{job} .summary\")?.textContent"),
@@ -222,12 +180,7 @@ async fn an_import_survives_a_reload_and_a_server_kill() {
         .await;
     assert_eq!(
         summary,
-        format!(
-            "{} books, 0 duplicates, {} failed",
-            thousands(ROWS - fails),
-            thousands(fails)
-        )
-        .as_str()
+        format!("{books} books, 0 duplicates, {fails} failed").as_str()
     );
     let captions = b
         .js(&format!(
@@ -237,14 +190,8 @@ async fn an_import_survives_a_reload_and_a_server_kill() {
     assert_eq!(
         captions,
         serde_json::json!([
-            format!(
-                "Imported books (first 200 of {}; download for all)",
-                thousands(ROWS - fails)
-            ),
-            format!(
-                "Failed rows (first 200 of {}; download for all)",
-                thousands(fails)
-            ),
+            format!("Imported books (first 200 of {books}; download for all)"),
+            format!("Failed rows (first 200 of {fails}; download for all)"),
         ])
     );
     let rows = b
@@ -255,6 +202,53 @@ async fn an_import_survives_a_reload_and_a_server_kill() {
     assert_eq!(rows, 400, "200 rows of each list");
     b.screenshot("web-complete", DESKTOP, Some(&job)).await;
     b.screenshot("web-complete-phone", PHONE, Some(&job)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_survives_a_reload_and_a_server_kill() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let t0 = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let srv = ServerProc::start(&data, 0, &[]);
+    let port = srv.port;
+    b.client
+        .set_window_size(DESKTOP.0, DESKTOP.1)
+        .await
+        .unwrap();
+    b.client.goto(&srv.url).await.unwrap();
+    a_bad_file_shows_the_servers_error(&b, dir.path()).await;
+    let id = live_progress(&b, dir.path()).await;
+    reload_mid_job(&b, &id).await;
+    eprintln!("reload checked after {:?}", t0.elapsed());
+
+    // kill -9 and a restart on the same port and data: the page carries on.
+    assert_eq!(
+        job_status(&b, &id).await,
+        "running",
+        "still importing before the kill: make ROWS larger"
+    );
+    srv.kill9();
+    b.wait_for(
+        "document.querySelector('main').dataset.state === 'reconnecting'",
+        15,
+    )
+    .await;
+    let conn = text(&b, &format!("article.job[data-job-id='{id}'] .conn")).await;
+    assert!(conn.contains("reconnecting"), "{conn}");
+    b.screenshot("web-reconnecting", DESKTOP, None).await;
+    let _srv = ServerProc::start(&data, port, &[]);
+    b.wait_for(
+        "document.querySelector('main').dataset.state === 'complete'",
+        180,
+    )
+    .await;
+    eprintln!("import complete after {:?}", t0.elapsed());
+    let log = job_log(&b, &id).await;
+    assert_runs(&log);
+    results_shown(&b, &id).await;
     eprintln!("web import test took {:?}; shown seqs {log}", t0.elapsed());
     b.quit().await;
 }

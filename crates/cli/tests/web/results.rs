@@ -8,6 +8,7 @@ use crate::shelf::{shelf, SHELF};
 use crate::support::ServerProc;
 use fantoccini::Locator;
 use serde_json::{json, Value};
+use std::path::Path;
 use std::time::Instant;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -81,6 +82,75 @@ async fn column(b: &Browser, job: &str, table: usize, col: usize) -> Vec<String>
     serde_json::from_value(v).unwrap()
 }
 
+/// An export in a chosen format; its books enriched in one click; its CSV download.
+async fn import_then_enrich(b: &Browser, dir: &Path) {
+    let mut csv = String::from("Title,Author,ISBN\n");
+    for (i, (t, a)) in SHELF.iter().enumerate() {
+        csv.push_str(&format!("{t},{a},{}\n", isbn13(500 + i as u64)));
+    }
+    let export = dir.join("my-books.csv");
+    std::fs::write(&export, csv).unwrap();
+    let format = b.client.find(Locator::Css("#format")).await.unwrap();
+    format.select_by_value("generic").await.unwrap();
+    b.upload(&[&export]).await;
+    let import = wait_complete(b, "csv_import", 1).await;
+    assert_eq!(
+        column(b, &import, 0, 1).await,
+        SHELF.map(|(t, _)| t.to_string())
+    );
+    b.click(&format!("{import} .enrich")).await;
+    let enriched = wait_complete(b, "batch_enrichment", 1).await;
+    assert_eq!(
+        column(b, &enriched, 0, 3).await,
+        vec!["Penguin"; 8],
+        "publishers"
+    );
+    let isbns: Vec<String> = (0..8).map(|i| isbn13(500 + i)).collect();
+    assert_eq!(column(b, &enriched, 0, 2).await, isbns);
+
+    b.js("window.__blobs = []; const o = URL.createObjectURL; URL.createObjectURL = (x) => { window.__blobs.push(x); return o(x); };").await;
+    b.click(&format!("{import} .dl-csv")).await;
+    let text = b.js("return window.__blobs[0].text()").await;
+    let text = text.as_str().unwrap();
+    let mut lines = text.lines();
+    assert!(
+        lines.next().unwrap().split(',').any(|h| h == "title"),
+        "{text}"
+    );
+    assert_eq!(lines.count(), 8, "{text}");
+}
+
+/// A typed list of ISBNs becomes its own enrichment job.
+async fn isbn_list(b: &Browser) {
+    let isbns = [isbn13(900), isbn13(901)].join("\n");
+    let field = b.client.find(Locator::Css("#isbns")).await.unwrap();
+    field.send_keys(&isbns).await.unwrap();
+    b.click("#isbn-form button[type=submit]").await;
+    let listed = wait_complete(b, "batch_enrichment", 2).await;
+    assert_eq!(
+        column(b, &listed, 0, 2).await,
+        vec![isbn13(900), isbn13(901)]
+    );
+}
+
+/// A shelf photo: the books on it, found in the library just imported.
+async fn shelf_photo(b: &Browser, dir: &Path) {
+    let photo = dir.join("shelf.png");
+    shelf(&SHELF).save(&photo).unwrap();
+    b.upload(&[&photo]).await;
+    let scan = wait_complete(b, "ai_scan", 1).await;
+    let titles = column(b, &scan, 0, 0).await;
+    let found = SHELF
+        .iter()
+        .filter(|(t, _)| titles.iter().any(|x| x == t))
+        .count();
+    assert!(found >= 6, "the shelf's titles: {titles:?}");
+    let matched = column(b, &scan, 0, 4).await;
+    let known = matched.iter().filter(|m| *m == "in your library").count();
+    assert!(known >= 6, "{matched:?}");
+    b.screenshot("web-scan", (1280, 900), Some(&scan)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrichment_isbns_and_a_shelf_photo() {
     let Some(b) = Browser::start().await else {
@@ -95,100 +165,26 @@ async fn enrichment_isbns_and_a_shelf_photo() {
         .await;
     let dir = tempfile::tempdir().unwrap();
     let ol_url = ol.uri();
-    let srv = ServerProc::start(
-        &dir.path().join("data"),
-        0,
-        &[
-            "--enrich-providers",
-            "cache,openlibrary",
-            "--openlibrary-url",
-            &ol_url,
-            "--openlibrary-rate",
-            "50",
-        ],
-    );
+    let flags = [
+        "--enrich-providers",
+        "cache,openlibrary",
+        "--openlibrary-url",
+        &ol_url,
+        "--openlibrary-rate",
+        "50",
+    ];
+    let srv = ServerProc::start(&dir.path().join("data"), 0, &flags);
     b.client.set_window_size(1280, 900).await.unwrap();
     b.client.goto(&srv.url).await.unwrap();
-
-    // An export in a chosen format; then its books enriched in one click.
-    let mut csv = String::from("Title,Author,ISBN\n");
-    for (i, (t, a)) in SHELF.iter().enumerate() {
-        csv.push_str(&format!("{t},{a},{}\n", isbn13(500 + i as u64)));
-    }
-    let export = dir.path().join("my-books.csv");
-    std::fs::write(&export, csv).unwrap();
-    b.client
-        .find(Locator::Css("#format"))
-        .await
-        .unwrap()
-        .select_by_value("generic")
-        .await
-        .unwrap();
-    b.upload(&[&export]).await;
-    let import = wait_complete(&b, "csv_import", 1).await;
+    import_then_enrich(&b, dir.path()).await;
+    isbn_list(&b).await;
+    shelf_photo(&b, dir.path()).await;
+    assert_eq!(b.state().await, "complete", "four jobs, all complete");
     assert_eq!(
-        column(&b, &import, 0, 1).await,
-        SHELF.map(|(t, _)| t.to_string())
+        b.js("return document.querySelectorAll('article.job').length")
+            .await,
+        4
     );
-    b.click(&format!("{import} .enrich")).await;
-    let enriched = wait_complete(&b, "batch_enrichment", 1).await;
-    assert_eq!(
-        column(&b, &enriched, 0, 3).await,
-        vec!["Penguin"; 8],
-        "publishers"
-    );
-    assert_eq!(
-        column(&b, &enriched, 0, 2).await,
-        (0..8).map(|i| isbn13(500 + i)).collect::<Vec<_>>()
-    );
-
-    // The download is the whole result as CSV.
-    b.js("window.__blobs = []; const o = URL.createObjectURL; URL.createObjectURL = (x) => { window.__blobs.push(x); return o(x); };").await;
-    b.click(&format!("{import} .dl-csv")).await;
-    let text = b.js("return window.__blobs[0].text()").await;
-    let text = text.as_str().unwrap();
-    let mut lines = text.lines();
-    assert!(
-        lines.next().unwrap().split(',').any(|h| h == "title"),
-        "{text}"
-    );
-    assert_eq!(lines.count(), 8, "{text}");
-
-    // A list of ISBNs.
-    let isbns = [isbn13(900), isbn13(901)].join("\n");
-    b.client
-        .find(Locator::Css("#isbns"))
-        .await
-        .unwrap()
-        .send_keys(&isbns)
-        .await
-        .unwrap();
-    b.click("#isbn-form button[type=submit]").await;
-    let listed = wait_complete(&b, "batch_enrichment", 2).await;
-    assert_ne!(listed, enriched);
-    assert_eq!(
-        column(&b, &listed, 0, 2).await,
-        vec![isbn13(900), isbn13(901)]
-    );
-
-    // A shelf photo: the books on it, found in the library just imported.
-    let photo = dir.path().join("shelf.png");
-    shelf(&SHELF).save(&photo).unwrap();
-    b.upload(&[&photo]).await;
-    let scan = wait_complete(&b, "ai_scan", 1).await;
-    let titles = column(&b, &scan, 0, 0).await;
-    let found = SHELF
-        .iter()
-        .filter(|(t, _)| titles.iter().any(|x| x == t))
-        .count();
-    assert!(found >= 6, "the shelf's titles: {titles:?}");
-    let matched = column(&b, &scan, 0, 4).await;
-    assert!(
-        matched.iter().filter(|m| *m == "in your library").count() >= 6,
-        "{matched:?}"
-    );
-    assert_eq!(b.state().await, "complete");
-    b.screenshot("web-scan", (1280, 900), Some(&scan)).await;
     eprintln!("web results test took {:?}", t0.elapsed());
     b.quit().await;
 }
