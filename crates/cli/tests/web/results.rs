@@ -149,6 +149,32 @@ async fn shelf_photo(b: &Browser, dir: &Path) {
     let known = matched.iter().filter(|m| *m == "in your library").count();
     assert!(known >= 6, "{matched:?}");
     b.screenshot("web-scan", (1280, 900), Some(&scan)).await;
+
+    // Two photos at once go to the batch endpoint: one job for both.
+    let second = dir.join("shelf-2.png");
+    std::fs::copy(&photo, &second).unwrap();
+    b.upload(&[&photo, &second]).await;
+    let batch = wait_complete(b, "ai_scan", 2).await;
+    let title = b
+        .js(&format!(
+            "return document.querySelector(\"{batch} .job-title\").textContent"
+        ))
+        .await;
+    assert_eq!(title, "Shelf scan: shelf.png, shelf-2.png");
+    let counts = b
+        .js(&format!(
+            "return document.querySelector(\"{batch} .counts\").textContent"
+        ))
+        .await;
+    assert!(
+        counts.as_str().unwrap().starts_with("2 of 2 processed"),
+        "{counts}"
+    );
+    let photos = column(b, &batch, 0, 3).await;
+    assert!(
+        photos.contains(&"1".into()) && photos.contains(&"2".into()),
+        "books from both photos: {photos:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,11 +205,11 @@ async fn enrichment_isbns_and_a_shelf_photo() {
     import_then_enrich(&b, dir.path()).await;
     isbn_list(&b).await;
     shelf_photo(&b, dir.path()).await;
-    assert_eq!(b.state().await, "complete", "four jobs, all complete");
+    assert_eq!(b.state().await, "complete", "five jobs, all complete");
     assert_eq!(
         b.js("return document.querySelectorAll('article.job').length")
             .await,
-        4
+        5
     );
     eprintln!("web results test took {:?}", t0.elapsed());
     b.quit().await;
