@@ -30,6 +30,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/token/refresh", post(http::token::refresh))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
+        .merge(http::page::routes())
         .layer(
             // Logs the path only: the query string carries tokens.
             tower_http::trace::TraceLayer::new_for_http().make_span_with(

@@ -1,9 +1,11 @@
-//! The HTTP API's handlers (`docs/PROTOCOL.md` §4); `routes.rs` mounts
-//! them. Token checks are in `auth.rs`, error answers in `api_error.rs`.
+//! The HTTP API's handlers (`docs/PROTOCOL.md` §4) and the web page
+//! (`page.rs`); `routes.rs` mounts them. Token checks are in `auth.rs`,
+//! error answers in `api_error.rs`.
 
 pub(crate) mod enrichment;
 pub(crate) mod import;
 pub(crate) mod jobs;
+pub(crate) mod page;
 pub(crate) mod scan;
 pub mod synthetic;
 pub(crate) mod token;
