@@ -7,9 +7,8 @@
 //! `cargo bench -p bookstrack-server --bench hub`
 
 use bookstrack_protocol::{JobState, JobStatus, MessageFactory, Pipeline, ProgressUpdate};
-use bookstrack_server::job::{Frame, Protocol, Viewer};
-use bookstrack_server::metrics::Metrics;
-use bookstrack_server::ws::codec::{encode, Decoder, OP_TEXT};
+use bookstrack_server::hub::codec::{encode, Decoder, OP_TEXT};
+use bookstrack_server::hub::{Frame, HubMetrics, Protocol, Viewer};
 use bookstrack_server::store::{Checkpoint, SqliteStore, Store, StoredEvent};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
@@ -81,7 +80,11 @@ fn serialise(c: &mut Criterion) {
 
 /// `n` viewers on real loopback sockets whose far ends a reader task
 /// drains, so each push is the owner's non-blocking write, as in the server.
-fn socket_viewers(rt: &tokio::runtime::Runtime, n: usize, metrics: &Arc<Metrics>) -> Vec<Viewer> {
+fn socket_viewers(
+    rt: &tokio::runtime::Runtime,
+    n: usize,
+    metrics: &Arc<HubMetrics>,
+) -> Vec<Viewer> {
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -108,7 +111,7 @@ fn socket_viewers(rt: &tokio::runtime::Runtime, n: usize, metrics: &Arc<Metrics>
 
 fn fan_out(c: &mut Criterion) {
     let f = MessageFactory::new("job", Pipeline::CsvImport);
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(HubMetrics::default());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -242,7 +245,9 @@ fn codec(c: &mut Criterion) {
         let mut out = Vec::with_capacity(1);
         b.iter(|| {
             out.clear();
-            Decoder::new(4096).feed(black_box(&ready), &mut out).unwrap();
+            Decoder::new(4096)
+                .feed(black_box(&ready), &mut out)
+                .unwrap();
             black_box(&out);
         })
     });

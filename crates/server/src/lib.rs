@@ -6,6 +6,7 @@ pub mod app;
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod hub;
 pub mod job;
 pub mod metrics;
 pub mod pipelines;

@@ -6,12 +6,12 @@ mod admit;
 mod checkpoint;
 mod lifecycle;
 
-use super::{Frame, FrameKind, JobFailure, JobRunner, PipelineMsg, ProgressReport};
+use super::{JobFailure, JobRunner, PipelineMsg, ProgressReport};
 use crate::app::App;
 use crate::clock;
+use crate::hub::{Connection, Frame, FrameKind, Sockets};
 use crate::metrics::Metrics;
 use crate::store::{StoreResult, StoredEvent};
-use crate::ws::driver::{Connection, Sockets, Timing};
 use bookstrack_protocol::{
     Envelope, JobState, JobStatus, MessageFactory, Payload, ProgressUpdate, RowError,
 };
@@ -132,7 +132,7 @@ pub(crate) fn spawn_owner(app: &Arc<App>, start: OwnerStart) {
         factory: MessageFactory::new(job_id, start.state.pipeline),
         state: start.state,
         ring: VecDeque::new(),
-        sockets: Sockets::new(Timing::of(&app.config), viewer_count),
+        sockets: Sockets::new(app.config.hub_timing(), viewer_count),
         pending_items: Vec::new(),
         pending_errors: Vec::new(),
         pending_events: Vec::new(),
