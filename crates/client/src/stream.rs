@@ -62,6 +62,9 @@ enum Attempt {
     Fatal(ClientError),
 }
 
+/// What `JobStream::next` returns.
+type Next = Option<Result<Envelope, ClientError>>;
+
 enum Step {
     Cancelled,
     Refresh,
@@ -282,81 +285,111 @@ impl JobStream {
     /// terminal one. An `Err` ends the stream.
     pub async fn next(&mut self) -> Option<Result<Envelope, ClientError>> {
         loop {
-            if let Some(ev) = self.pending.take() {
-                return Some(Ok(ev));
-            }
-            if self.done {
-                return None;
-            }
-            if self.cancel.is_cancelled() {
-                self.done = true;
-                self.socket = None;
-                return Some(Err(ClientError::Cancelled));
+            if let Some(end) = self.held_or_ended() {
+                return end;
             }
             if self.socket.is_none() {
-                if let Err(e) = self.establish().await {
-                    if matches!(e, ClientError::JobGone) {
-                        self.finish();
-                    }
-                    self.done = true;
-                    if let Some(ev) = self.pending.take() {
-                        // Deliver the resynced state; the error is lost to
-                        // the caller only if it ignores this last event.
-                        tracing::warn!(error = %e, "gave up after resync");
-                        return Some(Ok(ev));
-                    }
-                    return Some(Err(e));
+                if let Some(end) = self.reconnect().await {
+                    return end;
                 }
                 continue;
             }
-            let due = self.refresh_due();
-            let cancel = self.cancel.clone();
-            let ws = self.socket.as_mut().expect("connected");
-            let step = tokio::select! {
-                _ = cancel.cancelled() => Step::Cancelled,
-                _ = async {
-                    match due {
-                        Some(at) => tokio::time::sleep(until(at)).await,
-                        None => std::future::pending().await,
-                    }
-                } => Step::Refresh,
-                m = ws.next() => Step::Frame(m),
-            };
-            match step {
-                Step::Cancelled => continue,
-                Step::Refresh => {
-                    if let Err(e) = self.refresh().await {
-                        tracing::warn!(error = %e, "token refresh failed");
-                    }
+            let step = self.wait().await;
+            if let Some(next) = self.on_step(step).await {
+                return next;
+            }
+        }
+    }
+
+    /// What `next` returns without reading: an event held back, the end,
+    /// or the cancellation; `None` to go on reading.
+    fn held_or_ended(&mut self) -> Option<Next> {
+        if let Some(ev) = self.pending.take() {
+            return Some(Some(Ok(ev)));
+        }
+        if self.done {
+            return Some(None);
+        }
+        if self.cancel.is_cancelled() {
+            self.done = true;
+            self.socket = None;
+            return Some(Some(Err(ClientError::Cancelled)));
+        }
+        None
+    }
+
+    /// Connects (again); `Some` with what `next` returns once it gives up.
+    async fn reconnect(&mut self) -> Option<Next> {
+        let e = self.establish().await.err()?;
+        if matches!(e, ClientError::JobGone) {
+            self.finish();
+        }
+        self.done = true;
+        if let Some(ev) = self.pending.take() {
+            // Deliver the resynced state; the error is lost to
+            // the caller only if it ignores this last event.
+            tracing::warn!(error = %e, "gave up after resync");
+            return Some(Some(Ok(ev)));
+        }
+        Some(Some(Err(e)))
+    }
+
+    /// Waits for a frame, the token's refresh time or the cancellation.
+    async fn wait(&mut self) -> Step {
+        let due = self.refresh_due();
+        let cancel = self.cancel.clone();
+        let ws = self.socket.as_mut().expect("connected");
+        tokio::select! {
+            _ = cancel.cancelled() => Step::Cancelled,
+            _ = async {
+                match due {
+                    Some(at) => tokio::time::sleep(until(at)).await,
+                    None => std::future::pending().await,
                 }
-                Step::Frame(Some(Ok(Message::Text(t)))) => {
-                    let env: Envelope = match serde_json::from_str(t.as_str()) {
-                        Ok(e) => e,
-                        Err(e) => return Some(Err(ClientError::Protocol(e.to_string()))),
-                    };
-                    match env.payload() {
-                        Payload::Pong {} | Payload::Ping {} | Payload::ReadyAck {} => {}
-                        Payload::JobState { state } => {
-                            self.last_seq = self.last_seq.max(state.last_seq);
-                            return Some(Ok(env));
-                        }
-                        p => {
-                            let seq = env.seq().unwrap_or(0);
-                            if seq <= self.last_seq {
-                                continue;
-                            }
-                            self.last_seq = seq;
-                            if p.is_terminal() {
-                                self.finish();
-                            }
-                            return Some(Ok(env));
-                        }
-                    }
+            } => Step::Refresh,
+            m = ws.next() => Step::Frame(m),
+        }
+    }
+
+    /// Acts on what `wait` got; `Some` with what `next` returns.
+    async fn on_step(&mut self, step: Step) -> Option<Next> {
+        match step {
+            Step::Cancelled => {}
+            Step::Refresh => {
+                if let Err(e) = self.refresh().await {
+                    tracing::warn!(error = %e, "token refresh failed");
                 }
-                Step::Frame(Some(Ok(Message::Close(_))) | None | Some(Err(_))) => {
-                    self.socket = None
+            }
+            Step::Frame(Some(Ok(Message::Text(t)))) => return self.on_text(t.as_str()),
+            Step::Frame(Some(Ok(Message::Close(_))) | None | Some(Err(_))) => self.socket = None,
+            Step::Frame(Some(Ok(_))) => {}
+        }
+        None
+    }
+
+    /// A server message: a job event not seen yet is `next`'s answer;
+    /// replies to our own messages and events already delivered are not.
+    fn on_text(&mut self, text: &str) -> Option<Next> {
+        let env: Envelope = match serde_json::from_str(text) {
+            Ok(e) => e,
+            Err(e) => return Some(Some(Err(ClientError::Protocol(e.to_string())))),
+        };
+        match env.payload() {
+            Payload::Pong {} | Payload::Ping {} | Payload::ReadyAck {} => None,
+            Payload::JobState { state } => {
+                self.last_seq = self.last_seq.max(state.last_seq);
+                Some(Some(Ok(env)))
+            }
+            p => {
+                let seq = env.seq().unwrap_or(0);
+                if seq <= self.last_seq {
+                    return None;
                 }
-                Step::Frame(Some(Ok(_))) => {}
+                self.last_seq = seq;
+                if p.is_terminal() {
+                    self.finish();
+                }
+                Some(Some(Ok(env)))
             }
         }
     }

@@ -2,12 +2,13 @@
 //! building and serialising a progress event (vs. serde_json of a flat
 //! struct of the same fields), fanning one event out to viewers (vs.
 //! serialising it once per viewer), and persisting checkpoints (group
-//! commit vs. one transaction per checkpoint).
+//! commit vs. one transaction per checkpoint), and the WebSocket codec on
+//! its own (a server frame's encode, a client message's decode).
 //! `cargo bench -p bookstrack-server --bench hub`
 
 use bookstrack_protocol::{JobState, JobStatus, MessageFactory, Pipeline, ProgressUpdate};
-use bookstrack_server::job::{Frame, Protocol, Viewer};
-use bookstrack_server::metrics::Metrics;
+use bookstrack_server::hub::codec::{encode, Decoder, OP_TEXT};
+use bookstrack_server::hub::{Frame, HubMetrics, Protocol, Viewer};
 use bookstrack_server::store::{Checkpoint, EventKind, JobStore, SqliteStore, StoredEvent};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
@@ -79,7 +80,11 @@ fn serialise(c: &mut Criterion) {
 
 /// `n` viewers on real loopback sockets whose far ends a reader task
 /// drains, so each push is the owner's non-blocking write, as in the server.
-fn socket_viewers(rt: &tokio::runtime::Runtime, n: usize, metrics: &Arc<Metrics>) -> Vec<Viewer> {
+fn socket_viewers(
+    rt: &tokio::runtime::Runtime,
+    n: usize,
+    metrics: &Arc<HubMetrics>,
+) -> Vec<Viewer> {
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -106,7 +111,7 @@ fn socket_viewers(rt: &tokio::runtime::Runtime, n: usize, metrics: &Arc<Metrics>
 
 fn fan_out(c: &mut Criterion) {
     let f = MessageFactory::new("job", Pipeline::CsvImport);
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(HubMetrics::default());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -217,5 +222,38 @@ fn persistence(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, serialise, fan_out, persistence);
+/// A client's frame, masked as a client must send it.
+fn masked(payload: &[u8]) -> Vec<u8> {
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    let mut f = vec![0x81, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+fn codec(c: &mut Criterion) {
+    let mut g = c.benchmark_group("codec");
+    g.throughput(Throughput::Elements(1));
+    let json = MessageFactory::new("job", Pipeline::CsvImport)
+        .progress(1, 0, update(1))
+        .to_json();
+    let json = json.as_bytes();
+    g.bench_function("encode a progress frame", |b| {
+        b.iter(|| black_box(encode(OP_TEXT, black_box(json))))
+    });
+    let ready = masked(br#"{"type":"ready","lastSeq":0}"#);
+    g.bench_function("decode a client's ready", |b| {
+        let mut out = Vec::with_capacity(1);
+        b.iter(|| {
+            out.clear();
+            Decoder::new(4096)
+                .feed(black_box(&ready), &mut out)
+                .unwrap();
+            black_box(&out);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, serialise, fan_out, persistence, codec);
 criterion_main!(benches);

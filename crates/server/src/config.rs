@@ -186,6 +186,15 @@ impl Config {
             .unwrap_or_else(|| Throttle::for_pipeline(p))
     }
 
+    /// What the socket fan-out (`crate::hub`) needs of this configuration.
+    pub fn hub_timing(&self) -> crate::hub::Timing {
+        crate::hub::Timing {
+            ping_interval: self.ws_ping_interval,
+            pong_timeout: self.ws_pong_timeout,
+            max_message: self.max_ws_message_bytes,
+        }
+    }
+
     pub fn uploads_dir(&self) -> PathBuf {
         self.data_dir.join("uploads")
     }

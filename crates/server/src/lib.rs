@@ -8,6 +8,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod hub;
 pub mod job;
 pub mod metrics;
 pub mod pipelines;

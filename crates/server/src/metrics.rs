@@ -1,101 +1,207 @@
-//! Counters served at `/metrics` in the Prometheus text format.
+//! The metrics served at `/metrics`, in the Prometheus text format
+//! (version 0.0.4), through prometheus-client.
 //!
-//! Kept per server instance (not in a process-global recorder) so that several
-//! servers in one test process each report their own numbers.
+//! Kept per server instance, each with its own `Registry` (not in a
+//! process-global recorder), so that several servers in one test process
+//! each report their own numbers. The socket fan-out records into its own
+//! `HubMetrics` (`crate::hub`), registered here beside the jobs' counters;
+//! the storage writer's counters are read from the store at each scrape.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use crate::hub::HubMetrics;
+use crate::store::WriteStats;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::registry::{Registry, Unit};
+use std::sync::Arc;
 
-#[derive(Debug, Default)]
+/// Every name below is served with this prefix.
+const PREFIX: &str = "bookstrack";
+
+#[derive(Debug)]
 pub struct Metrics {
-    pub open_sockets: AtomicI64,
-    pub events_sent: AtomicU64,
-    pub events_coalesced: AtomicU64,
-    pub state_writes: AtomicU64,
-    pub state_updates: AtomicU64,
-    pub auth_failures: AtomicU64,
-    pub jobs_started: AtomicU64,
-    pub jobs_finished: AtomicU64,
-    pub jobs_cleaned: AtomicU64,
+    /// Sockets, frames and write latency, recorded by `crate::hub`.
+    pub hub: Arc<HubMetrics>,
+    pub state_writes: Counter,
+    pub state_updates: Counter,
+    pub auth_failures: Counter,
+    pub jobs_started: Counter,
+    pub jobs_finished: Counter,
+    pub jobs_cleaned: Counter,
+    registry: Registry,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new(HubMetrics::default())
+    }
 }
 
 impl Metrics {
-    pub fn inc(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+    pub fn new(hub: HubMetrics) -> Metrics {
+        let mut registry = Registry::with_prefix(PREFIX);
+        register_hub(&mut registry, &hub);
+        let counter = |registry: &mut Registry, name: &str, help: &str| {
+            let c = Counter::default();
+            registry.register(name, help, c.clone());
+            c
+        };
+        let r = &mut registry;
+        Metrics {
+            hub: Arc::new(hub),
+            state_writes: counter(
+                r,
+                "state_writes",
+                "Job state checkpoints written to storage",
+            ),
+            state_updates: counter(
+                r,
+                "state_updates",
+                "Job state changes (progress updates and transitions)",
+            ),
+            auth_failures: counter(
+                r,
+                "auth_failures",
+                "Requests refused for a missing, wrong or expired token",
+            ),
+            jobs_started: counter(r, "jobs_started", "Jobs accepted"),
+            jobs_finished: counter(r, "jobs_finished", "Jobs that reached a terminal state"),
+            jobs_cleaned: counter(
+                r,
+                "jobs_cleaned",
+                "Finished jobs deleted after their retention",
+            ),
+            registry,
+        }
     }
 
-    pub fn render(&self, store: crate::store::WriteStats) -> String {
+    pub fn inc(counter: &Counter) {
+        counter.inc();
+    }
+
+    /// The text served at `/metrics`; `store` is the storage writer's
+    /// counters at this moment.
+    pub fn render(&self, store: WriteStats) -> String {
         let mut out = String::new();
-        let gauge = self.open_sockets.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "# HELP bookstrack_open_sockets WebSocket connections open now."
+        prometheus_text::encode(&mut out, &self.registry).expect("a String takes every write");
+        let mut now = Registry::with_prefix(PREFIX);
+        now.register(
+            "store_commits",
+            "Storage transactions committed (each holds every write that queued meanwhile)",
+            ConstCounter::new(store.commits),
         );
-        let _ = writeln!(out, "# TYPE bookstrack_open_sockets gauge");
-        let _ = writeln!(out, "bookstrack_open_sockets {gauge}");
-        let counters: [(&str, &str, &AtomicU64); 8] = [
-            (
-                "events_sent_total",
-                "Frames written to viewers.",
-                &self.events_sent,
-            ),
-            (
-                "events_coalesced_total",
-                "Progress frames replaced by a newer one for a slow viewer.",
-                &self.events_coalesced,
-            ),
-            (
-                "state_writes_total",
-                "Job state checkpoints written to storage.",
-                &self.state_writes,
-            ),
-            (
-                "state_updates_total",
-                "Job state changes (progress updates and transitions).",
-                &self.state_updates,
-            ),
-            (
-                "auth_failures_total",
-                "Requests refused for a missing, wrong or expired token.",
-                &self.auth_failures,
-            ),
-            ("jobs_started_total", "Jobs accepted.", &self.jobs_started),
-            (
-                "jobs_finished_total",
-                "Jobs that reached a terminal state.",
-                &self.jobs_finished,
-            ),
-            (
-                "jobs_cleaned_total",
-                "Finished jobs deleted after their retention.",
-                &self.jobs_cleaned,
-            ),
-        ];
-        let counters = counters
-            .into_iter()
-            .map(|(name, help, c)| (name, help, c.load(Ordering::Relaxed)));
-        let store = [
-            (
-                "store_commits_total",
-                "Storage transactions committed (each holds every write that queued meanwhile).",
-                store.commits,
-            ),
-            (
-                "store_writes_total",
-                "Writes committed to storage.",
-                store.writes,
-            ),
-            (
-                "store_busy_microseconds_total",
-                "Time the storage writer spent executing and committing writes.",
-                store.busy_us,
-            ),
-        ];
-        for (name, help, value) in counters.chain(store) {
-            let _ = writeln!(out, "# HELP bookstrack_{name} {help}");
-            let _ = writeln!(out, "# TYPE bookstrack_{name} counter");
-            let _ = writeln!(out, "bookstrack_{name} {value}");
-        }
+        now.register(
+            "store_writes",
+            "Writes committed to storage",
+            ConstCounter::new(store.writes),
+        );
+        now.register(
+            "store_busy_microseconds",
+            "Time the storage writer spent executing and committing writes",
+            ConstCounter::new(store.busy_us),
+        );
+        prometheus_text::encode(&mut out, &now).expect("a String takes every write");
         out
+    }
+}
+
+/// The hub's metrics under their served names (help texts without a final
+/// period: prometheus-client adds one).
+fn register_hub(r: &mut Registry, hub: &HubMetrics) {
+    r.register(
+        "open_sockets",
+        "WebSocket connections open now",
+        hub.open_sockets.clone(),
+    );
+    r.register(
+        "events_sent",
+        "Frames written to viewers",
+        hub.events_sent.clone(),
+    );
+    r.register(
+        "events_coalesced",
+        "Progress frames replaced by a newer one for a slow viewer",
+        hub.events_coalesced.clone(),
+    );
+    r.register_with_unit(
+        "socket_lifetime",
+        "How long each WebSocket stayed open, observed when it closes",
+        Unit::Seconds,
+        hub.socket_lifetime.clone(),
+    );
+    r.register(
+        "socket_messages",
+        "Event frames written to each WebSocket over its life, observed when it closes",
+        hub.socket_messages.clone(),
+    );
+    r.register_with_unit(
+        "publish_to_write",
+        "From a live event's frame being built to its last byte being taken by a viewer's socket",
+        Unit::Seconds,
+        hub.publish_to_write.clone(),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats() -> WriteStats {
+        WriteStats {
+            commits: 2,
+            writes: 5,
+            busy_us: 70,
+        }
+    }
+
+    #[test]
+    fn every_metric_keeps_its_served_name_and_type() {
+        let m = Metrics::default();
+        Metrics::inc(&m.auth_failures);
+        m.hub.open_sockets.inc();
+        let text = m.render(stats());
+        for (name, kind) in [
+            ("bookstrack_open_sockets", "gauge"),
+            ("bookstrack_events_sent_total", "counter"),
+            ("bookstrack_events_coalesced_total", "counter"),
+            ("bookstrack_state_writes_total", "counter"),
+            ("bookstrack_state_updates_total", "counter"),
+            ("bookstrack_auth_failures_total", "counter"),
+            ("bookstrack_jobs_started_total", "counter"),
+            ("bookstrack_jobs_finished_total", "counter"),
+            ("bookstrack_jobs_cleaned_total", "counter"),
+            ("bookstrack_store_commits_total", "counter"),
+            ("bookstrack_store_writes_total", "counter"),
+            ("bookstrack_store_busy_microseconds_total", "counter"),
+            ("bookstrack_socket_lifetime_seconds", "histogram"),
+            ("bookstrack_socket_messages", "histogram"),
+            ("bookstrack_publish_to_write_seconds", "histogram"),
+        ] {
+            assert!(
+                text.contains(&format!("# TYPE {name} {kind}\n")),
+                "{name} {kind} in\n{text}"
+            );
+        }
+        for line in [
+            "bookstrack_open_sockets 1",
+            "bookstrack_auth_failures_total 1",
+            "bookstrack_store_busy_microseconds_total 70",
+            "bookstrack_socket_messages_count 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+        assert!(!text.contains(".."), "one period after each help text");
+    }
+
+    #[test]
+    fn each_instance_counts_its_own() {
+        let (a, b) = (Metrics::default(), Metrics::default());
+        Metrics::inc(&a.jobs_started);
+        a.hub.events_sent.inc();
+        assert!(a
+            .render(stats())
+            .contains("bookstrack_jobs_started_total 1\n"));
+        let other = b.render(stats());
+        assert!(other.contains("bookstrack_jobs_started_total 0\n"));
+        assert!(other.contains("bookstrack_events_sent_total 0\n"));
     }
 }

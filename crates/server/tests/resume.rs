@@ -10,7 +10,6 @@ use bookstrack_server::App;
 use common::*;
 use futures_util::StreamExt;
 use serde_json::Value;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 async fn synthetic(srv: &TestServer, steps: u64, interval_ms: u64) -> (String, String) {
@@ -210,8 +209,8 @@ async fn state_writes_follow_the_throttle() {
     let state = srv.wait_terminal(&job, &token).await;
     let m = &srv.app.jobs.metrics;
     // Start, then one write per 5 of the 50 progress updates, then the end.
-    assert_eq!(m.state_writes.load(Ordering::Relaxed), 1 + 10 + 1);
-    assert_eq!(m.state_updates.load(Ordering::Relaxed), 1 + 50 + 1);
+    assert_eq!(m.state_writes.get(), 1 + 10 + 1);
+    assert_eq!(m.state_updates.get(), 1 + 50 + 1);
     assert_eq!(
         state["version"],
         1 + 12,
@@ -233,7 +232,7 @@ async fn state_is_also_written_when_the_interval_passes() {
     // 12 updates 100 ms apart: the count never triggers, the clock does.
     let (job, token) = synthetic(&srv, 12, 100).await;
     srv.wait_terminal(&job, &token).await;
-    let writes = srv.app.jobs.metrics.state_writes.load(Ordering::Relaxed);
+    let writes = srv.app.jobs.metrics.state_writes.get();
     assert!(
         (3..12).contains(&(writes - 2)),
         "start + end + one write per 250 ms of updates, not one per update: {writes}"
@@ -266,12 +265,7 @@ async fn a_silent_slow_viewer_is_coalesced_and_slows_no_one() {
         .expect("the normal viewer finishes while the slow one stalls");
     assert_eq!(code, Some(CLOSE_NORMAL));
     assert_eq!(msgs.last().unwrap()["type"], "job_complete");
-    let coalesced = srv
-        .app
-        .jobs
-        .metrics
-        .events_coalesced
-        .load(Ordering::Relaxed);
+    let coalesced = srv.app.jobs.metrics.hub.events_coalesced.get();
     assert!(coalesced > 0, "the slow viewer's progress was coalesced");
     // The slow viewer still gets an ordered stream that ends with the terminal event.
     let mut last = 0;
@@ -302,11 +296,11 @@ async fn sockets_that_stop_answering_pings_are_closed() {
     let _silent = srv.connect(&job, &token, "").await;
     let mut answering = srv.connect(&job, &token, "").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(srv.app.jobs.metrics.open_sockets.load(Ordering::Relaxed), 2);
+    assert_eq!(srv.app.jobs.metrics.hub.open_sockets.get(), 2);
     // Reading answers pings; the silent one is closed after ping + timeout.
     let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
     while let Ok(Some(Ok(_))) = tokio::time::timeout_at(deadline, answering.next()).await {}
-    assert_eq!(srv.app.jobs.metrics.open_sockets.load(Ordering::Relaxed), 1);
+    assert_eq!(srv.app.jobs.metrics.hub.open_sockets.get(), 1);
     srv.stop().await;
 }
 

@@ -6,7 +6,6 @@ use bookstrack_server::pipelines::synthetic::Synthetic;
 use bookstrack_server::pipelines::JobSpec;
 use bookstrack_server::store::SqliteStore;
 use bookstrack_server::{App, Config};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -132,7 +131,7 @@ async fn finished_jobs_are_deleted_24h_after_they_end() {
         .unwrap()
         .is_empty());
     assert!(app.jobs.store.token(&id).await.unwrap().is_none());
-    assert_eq!(app.jobs.metrics.jobs_cleaned.load(Ordering::Relaxed), 1);
+    assert_eq!(app.jobs.metrics.jobs_cleaned.get(), 1);
     assert!(
         status(&app, &later).await.is_some(),
         "the later job is kept"

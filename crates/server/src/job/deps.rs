@@ -7,7 +7,7 @@ use super::Registry;
 use crate::config::{Config, Throttle};
 use crate::metrics::Metrics;
 use crate::store::JobStore;
-use crate::ws::driver::Timing;
+use crate::hub::Timing;
 use bookstrack_protocol::Pipeline;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -55,7 +55,7 @@ impl JobLimits {
             event_retention: config.event_retention,
             replay_cache: config.replay_cache,
             throttle_override: config.throttle_override,
-            timing: Timing::of(config),
+            timing: config.hub_timing(),
         }
     }
 

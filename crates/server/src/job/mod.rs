@@ -1,21 +1,17 @@
 //! Jobs: one owner task per job (docs/PROTOCOL.md §5), the registry of
-//! live owners, the viewers they fan out to, and the contract a pipeline
-//! implements to run under an owner.
+//! live owners, and the contract a pipeline implements to run under an
+//! owner. The viewers an owner fans out to are `crate::hub`'s.
 
 mod deps;
-mod frame;
 mod owner;
 mod registry;
 mod replay;
-mod viewer;
 
 pub use deps::{remove_input, JobDeps, JobLimits};
-pub use frame::{Frame, FrameKind, Protocol};
 pub(crate) use owner::{spawn_owner, OwnerStart, Resumed as OwnerResumed};
 pub use owner::{OwnerMsg, SubscribeError, Subscription};
 pub use registry::{JobHandle, Registry};
 pub use replay::replay_from_store;
-pub use viewer::Viewer;
 
 use bookstrack_protocol::{ErrorCode, RowError};
 use serde_json::{Map, Value};

@@ -6,11 +6,11 @@ mod admit;
 mod checkpoint;
 mod lifecycle;
 
-use super::{Frame, FrameKind, JobDeps, JobFailure, JobRunner, PipelineMsg, ProgressReport};
+use super::{JobDeps, JobFailure, JobRunner, PipelineMsg, ProgressReport};
 use crate::clock;
+use crate::hub::{Connection, Frame, FrameKind, Sockets};
 use crate::metrics::Metrics;
 use crate::store::{EventKind, StoreResult, StoredEvent};
-use crate::ws::driver::{Connection, Sockets};
 use bookstrack_protocol::{
     Envelope, JobState, JobStatus, MessageFactory, Payload, ProgressUpdate, RowError,
 };

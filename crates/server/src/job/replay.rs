@@ -2,8 +2,8 @@
 //! `lastSeq`, in order, preceded by a `job_state` snapshot when retention no
 //! longer covers the gap, so a client is never silently behind.
 
-use super::Frame;
 use crate::clock;
+use crate::hub::Frame;
 use crate::store::{JobStore, StoreResult};
 use bookstrack_protocol::{JobState, MessageFactory};
 use std::sync::Arc;

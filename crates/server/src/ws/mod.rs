@@ -1,19 +1,17 @@
 //! `GET /ws/progress`: authenticate before the upgrade, then hand the
-//! socket to its job's owner, which drives it from then on (`driver`).
+//! socket to its job's owner, which drives it from then on (`crate::hub`).
 
-pub mod codec;
-pub mod driver;
 mod handshake;
 
 use crate::api_error::{auth_err, ApiErr};
 use crate::app::App;
 use crate::auth::authorize;
-use crate::job::{replay_from_store, OwnerMsg, Protocol, SubscribeError, Subscription, Viewer};
+use crate::hub::{CloseCode, Connection, Protocol, Sockets, Viewer};
+use crate::job::{replay_from_store, OwnerMsg, SubscribeError, Subscription};
 use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bookstrack_protocol::{ErrorCode, MessageFactory};
-use driver::{Connection, Sockets, Timing};
 use handshake::Upgrade;
 use serde::Deserialize;
 use std::sync::atomic::AtomicUsize;
@@ -21,11 +19,12 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
-pub const CLOSE_NORMAL: u16 = 1000;
-pub const CLOSE_GOING_AWAY: u16 = 1001;
-pub const CLOSE_POLICY: u16 = 1008;
-pub const CLOSE_INTERNAL: u16 = 1011;
-pub const CLOSE_TRY_AGAIN: u16 = 1013;
+/// The job named is not one the server knows.
+pub const CLOSE_POLICY: CloseCode = CloseCode::Policy;
+/// The server could not serve the socket (the event log could not be read).
+pub const CLOSE_INTERNAL: CloseCode = CloseCode::Error;
+/// The job is full of viewers, or is not running here: come back later.
+pub const CLOSE_TRY_AGAIN: CloseCode = CloseCode::Again;
 
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
@@ -100,7 +99,7 @@ enum Handed {
     /// The owner took it.
     Owner,
     /// The owner refused it: close with this code and reason.
-    Refused(u16, String, Connection),
+    Refused(CloseCode, String, Connection),
     /// No owner: the job has ended, or is not running here.
     NoOwner(Connection),
 }
@@ -142,7 +141,7 @@ async fn from_store(
     mut conn: Connection,
     job_id: &str,
     last_seq: u64,
-) -> Result<MessageFactory, (u16, String, Connection)> {
+) -> Result<MessageFactory, (CloseCode, String, Connection)> {
     let state = match app.jobs.store.job_state(job_id).await {
         Ok(Some(s)) => s,
         Ok(None) => return Err((CLOSE_POLICY, "job not found".into(), conn)),
@@ -182,12 +181,12 @@ async fn session(
     let viewer = Viewer::with_socket(
         protocol,
         app.config.viewer_queue,
-        app.jobs.metrics.clone(),
+        app.jobs.metrics.hub.clone(),
         socket,
     );
     let conn = Connection { viewer, early };
     // Without an owner, this task drives the socket until it closes.
-    let mut sockets = Sockets::new(Timing::of(&app.config), Arc::new(AtomicUsize::new(0)));
+    let mut sockets = Sockets::new(app.config.hub_timing(), Arc::new(AtomicUsize::new(0)));
     let (code, reason, conn) = match to_owner(&app, conn, &job_id, last_seq).await {
         Handed::Owner => return,
         Handed::Refused(code, reason, conn) => (code, reason, conn),

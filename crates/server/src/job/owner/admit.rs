@@ -3,8 +3,8 @@
 //! for an older `lastSeq`, from the log.
 
 use super::{Owner, SubscribeError, Subscription, SEQ_RESERVE};
+use crate::hub::Connection;
 use crate::job::replay_from_store;
-use crate::ws::driver::Connection;
 
 impl Owner {
     /// Takes a new viewer's socket, or hands it back with the reason.

@@ -2,8 +2,8 @@
 //! way when its job ends, and a server shutdown.
 
 use super::{Owner, OwnerMsg};
+use crate::hub::CLOSE_GOING_AWAY;
 use crate::job::{JobContext, JobFailure, JobRunner, PipelineMsg, ResumePoint, Run, Stopped};
-use crate::ws::CLOSE_GOING_AWAY;
 use bookstrack_protocol::ErrorCode;
 use futures_util::FutureExt;
 use std::future::Future;

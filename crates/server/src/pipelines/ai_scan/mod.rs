@@ -5,16 +5,16 @@ pub mod gemini;
 pub mod image;
 pub mod matcher;
 pub mod ocr;
+mod tally;
 
 use super::BuildError;
 use crate::config::ScanConfig;
-use crate::job::{JobContext, JobFailure, JobRunner, ProgressReport, Run, Stopped, Verdict};
-use crate::store::{Item, LookupStore};
-use bookstrack_protocol::{ErrorCode, RowError};
-use matcher::{Detected, Known, Line};
-use serde_json::{json, Map, Value};
+use crate::job::{JobContext, JobRunner, ProgressReport, Run, Stopped, Verdict};
+use crate::store::LookupStore;
+use matcher::{Known, Line};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tally::Tally;
 
 /// Known books loaded to match against, at most.
 const KNOWN_LIMIT: u64 = 50_000;
@@ -140,15 +140,12 @@ impl AiScan {
             .filter_map(|j| Known::from_json(j))
             .collect();
         let start = ctx.resume.cursor as usize;
-        let (mut success, mut failure) = (ctx.resume.success, ctx.resume.failure);
-        // Photos done before a restart have their results stored already.
-        let (mut books, mut suggestions, mut failed): (Vec<Detected>, Vec<Detected>, Vec<Value>) =
-            (Vec::new(), Vec::new(), Vec::new());
+        let mut tally = Tally::resumed(ctx.resume.success, ctx.resume.failure);
         for (k, (photo, mime)) in self.photos.iter().enumerate().skip(start) {
             let (num, done) = (k + 1, k as u64);
             let mut r = report(format!("Photo {num} of {n} received"), done);
-            r.success = success;
-            r.failure = failure;
+            r.success = tally.success;
+            r.failure = tally.failure;
             ctx.progress(r.clone())?;
             r.status = format!("Analysing photo {num} of {n}");
             ctx.progress(r.clone())?;
@@ -158,60 +155,12 @@ impl AiScan {
                     ctx.progress(r.clone())?;
                     r.status = format!("Matching {num} of {n}");
                     let (found, sugg) = matcher::match_lines(&lines, &known, num);
-                    success += 1;
-                    r.processed = done + 1;
-                    r.cursor = r.processed;
-                    r.success = success;
-                    r.items = found
-                        .iter()
-                        .chain(&sugg)
-                        .map(|d| {
-                            let mut v = serde_json::to_value(d).expect("serialises");
-                            v["suggestion"] = json!(
-                                d.work_id.is_none() && d.isbn.is_none() && d.confidence < 0.5
-                            );
-                            Item {
-                                work_id: d.work_id.clone(),
-                                json: v.to_string(),
-                            }
-                        })
-                        .collect();
-                    ctx.progress(r)?;
-                    books.extend(found);
-                    suggestions.extend(sugg);
+                    tally.read(&mut r, found, sugg);
                 }
-                Err(e) => {
-                    failure += 1;
-                    r.processed = done + 1;
-                    r.cursor = r.processed;
-                    r.failure = failure;
-                    r.status = format!("Photo {num} of {n} could not be read");
-                    r.errors.push(RowError {
-                        row: num as u64,
-                        message: e.clone(),
-                    });
-                    ctx.progress(r)?;
-                    failed.push(json!({"photo": num, "error": e}));
-                }
+                Err(e) => tally.unreadable(&mut r, num, n, e),
             }
+            ctx.progress(r)?;
         }
-        if success == 0 {
-            return Ok(Err(JobFailure::new(
-                ErrorCode::AiScanError,
-                format!(
-                    "nothing could be read from the {n} photo(s): {}",
-                    failed
-                        .iter()
-                        .filter_map(|f| f["error"].as_str())
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ),
-            )));
-        }
-        let mut extras = Map::new();
-        extras.insert("books".into(), json!(books));
-        extras.insert("suggestions".into(), json!(suggestions));
-        extras.insert("failedPhotos".into(), json!(failed));
-        Ok(Ok(extras))
+        Ok(tally.verdict(n))
     }
 }

@@ -8,6 +8,7 @@ mod format;
 pub mod generate;
 pub mod isbn;
 mod normalise;
+mod row;
 
 pub use book::{map_row, work_id_for, Book};
 pub use format::{Format, Layout};

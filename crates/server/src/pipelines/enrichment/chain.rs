@@ -22,28 +22,55 @@ pub struct Enricher {
     pub use_cache: bool,
 }
 
+/// Why a book got no answer from the providers asked.
+#[derive(Debug, Clone, Default)]
+struct Miss {
+    reasons: Vec<String>,
+    /// A source could not be asked: the "not found" is not definite.
+    unavailable: bool,
+}
+
 impl Enricher {
     pub async fn enrich(&self, queries: &[Query]) -> Vec<Answer> {
         let keys: Vec<String> = queries.iter().map(Query::cache_key).collect();
-        let mut answers: Vec<Option<Answer>> = vec![None; queries.len()];
-        if self.use_cache {
-            if let Ok(hits) = self.store.cache_get(keys.clone()).await {
-                for (i, k) in keys.iter().enumerate() {
-                    let Some(c) = hits
-                        .get(k)
-                        .and_then(|j| serde_json::from_str::<Cached>(j).ok())
-                    else {
-                        continue;
-                    };
-                    answers[i] = Some(match (c.provider, c.metadata) {
-                        (Some(p), Some(m)) => Ok((format!("cache:{p}"), m)),
-                        _ => Err("not found by any source (cached answer)".into()),
-                    });
-                }
+        let mut answers = self.from_cache(&keys).await;
+        let misses = self.ask_providers(queries, &mut answers).await;
+        let (out, to_cache) = self.settle(answers, misses, &keys);
+        if self.use_cache && !to_cache.is_empty() {
+            if let Err(e) = self.store.cache_put(to_cache).await {
+                tracing::warn!(error = %e, "could not cache enrichment answers");
             }
         }
-        let mut reasons: Vec<Vec<String>> = vec![Vec::new(); queries.len()];
-        let mut unavailable = vec![false; queries.len()];
+        out
+    }
+
+    /// The cached answers, `None` where the cache has none (or is off).
+    async fn from_cache(&self, keys: &[String]) -> Vec<Option<Answer>> {
+        let mut answers: Vec<Option<Answer>> = vec![None; keys.len()];
+        if !self.use_cache {
+            return answers;
+        }
+        let Ok(hits) = self.store.cache_get(keys.to_vec()).await else {
+            return answers;
+        };
+        for (answer, k) in answers.iter_mut().zip(keys) {
+            let Some(c) = hits
+                .get(k)
+                .and_then(|j| serde_json::from_str::<Cached>(j).ok())
+            else {
+                continue;
+            };
+            *answer = Some(match (c.provider, c.metadata) {
+                (Some(p), Some(m)) => Ok((format!("cache:{p}"), m)),
+                _ => Err("not found by any source (cached answer)".into()),
+            });
+        }
+        answers
+    }
+
+    /// Asks each provider in turn for the books still without an answer.
+    async fn ask_providers(&self, queries: &[Query], answers: &mut [Option<Answer>]) -> Vec<Miss> {
+        let mut misses = vec![Miss::default(); queries.len()];
         for p in &self.providers {
             let pending: Vec<usize> = (0..queries.len())
                 .filter(|i| answers[*i].is_none())
@@ -55,58 +82,58 @@ impl Enricher {
             for (i, o) in pending.into_iter().zip(p.lookup(&asked).await) {
                 match o {
                     Outcome::Found(m) => answers[i] = Some(Ok((p.name().to_string(), *m))),
-                    Outcome::NotFound => reasons[i].push(format!("{}: not found", p.name())),
+                    Outcome::NotFound => misses[i].reasons.push(format!("{}: not found", p.name())),
                     Outcome::Unavailable(r) => {
-                        unavailable[i] = true;
-                        reasons[i].push(r);
+                        misses[i].unavailable = true;
+                        misses[i].reasons.push(r);
                     }
                 }
             }
         }
+        misses
+    }
+
+    /// Each book's answer, and what to cache: answers found by a provider,
+    /// and a definite "not found" (every source was asked and answered).
+    fn settle(
+        &self,
+        answers: Vec<Option<Answer>>,
+        misses: Vec<Miss>,
+        keys: &[String],
+    ) -> (Vec<Answer>, Vec<(String, String)>) {
         let mut to_cache = Vec::new();
+        let mut cache = |key: &str, provider: Option<String>, metadata: Option<Metadata>| {
+            let c = Cached { provider, metadata };
+            to_cache.push((
+                key.to_string(),
+                serde_json::to_string(&c).expect("serialises"),
+            ));
+        };
         let out: Vec<Answer> = answers
             .into_iter()
-            .enumerate()
-            .map(|(i, a)| match a {
+            .zip(misses)
+            .zip(keys)
+            .map(|((a, miss), key)| match a {
                 Some(a) => {
                     if let Ok((p, m)) = &a {
                         if !p.starts_with("cache:") && p != "local_catalog" {
-                            let c = Cached {
-                                provider: Some(p.clone()),
-                                metadata: Some(m.clone()),
-                            };
-                            to_cache.push((
-                                keys[i].clone(),
-                                serde_json::to_string(&c).expect("serialises"),
-                            ));
+                            cache(key, Some(p.clone()), Some(m.clone()));
                         }
                     }
                     a
                 }
                 None => {
-                    if !unavailable[i] && !self.providers.is_empty() {
-                        let c = Cached {
-                            provider: None,
-                            metadata: None,
-                        };
-                        to_cache.push((
-                            keys[i].clone(),
-                            serde_json::to_string(&c).expect("serialises"),
-                        ));
+                    if !miss.unavailable && !self.providers.is_empty() {
+                        cache(key, None, None);
                     }
-                    Err(if reasons[i].is_empty() {
+                    Err(if miss.reasons.is_empty() {
                         "no metadata source is configured".into()
                     } else {
-                        reasons[i].join("; ")
+                        miss.reasons.join("; ")
                     })
                 }
             })
             .collect();
-        if self.use_cache && !to_cache.is_empty() {
-            if let Err(e) = self.store.cache_put(to_cache).await {
-                tracing::warn!(error = %e, "could not cache enrichment answers");
-            }
-        }
-        out
+        (out, to_cache)
     }
 }

@@ -1,8 +1,8 @@
 //! A token bucket that spaces requests to one provider, shared by every job
 //! of the server so that the provider sees one polite client.
 
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 /// Added to every interval between two requests to one provider.
@@ -10,6 +10,8 @@ pub const SAFETY_GAP: Duration = Duration::from_millis(50);
 
 pub struct RateLimiter {
     interval: Duration,
+    /// A std mutex: it is held only to read and move the next slot, never
+    /// across an await, so no request waits on it for long.
     next: Mutex<Instant>,
 }
 
@@ -31,7 +33,7 @@ impl RateLimiter {
     /// Waits for this request's turn.
     pub async fn acquire(&self) {
         let at = {
-            let mut next = self.next.lock().await;
+            let mut next = self.next();
             let now = Instant::now();
             let at = (*next).max(now);
             *next = at + self.interval;
@@ -41,9 +43,15 @@ impl RateLimiter {
     }
 
     /// Pushes every later request back (a provider said `Retry-After`).
-    pub async fn pause_for(&self, d: Duration) {
-        let mut next = self.next.lock().await;
+    pub fn pause_for(&self, d: Duration) {
+        let mut next = self.next();
         *next = (*next).max(Instant::now() + d);
+    }
+
+    fn next(&self) -> MutexGuard<'_, Instant> {
+        // The guarded value is a plain instant: a panic elsewhere cannot
+        // leave it half written.
+        self.next.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -64,7 +72,7 @@ mod tests {
             e >= Duration::from_millis(1200) && e < Duration::from_millis(1250),
             "{e:?}"
         );
-        l.pause_for(Duration::from_secs(5)).await;
+        l.pause_for(Duration::from_secs(5));
         let t1 = Instant::now();
         l.acquire().await;
         assert!(t1.elapsed() >= Duration::from_secs(5));

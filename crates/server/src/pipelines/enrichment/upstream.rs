@@ -4,7 +4,7 @@
 //! is skipped for a while so that an offline server fails fast.
 
 use super::limiter::RateLimiter;
-use backon::{BackoffBuilder, ExponentialBuilder};
+use backon::{ExponentialBuilder, Retryable};
 use serde_json::Value;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -81,102 +81,134 @@ impl Upstream {
         }
     }
 
+    /// Retries transport failures, 5xx and rate limiting with jittered
+    /// exponential backoff; a `Retry-After` replaces the backoff's delay
+    /// (the limiter then holds every request to this service back).
     pub async fn get_json(&self, url: &reqwest::Url) -> Fetch {
-        let mut delays = ExponentialBuilder::default()
+        let backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(250))
             .with_max_delay(Duration::from_secs(8))
             .with_max_times(self.retries)
-            .with_jitter()
-            .build();
-        let mut last: String;
-        loop {
-            if self.circuit_open() {
-                return Fetch::Unavailable(format!(
-                    "{} is unreachable (skipped after {BREAKER_THRESHOLD} failed attempts)",
+            .with_jitter();
+        let attempt = || self.attempt(url);
+        attempt
+            .retry(backoff)
+            .when(Failure::retryable)
+            .adjust(|f, delay| match f {
+                Failure::Paused(_) => delay.map(|_| Duration::ZERO),
+                _ => delay,
+            })
+            .notify(|f, delay| {
+                tracing::debug!(source = self.name, error = %f, ?delay, "retrying");
+            })
+            .await
+            .unwrap_or_else(|f| Fetch::Unavailable(f.to_string()))
+    }
+
+    /// One request, as the circuit breaker and the rate limiter allow it.
+    async fn attempt(&self, url: &reqwest::Url) -> Result<Fetch, Failure> {
+        if self.circuit_open() {
+            return Err(Failure::Final(format!(
+                "{} is unreachable (skipped after {BREAKER_THRESHOLD} failed attempts)",
+                self.name
+            )));
+        }
+        self.limiter.acquire().await;
+        let resp = self.send(url).await?;
+        let status = resp.status().as_u16();
+        match status {
+            200..=299 => match resp.json::<Value>().await {
+                Ok(v) => Ok(Fetch::Json(v)),
+                Err(_) => Err(Failure::Final(format!("{} sent malformed JSON", self.name))),
+            },
+            404 => Ok(Fetch::NotFound),
+            429 | 503 => Err(self.rate_limited(retry_after(&resp), status)),
+            500..=599 => Err(Failure::Transient(format!(
+                "{} failed (HTTP {status})",
+                self.name
+            ))),
+            _ => {
+                // 400 (quota, bad key), 401, 403: retrying cannot help.
+                let body = resp.text().await.unwrap_or_default();
+                let why = if body.to_lowercase().contains("quota") {
+                    "quota exhausted"
+                } else {
+                    "refused the request"
+                };
+                Err(Failure::Final(format!(
+                    "{} {why} (HTTP {status})",
                     self.name
-                ));
-            }
-            self.limiter.acquire().await;
-            let sent = {
-                let _permit = self
-                    .in_flight
-                    .acquire()
-                    .await
-                    .expect("semaphore never closed");
-                self.requests.fetch_add(1, Ordering::Relaxed);
-                self.client
-                    .get(url.clone())
-                    .timeout(self.timeout)
-                    .send()
-                    .await
-            };
-            let resp = match sent {
-                Ok(r) => {
-                    self.failures.store(0, Ordering::Relaxed);
-                    r
-                }
-                Err(e) => {
-                    self.transport_failed();
-                    last = if e.is_timeout() {
-                        format!("{} timed out", self.name)
-                    } else {
-                        format!("{} unreachable: {}", self.name, root_cause(&e))
-                    };
-                    match delays.next() {
-                        Some(d) => {
-                            tokio::time::sleep(d).await;
-                            continue;
-                        }
-                        None => return Fetch::Unavailable(last),
-                    }
-                }
-            };
-            let status = resp.status().as_u16();
-            match status {
-                200..=299 => {
-                    return match resp.json::<Value>().await {
-                        Ok(v) => Fetch::Json(v),
-                        Err(_) => Fetch::Unavailable(format!("{} sent malformed JSON", self.name)),
-                    }
-                }
-                404 => return Fetch::NotFound,
-                429 | 503 => {
-                    let after = retry_after(&resp);
-                    last = format!("{} is rate limiting (HTTP {status})", self.name);
-                    if after.is_some_and(|a| a > MAX_RETRY_AFTER) {
-                        return Fetch::Unavailable(last);
-                    }
-                    if let Some(a) = after {
-                        self.limiter.pause_for(a).await;
-                    }
-                    match delays.next() {
-                        Some(d) => {
-                            if after.is_none() {
-                                tokio::time::sleep(d).await;
-                            }
-                        }
-                        None => return Fetch::Unavailable(last),
-                    }
-                }
-                500..=599 => {
-                    last = format!("{} failed (HTTP {status})", self.name);
-                    match delays.next() {
-                        Some(d) => tokio::time::sleep(d).await,
-                        None => return Fetch::Unavailable(last),
-                    }
-                }
-                _ => {
-                    // 400 (quota, bad key), 401, 403: retrying cannot help.
-                    let body = resp.text().await.unwrap_or_default();
-                    let why = if body.to_lowercase().contains("quota") {
-                        "quota exhausted"
-                    } else {
-                        "refused the request"
-                    };
-                    return Fetch::Unavailable(format!("{} {why} (HTTP {status})", self.name));
-                }
+                )))
             }
         }
+    }
+
+    /// Sends within the bound on requests in flight; a transport failure
+    /// counts toward opening the circuit.
+    async fn send(&self, url: &reqwest::Url) -> Result<reqwest::Response, Failure> {
+        let sent = {
+            let _permit = self
+                .in_flight
+                .acquire()
+                .await
+                .expect("semaphore never closed");
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            self.client
+                .get(url.clone())
+                .timeout(self.timeout)
+                .send()
+                .await
+        };
+        match sent {
+            Ok(r) => {
+                self.failures.store(0, Ordering::Relaxed);
+                Ok(r)
+            }
+            Err(e) => {
+                self.transport_failed();
+                Err(Failure::Transient(if e.is_timeout() {
+                    format!("{} timed out", self.name)
+                } else {
+                    format!("{} unreachable: {}", self.name, root_cause(&e))
+                }))
+            }
+        }
+    }
+
+    /// A 429 or 503: a `Retry-After` we can wait out pauses every request
+    /// to this service; a longer one gives up on it for this book.
+    fn rate_limited(&self, retry_after: Option<Duration>, status: u16) -> Failure {
+        let message = format!("{} is rate limiting (HTTP {status})", self.name);
+        match retry_after {
+            Some(a) if a > MAX_RETRY_AFTER => Failure::Final(message),
+            Some(a) => {
+                self.limiter.pause_for(a);
+                Failure::Paused(message)
+            }
+            None => Failure::Transient(message),
+        }
+    }
+}
+
+/// Why one attempt gave no answer; its text is the `Unavailable` reason
+/// once retrying stops.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    /// Worth another attempt after the backoff's delay.
+    #[error("{0}")]
+    Transient(String),
+    /// Worth another attempt as soon as the limiter allows: it already
+    /// holds every request back by the service's `Retry-After`.
+    #[error("{0}")]
+    Paused(String),
+    /// Retrying cannot help.
+    #[error("{0}")]
+    Final(String),
+}
+
+impl Failure {
+    fn retryable(&self) -> bool {
+        !matches!(self, Failure::Final(_))
     }
 }
 

@@ -6,51 +6,59 @@
 //! writes each event straight to the socket from its own task (no socket
 //! task wakes per event), and a general library's per-socket buffers were
 //! most of an idle socket's memory (BENCHMARKS.md).
+//!
+//! The frame header is written by tungstenite's `FrameHeader::format`, and
+//! opcodes and close codes are tungstenite's types. The decoder reads the
+//! header itself: it refuses a frame from its first bytes (reserved bits,
+//! no mask, a length over the limit) before the rest of the header is in,
+//! and checks in an order that decides which close reason a client gets;
+//! `FrameHeader::parse` waits for the whole header and refuses a reserved
+//! opcode first.
 
 use bytes::Bytes;
+pub use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
+use tungstenite::protocol::frame::FrameHeader;
 
-pub const OP_CONTINUATION: u8 = 0x0;
-pub const OP_TEXT: u8 = 0x1;
-pub const OP_BINARY: u8 = 0x2;
-pub const OP_CLOSE: u8 = 0x8;
-pub const OP_PING: u8 = 0x9;
-pub const OP_PONG: u8 = 0xA;
+pub const OP_CONTINUATION: OpCode = OpCode::Data(Data::Continue);
+pub const OP_TEXT: OpCode = OpCode::Data(Data::Text);
+pub const OP_BINARY: OpCode = OpCode::Data(Data::Binary);
+pub const OP_CLOSE: OpCode = OpCode::Control(Control::Close);
+pub const OP_PING: OpCode = OpCode::Control(Control::Ping);
+pub const OP_PONG: OpCode = OpCode::Control(Control::Pong);
 
 /// Close codes of RFC 6455 §7.4.1 that the decoder reports.
-pub const CLOSE_PROTOCOL_ERROR: u16 = 1002;
-pub const CLOSE_INVALID_DATA: u16 = 1007;
-pub const CLOSE_TOO_BIG: u16 = 1009;
+pub const CLOSE_PROTOCOL_ERROR: CloseCode = CloseCode::Protocol;
+pub const CLOSE_INVALID_DATA: CloseCode = CloseCode::Invalid;
+pub const CLOSE_TOO_BIG: CloseCode = CloseCode::Size;
 
 /// Control frames carry at most this much (RFC 6455 §5.5).
 const MAX_CONTROL_PAYLOAD: usize = 125;
 
 /// A whole frame as the server sends it: FIN set, unmasked, `payload` after
 /// a 2-, 4- or 10-byte header.
-pub fn encode(opcode: u8, payload: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(10 + payload.len());
-    out.push(0x80 | opcode);
-    match payload.len() {
-        n if n < 126 => out.push(n as u8),
-        n if n <= u16::MAX as usize => {
-            out.push(126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
+pub fn encode(opcode: OpCode, payload: &[u8]) -> Bytes {
+    let header = FrameHeader {
+        opcode,
+        ..FrameHeader::default()
+    };
+    let len = payload.len() as u64;
+    // Exactly the frame's size: `Bytes::from` then keeps the allocation
+    // as it is, where spare capacity costs it a second one.
+    let mut out = Vec::with_capacity(header.len(len) + payload.len());
+    header
+        .format(len, &mut out)
+        .expect("writing to a Vec cannot fail");
     out.extend_from_slice(payload);
     Bytes::from(out)
 }
 
 /// A close frame with its code and a reason cut to fit a control frame.
-pub fn encode_close(code: u16, reason: &str) -> Bytes {
+pub fn encode_close(code: CloseCode, reason: &str) -> Bytes {
     let mut end = reason.len().min(MAX_CONTROL_PAYLOAD - 2);
     while !reason.is_char_boundary(end) {
         end -= 1;
     }
-    let mut payload = code.to_be_bytes().to_vec();
+    let mut payload = u16::from(code).to_be_bytes().to_vec();
     payload.extend_from_slice(&reason.as_bytes()[..end]);
     encode(OP_CLOSE, &payload)
 }
@@ -63,18 +71,18 @@ pub enum Incoming {
     Ping(Vec<u8>),
     Pong,
     /// The client's close code, if it gave one.
-    Close(Option<u16>),
+    Close(Option<CloseCode>),
 }
 
 /// Why the connection must close: the code to send and a reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason} ({code})")]
 pub struct Violation {
-    pub code: u16,
+    pub code: CloseCode,
     pub reason: &'static str,
 }
 
-fn violation(code: u16, reason: &'static str) -> Violation {
+fn violation(code: CloseCode, reason: &'static str) -> Violation {
     Violation { code, reason }
 }
 
@@ -87,7 +95,7 @@ pub struct Decoder {
     /// Bytes of a frame not complete yet.
     partial: Vec<u8>,
     /// A fragmented data message being reassembled: its opcode and payload.
-    message: Option<(u8, Vec<u8>)>,
+    message: Option<(Data, Vec<u8>)>,
 }
 
 impl Decoder {
@@ -134,7 +142,7 @@ impl Decoder {
         if buf.len() < 2 {
             return Ok(None);
         }
-        let (fin, opcode) = (buf[0] & 0x80 != 0, buf[0] & 0x0F);
+        let (fin, opcode) = (buf[0] & 0x80 != 0, OpCode::from(buf[0] & 0x0F));
         if buf[0] & 0x70 != 0 {
             return Err(violation(CLOSE_PROTOCOL_ERROR, "reserved bits set"));
         }
@@ -150,7 +158,7 @@ impl Decoder {
             126 | 127 => return Ok(None),
             n => (n as u64, 2),
         };
-        let control = opcode & 0x8 != 0;
+        let control = matches!(opcode, OpCode::Control(_));
         if control && (!fin || len > MAX_CONTROL_PAYLOAD as u64) {
             return Err(violation(
                 CLOSE_PROTOCOL_ERROR,
@@ -179,7 +187,7 @@ impl Decoder {
     fn deliver(
         &mut self,
         fin: bool,
-        opcode: u8,
+        opcode: OpCode,
         payload: Vec<u8>,
         out: &mut Vec<Incoming>,
     ) -> Result<(), Violation> {
@@ -198,12 +206,14 @@ impl Decoder {
                 let code = match payload.len() {
                     0 => None,
                     1 => return Err(violation(CLOSE_PROTOCOL_ERROR, "close payload of one byte")),
-                    _ => Some(u16::from_be_bytes([payload[0], payload[1]])),
+                    _ => Some(CloseCode::from(u16::from_be_bytes([
+                        payload[0], payload[1],
+                    ]))),
                 };
                 out.push(Incoming::Close(code));
                 return Ok(());
             }
-            (OP_TEXT | OP_BINARY, None) => (opcode, payload),
+            (OpCode::Data(d @ (Data::Text | Data::Binary)), None) => (d, payload),
             (OP_CONTINUATION, Some((op, mut so_far))) => {
                 so_far.extend_from_slice(&payload);
                 (op, so_far)
@@ -227,7 +237,7 @@ impl Decoder {
             return Ok(());
         }
         out.push(match whole {
-            (OP_TEXT, bytes) => Incoming::Text(
+            (Data::Text, bytes) => Incoming::Text(
                 String::from_utf8(bytes)
                     .map_err(|_| violation(CLOSE_INVALID_DATA, "text message is not UTF-8"))?,
             ),
@@ -242,9 +252,9 @@ mod tests {
     use super::*;
 
     /// A frame as a client sends it: masked.
-    fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    fn client_frame(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
         let mask = [0x12, 0x34, 0x56, 0x78];
-        let mut f = vec![(if fin { 0x80 } else { 0 }) | opcode];
+        let mut f = vec![(if fin { 0x80 } else { 0 }) | u8::from(opcode)];
         match payload.len() {
             n if n < 126 => f.push(0x80 | n as u8),
             n if n <= 65535 => {
@@ -278,9 +288,45 @@ mod tests {
         assert_eq!(u64::from_be_bytes(big[2..10].try_into().unwrap()), 70_000);
     }
 
+    /// The header as written by hand before `FrameHeader::format`.
+    fn header_by_hand(opcode: u8, n: usize) -> Vec<u8> {
+        let mut out = vec![0x80 | opcode];
+        match n {
+            n if n < 126 => out.push(n as u8),
+            n if n <= u16::MAX as usize => {
+                out.push(126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn frames_are_the_bytes_they_were() {
+        for op in [OP_TEXT, OP_CLOSE, OP_PING, OP_PONG] {
+            for n in [0, 1, 125, 126, 127, 65_535, 65_536, 70_000] {
+                let payload = vec![b'x'; n];
+                let mut want = header_by_hand(u8::from(op), n);
+                want.extend_from_slice(&payload);
+                assert_eq!(&encode(op, &payload)[..], &want[..], "{op:?} {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_close_code_is_echoed_as_received() {
+        for code in 0..=u16::MAX {
+            assert_eq!(u16::from(CloseCode::from(code)), code);
+        }
+    }
+
     #[test]
     fn close_reason_is_cut_on_a_char_boundary() {
-        let f = encode_close(1000, &"é".repeat(100));
+        let f = encode_close(CloseCode::Normal, &"é".repeat(100));
         assert!(f.len() - 2 <= MAX_CONTROL_PAYLOAD);
         assert!(std::str::from_utf8(&f[4..]).is_ok());
     }
@@ -296,7 +342,7 @@ mod tests {
         assert_eq!(whole.len(), 4);
         assert_eq!(whole[1], Incoming::Ping(b"p".to_vec()));
         assert_eq!(whole[2], Incoming::Text(format!("hel{}", "l".repeat(300))));
-        assert_eq!(whole[3], Incoming::Close(Some(1000)));
+        assert_eq!(whole[3], Incoming::Close(Some(CloseCode::Normal)));
         for cut in 1..bytes.len() {
             let mut d = Decoder::new(1024);
             let mut out = Vec::new();
@@ -349,7 +395,7 @@ mod tests {
         );
         let bad_text = client_frame(true, OP_TEXT, &[0xff, 0xfe]);
         assert_eq!(decode(100, &bad_text).unwrap_err().code, CLOSE_INVALID_DATA);
-        let unknown = client_frame(true, 0x3, b"");
+        let unknown = client_frame(true, OpCode::from(0x3), b"");
         assert_eq!(
             decode(100, &unknown).unwrap_err().code,
             CLOSE_PROTOCOL_ERROR

@@ -2,10 +2,11 @@
 //! receives it: a server frame is unmasked, so its bytes are the same on
 //! every socket.
 
-use crate::ws::codec::{encode, OP_TEXT};
+use super::codec::{encode, OP_TEXT};
 use bookstrack_protocol::{Envelope, V1Message};
 use bytes::Bytes;
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameKind {
@@ -27,6 +28,8 @@ pub enum Protocol {
 pub struct Frame {
     pub seq: Option<u64>,
     pub kind: FrameKind,
+    /// When the event was framed: the start of its publish-to-write time.
+    pub built: Instant,
     /// The whole WebSocket text frame, header included.
     v2: Bytes,
     /// Rendered on first use: most jobs never have a v1 viewer.
@@ -47,6 +50,7 @@ impl Frame {
         Arc::new(Frame {
             seq: env.seq(),
             kind: kind_of(env),
+            built: Instant::now(),
             v2: encode(OP_TEXT, json.as_bytes()),
             v1: OnceLock::new(),
         })

@@ -3,14 +3,14 @@
 //! The job owner writes each event straight to the viewer's socket with a
 //! non-blocking write from its own task, so an event costs one `send` and
 //! no wakeup of another task. Only what the kernel does not take at once
-//! waits here, written when the socket drains (`ws::driver`); the owner
+//! waits here, written when the socket drains (`hub::driver`); the owner
 //! never waits on a socket, so a slow viewer cannot slow its job.
 //! The wait is bounded: once full, a new progress frame replaces the newest
 //! waiting progress frame (newest wins); terminal and other frames are
 //! always kept, and there are few of them.
 
 use super::frame::{Frame, FrameKind, Protocol};
-use crate::metrics::Metrics;
+use super::metrics::HubMetrics;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -21,7 +21,10 @@ use tokio::net::TcpStream;
 const MAX_IOVECS: usize = 64;
 
 enum Out {
-    Event(Arc<Frame>),
+    /// An event as it is published: its write time is measured.
+    Live(Arc<Frame>),
+    /// An event from before the viewer came, replayed for its resume.
+    Replay(Arc<Frame>),
     /// A frame of the socket's own (pong, ping, close), already framed.
     Control(Bytes),
 }
@@ -29,13 +32,17 @@ enum Out {
 impl Out {
     fn bytes(&self, protocol: Protocol) -> &[u8] {
         match self {
-            Out::Event(f) => f.wire(protocol),
+            Out::Live(f) | Out::Replay(f) => f.wire(protocol),
             Out::Control(b) => b,
         }
     }
 
     fn is_progress(&self) -> bool {
-        matches!(self, Out::Event(f) if f.kind == FrameKind::Progress)
+        matches!(self, Out::Live(f) | Out::Replay(f) if f.kind == FrameKind::Progress)
+    }
+
+    fn is_terminal(&self) -> bool {
+        matches!(self, Out::Live(f) | Out::Replay(f) if f.kind == FrameKind::Terminal)
     }
 }
 
@@ -82,25 +89,27 @@ pub struct Flushed {
     pub finished: bool,
 }
 
-/// Held by value in its socket's entry (`ws::driver`), by the one task that
+/// Held by value in its socket's entry (`hub::conn`), by the one task that
 /// drives that socket: no `Arc`, no lock, and the stream itself inline, so
 /// that an idle socket costs one small allocation here.
 pub struct Viewer {
     pub protocol: Protocol,
+    /// Event frames written whole, for the per-socket histogram.
+    sent: u32,
     capacity: usize,
     q: Queue,
-    metrics: Arc<Metrics>,
+    metrics: Arc<HubMetrics>,
 }
 
 impl Viewer {
-    pub fn new(protocol: Protocol, capacity: usize, metrics: Arc<Metrics>) -> Viewer {
+    pub fn new(protocol: Protocol, capacity: usize, metrics: Arc<HubMetrics>) -> Viewer {
         Self::build(protocol, capacity, metrics, None)
     }
 
     pub fn with_socket(
         protocol: Protocol,
         capacity: usize,
-        metrics: Arc<Metrics>,
+        metrics: Arc<HubMetrics>,
         socket: TcpStream,
     ) -> Viewer {
         Self::build(protocol, capacity, metrics, Some(socket))
@@ -109,11 +118,12 @@ impl Viewer {
     fn build(
         protocol: Protocol,
         capacity: usize,
-        metrics: Arc<Metrics>,
+        metrics: Arc<HubMetrics>,
         socket: Option<TcpStream>,
     ) -> Viewer {
         Viewer {
             protocol,
+            sent: 0,
             capacity: capacity.max(1),
             q: Queue {
                 socket,
@@ -123,8 +133,21 @@ impl Viewer {
         }
     }
 
-    pub fn metrics(&self) -> &Arc<Metrics> {
+    pub fn metrics(&self) -> &Arc<HubMetrics> {
         &self.metrics
+    }
+
+    /// Event frames written whole to this viewer's socket so far.
+    pub fn sent(&self) -> u32 {
+        self.sent
+    }
+
+    fn wrote_event(&mut self, live: Option<&Frame>) {
+        self.sent = self.sent.saturating_add(1);
+        self.metrics.events_sent.inc();
+        if let Some(f) = live {
+            self.metrics.publish_to_write.observe(f.built.elapsed());
+        }
     }
 
     /// The stream, for reading and readiness; `None` once closed.
@@ -145,7 +168,7 @@ impl Viewer {
             let wire = frame.wire(self.protocol);
             match write_now(q.socket.as_ref(), wire) {
                 Ok(n) if n == wire.len() => {
-                    Metrics::inc(&self.metrics.events_sent);
+                    self.wrote_event(Some(&frame));
                     return true;
                 }
                 Ok(n) => q.written = n,
@@ -162,12 +185,12 @@ impl Viewer {
                 .back_mut()
                 .filter(|l| l.is_progress() && back_is_whole)
             {
-                *last = Out::Event(frame);
-                Metrics::inc(&self.metrics.events_coalesced);
+                *last = Out::Live(frame);
+                self.metrics.events_coalesced.inc();
                 return true;
             }
         }
-        q.waiting.push_back(Out::Event(frame));
+        q.waiting.push_back(Out::Live(frame));
         true
     }
 
@@ -186,7 +209,7 @@ impl Viewer {
     /// Replayed frames bypass the bound: a resume must be gap-free, and the
     /// replay is itself bounded by the event retention.
     pub fn push_replay(&mut self, frames: impl IntoIterator<Item = Arc<Frame>>) {
-        self.enqueue(frames.into_iter().map(Out::Event));
+        self.enqueue(frames.into_iter().map(Out::Replay));
     }
 
     fn enqueue(&mut self, items: impl IntoIterator<Item = Out>) {
@@ -194,7 +217,7 @@ impl Viewer {
             return;
         }
         for item in items {
-            if matches!(&item, Out::Event(f) if f.kind == FrameKind::Terminal) {
+            if item.is_terminal() {
                 self.q.finished = true;
             }
             self.q.waiting.push_back(item);
@@ -245,17 +268,18 @@ impl Viewer {
 
     /// Drops from the queue the `n` bytes the kernel took.
     fn advance(&mut self, mut n: usize) {
-        let q = &mut self.q;
-        while let Some(front) = q.waiting.front() {
-            let left = front.bytes(self.protocol).len() - q.written;
+        while let Some(front) = self.q.waiting.front() {
+            let left = front.bytes(self.protocol).len() - self.q.written;
             if n < left {
-                q.written += n;
+                self.q.written += n;
                 return;
             }
             n -= left;
-            q.written = 0;
-            if let Some(Out::Event(_)) = q.waiting.pop_front() {
-                Metrics::inc(&self.metrics.events_sent);
+            self.q.written = 0;
+            match self.q.waiting.pop_front() {
+                Some(Out::Live(f)) => self.wrote_event(Some(&f)),
+                Some(Out::Replay(_)) => self.wrote_event(None),
+                _ => {}
             }
         }
     }
@@ -265,7 +289,7 @@ impl Viewer {
     #[cfg(test)]
     fn drain_into(&mut self, out: &mut Vec<Arc<Frame>>) -> bool {
         out.extend(self.q.waiting.drain(..).filter_map(|o| match o {
-            Out::Event(f) => Some(f),
+            Out::Live(f) | Out::Replay(f) => Some(f),
             Out::Control(_) => None,
         }));
         self.q.finished
@@ -301,7 +325,7 @@ mod tests {
 
     #[test]
     fn full_queue_coalesces_progress_and_keeps_terminal() {
-        let m = Arc::new(Metrics::default());
+        let m = Arc::new(HubMetrics::default());
         let mut v = Viewer::new(Protocol::V2, 3, m.clone());
         let f = MessageFactory::new("j", Pipeline::CsvImport);
         v.push(Frame::from_envelope(&f.job_started(1, 0, 10)));
@@ -326,16 +350,12 @@ mod tests {
             "newest progress wins, terminal kept"
         );
         assert!(finished);
-        assert_eq!(
-            m.events_coalesced
-                .load(std::sync::atomic::Ordering::Relaxed),
-            7
-        );
+        assert_eq!(m.events_coalesced.get(), 7);
     }
 
     #[test]
     fn nothing_follows_the_close_frame() {
-        let mut v = Viewer::new(Protocol::V2, 3, Arc::new(Metrics::default()));
+        let mut v = Viewer::new(Protocol::V2, 3, Arc::new(HubMetrics::default()));
         let f = MessageFactory::new("j", Pipeline::CsvImport);
         assert!(v.push(progress(&f, 1)));
         v.send_close(Bytes::from_static(b"close"));
@@ -347,7 +367,7 @@ mod tests {
 
     #[test]
     fn closed_viewer_refuses_frames() {
-        let mut v = Viewer::new(Protocol::V2, 3, Arc::new(Metrics::default()));
+        let mut v = Viewer::new(Protocol::V2, 3, Arc::new(HubMetrics::default()));
         v.close();
         let f = MessageFactory::new("j", Pipeline::CsvImport);
         assert!(!v.push(progress(&f, 1)));

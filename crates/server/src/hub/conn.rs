@@ -1,0 +1,268 @@
+//! One socket as `Sockets` drives it: each poll reads what the client sent,
+//! answers it, writes out what is waiting, and keeps the ping and close
+//! deadlines.
+
+use super::codec::{
+    encode, encode_close, CloseCode, Decoder, Incoming, Violation, OP_PING, OP_PONG, OP_TEXT,
+};
+use super::driver::{Timing, CLOSE_GRACE};
+use super::frame::Protocol;
+use super::viewer::Viewer;
+use super::CLOSE_NORMAL;
+use crate::clock;
+use bookstrack_protocol::{ClientMessage, Envelope, MessageFactory, V1Message};
+use std::task::{Context, Poll};
+use tokio::time::Instant;
+
+/// Bytes read from a socket at a time, into a buffer that lives only for
+/// the read: clients send only small messages (`ready`, `ping`).
+const READ_CHUNK: usize = 1024;
+
+/// What every socket of a job is polled with in one turn.
+#[derive(Clone, Copy)]
+pub(super) struct Turn<'a> {
+    pub now: Instant,
+    /// The job's messages, for `ready_ack` and `pong`; `None` for a socket
+    /// refused before it knew its job, which answers nothing.
+    pub factory: Option<&'a MessageFactory>,
+    pub timing: Timing,
+    /// The close a viewer gets once it has been sent everything.
+    pub end: (CloseCode, &'static str),
+}
+
+/// One socket's entry, kept small: most sockets are idle, and one holds
+/// its decoder only between the pieces of a message, its early messages
+/// only until its first poll.
+pub(super) struct Conn {
+    pub viewer: Viewer,
+    decoder: Option<Box<Decoder>>,
+    /// Messages decoded from the upgrade's early bytes, not answered yet.
+    early: Box<[Incoming]>,
+    /// When `Sockets` took the socket, for the lifetime histogram.
+    opened: std::time::Instant,
+    /// The client sent something since the last ping tick.
+    heard: bool,
+    /// The next ping tick, or the pong deadline while a ping is out, or the
+    /// close deadline once closing.
+    pub wake: Instant,
+    awaiting_pong: bool,
+    /// Our close frame is queued; `wake` is then the last moment to wait.
+    closing: bool,
+    /// The client closed or broke the protocol: nothing more to read.
+    done_reading: bool,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.viewer.close();
+        let m = self.viewer.metrics();
+        m.open_sockets.dec();
+        m.socket_lifetime
+            .observe(self.opened.elapsed().as_secs_f64());
+        m.socket_messages.observe(f64::from(self.viewer.sent()));
+    }
+}
+
+impl Conn {
+    /// Takes a socket with the bytes its client sent behind the upgrade.
+    pub fn new(viewer: Viewer, early: &[u8], timing: Timing) -> Conn {
+        viewer.metrics().open_sockets.inc();
+        let mut conn = Conn {
+            viewer,
+            decoder: None,
+            early: Box::default(),
+            opened: std::time::Instant::now(),
+            heard: true,
+            wake: Instant::now() + timing.ping_interval,
+            awaiting_pong: false,
+            closing: false,
+            done_reading: false,
+        };
+        let mut decoded = Vec::new();
+        if let Err(v) = conn.feed(early, &mut decoded, timing.max_message) {
+            conn.close(v.code, v.reason);
+        }
+        conn.early = decoded.into_boxed_slice();
+        conn
+    }
+
+    pub fn close(&mut self, code: CloseCode, reason: &str) {
+        if !self.closing {
+            self.viewer.send_close(encode_close(code, reason));
+            self.closing = true;
+            self.wake = Instant::now() + CLOSE_GRACE;
+        }
+    }
+
+    fn control(&mut self, env: Envelope) {
+        let json = match self.viewer.protocol {
+            Protocol::V2 => env.to_json(),
+            Protocol::V1 => V1Message::from_envelope(&env).to_json(),
+        };
+        self.viewer.send_control(encode(OP_TEXT, json.as_bytes()));
+    }
+
+    /// Reads, answers, writes and keeps time; `false` once the socket is
+    /// done with.
+    pub fn poll(&mut self, cx: &mut Context<'_>, turn: &Turn<'_>, ready: &mut bool) -> bool {
+        let Some(incoming) = self.read(cx, turn.timing.max_message) else {
+            return false;
+        };
+        self.answer(incoming, turn, ready) && self.write(cx, turn.end) && self.keep_time(turn)
+    }
+
+    /// What the client sent since the last poll (the early messages first);
+    /// `None` once the connection has gone.
+    fn read(&mut self, cx: &mut Context<'_>, max_message: usize) -> Option<Vec<Incoming>> {
+        let mut incoming = std::mem::take(&mut self.early).into_vec();
+        while !self.done_reading {
+            let socket = self.viewer.socket()?;
+            match socket.poll_read_ready(cx) {
+                Poll::Pending => break,
+                Poll::Ready(Err(_)) => return None,
+                Poll::Ready(Ok(())) => match self.read_now(&mut incoming, max_message) {
+                    Ok(true) => {}
+                    // End of stream: the client has gone.
+                    Ok(false) => return None,
+                    Err(v) => {
+                        self.done_reading = true;
+                        self.close(v.code, v.reason);
+                    }
+                },
+            }
+        }
+        Some(incoming)
+    }
+
+    /// Answers each message; `false` once the closing handshake is done.
+    fn answer(&mut self, incoming: Vec<Incoming>, turn: &Turn<'_>, ready: &mut bool) -> bool {
+        for msg in incoming {
+            self.heard = true;
+            if self.awaiting_pong {
+                self.awaiting_pong = false;
+                if !self.closing {
+                    self.wake = turn.now + turn.timing.ping_interval;
+                }
+            }
+            match msg {
+                // A closing socket answers no more messages; nor does one
+                // refused before it knew its job.
+                Incoming::Text(_) if self.closing => {}
+                Incoming::Text(t) => self.answer_text(&t, turn, ready),
+                Incoming::Ping(payload) => self.viewer.send_control(encode(OP_PONG, &payload)),
+                Incoming::Pong | Incoming::Binary => {}
+                // Echo the close (RFC 6455 §5.5.1); ours, if sent, is
+                // the last word and the client has answered it.
+                Incoming::Close(code) => {
+                    self.done_reading = true;
+                    if self.closing {
+                        return false;
+                    }
+                    self.close(code.unwrap_or(CLOSE_NORMAL), "");
+                }
+            }
+        }
+        true
+    }
+
+    fn answer_text(&mut self, text: &str, turn: &Turn<'_>, ready: &mut bool) {
+        let Some(f) = turn.factory else { return };
+        match serde_json::from_str::<ClientMessage>(text) {
+            Ok(ClientMessage::Ready { .. }) => {
+                self.control(f.ready_ack(clock::now_ms()));
+                *ready = true;
+            }
+            Ok(ClientMessage::Ping { .. }) => self.control(f.pong(clock::now_ms())),
+            _ => {}
+        }
+    }
+
+    /// Writes out what is waiting while the socket takes it, and starts the
+    /// close once the viewer has everything; `false` once the socket is
+    /// done with.
+    fn write(&mut self, cx: &mut Context<'_>, end: (CloseCode, &'static str)) -> bool {
+        loop {
+            match self.viewer.flush() {
+                Err(_) => return false,
+                Ok(f) if f.drained => {
+                    if self.closing && self.done_reading {
+                        return false;
+                    }
+                    if f.finished && !self.closing {
+                        self.close(end.0, end.1);
+                        continue;
+                    }
+                    return true;
+                }
+                Ok(_) => match self.viewer.socket().map(|s| s.poll_write_ready(cx)) {
+                    Some(Poll::Pending) => return true,
+                    None | Some(Poll::Ready(Err(_))) => return false,
+                    Some(Poll::Ready(Ok(()))) => {}
+                },
+            }
+        }
+    }
+
+    /// Pings a silent client, drops one that does not answer, and ends a
+    /// close the client never answered; `false` once the socket is done
+    /// with.
+    fn keep_time(&mut self, turn: &Turn<'_>) -> bool {
+        if turn.now < self.wake {
+            return true;
+        }
+        if self.closing || self.awaiting_pong {
+            if !self.closing {
+                tracing::debug!(
+                    job_id = turn.factory.map(|f| f.job_id()),
+                    "closing a socket that stopped answering pings"
+                );
+            }
+            return false;
+        }
+        if self.heard {
+            self.wake = turn.now + turn.timing.ping_interval;
+        } else {
+            self.viewer.send_control(encode(OP_PING, b""));
+            self.awaiting_pong = true;
+            self.wake = turn.now + turn.timing.pong_timeout;
+        }
+        self.heard = false;
+        true
+    }
+
+    /// Reads what has arrived without waiting; `Ok(false)` at end of stream.
+    /// The buffer lives only for the call, so an idle socket holds none.
+    fn read_now(&mut self, out: &mut Vec<Incoming>, max_message: usize) -> Result<bool, Violation> {
+        let mut buf = [0u8; READ_CHUNK];
+        loop {
+            let Some(socket) = self.viewer.socket() else {
+                return Ok(false);
+            };
+            match socket.try_read(&mut buf) {
+                Ok(0) => return Ok(false),
+                Ok(n) => self.feed(&buf[..n], out, max_message)?,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(true),
+                Err(_) => return Ok(false),
+            }
+        }
+    }
+
+    /// Decodes what arrived; the decoder is kept only while it holds part
+    /// of a frame or of a fragmented message.
+    fn feed(
+        &mut self,
+        data: &[u8],
+        out: &mut Vec<Incoming>,
+        max_message: usize,
+    ) -> Result<(), Violation> {
+        let mut decoder = self
+            .decoder
+            .take()
+            .map_or_else(|| Decoder::new(max_message), |d| *d);
+        decoder.feed(data, out)?;
+        if !decoder.is_idle() {
+            self.decoder = Some(Box::new(decoder));
+        }
+        Ok(())
+    }
+}
