@@ -5,7 +5,7 @@
 //! Our own rather than a general WebSocket library's because the job owner
 //! writes each event straight to the socket from its own task (no socket
 //! task wakes per event), and a general library's per-socket buffers were
-//! most of an idle socket's memory (BENCHMARKS.md).
+//! most of an idle socket's memory (`docs/perf-notes.md`).
 //!
 //! The frame header is written by tungstenite's `FrameHeader::format`, and
 //! opcodes and close codes are tungstenite's types. The decoder reads the

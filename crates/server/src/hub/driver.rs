@@ -5,7 +5,7 @@
 //! clients send (`ready`, `ping`, close), writes out what the kernel did not
 //! take at once, pings silent clients and runs the closing handshake. An
 //! idle socket then costs its viewer, its decoder and tokio's registration,
-//! not a task with its own timer and wakers (BENCHMARKS.md, `idle`).
+//! not a task with its own timer and wakers (BENCHMARKS.md `idle`; the steps there in `docs/perf-notes.md`).
 //! Viewers of a job with no owner (it has ended) get a short-lived
 //! `Sockets` of their own (see `ws::session`).
 

@@ -24,14 +24,14 @@ use tokio::time::Instant;
 
 /// Depth of an owner's inbox. A pipeline that outruns its owner waits here,
 /// so this bounds the output in flight: each report carries up to 250 rows
-/// as JSON text. Measured on a 100k-row import (BENCHMARKS.md): 32 keeps
+/// as JSON text. Measured on a 100k-row import (`docs/perf-notes.md`): 32 keeps
 /// the server under 30 MiB while letting parsing overlap the writes.
 const OWNER_INBOX: usize = 32;
 
 /// How far past the newest durable seq an owner may send before it must
 /// checkpoint. Progress events are logged with the throttled checkpoints, not
 /// one by one (a page write per event would cap the server near 15k events/s,
-/// BENCHMARKS.md), so a crash can lose the few sent since the last one: the
+/// `docs/perf-notes.md`), so a crash can lose the few sent since the last one: the
 /// restarted owner continues after this reservation, never reusing a seq a
 /// client saw, and a client resuming inside the lost stretch gets `job_state`
 /// first (docs/PROTOCOL.md §5.2, §12). Above every throttle's update count, so the reservation

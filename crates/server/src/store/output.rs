@@ -58,7 +58,7 @@ fn append_rows<T>(
 }
 
 /// Indexes a finished job's work ids in one sorted insert, rather than row
-/// by row during the import (BENCHMARKS.md); the newest job's record of a
+/// by row during the import (`docs/perf-notes.md`); the newest job's record of a
 /// work wins.
 pub(super) fn index_works(tx: &Connection, job_id: &str) -> StoreResult<()> {
     tx.prepare_cached(

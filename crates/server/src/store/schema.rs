@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS tokens (
 );
 -- The event log: each row a run of consecutive events (those of one
 -- checkpoint), one JSON text per line. Rows go in rowid order, so a commit
--- appends pages instead of touching one page per job (BENCHMARKS.md).
+-- appends pages instead of touching one page per job (`docs/perf-notes.md`).
 CREATE TABLE IF NOT EXISTS event_log (
     id INTEGER PRIMARY KEY,
     job_id TEXT NOT NULL,
@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS items (
     PRIMARY KEY (job_id, idx)
 ) WITHOUT ROWID;
 -- Work ids, indexed once per job when it ends: indexing them row by row
--- puts random-key inserts on every checkpoint (BENCHMARKS.md).
+-- puts random-key inserts on every checkpoint (`docs/perf-notes.md`).
 CREATE TABLE IF NOT EXISTS works (
     work_id TEXT PRIMARY KEY,
     job_id TEXT NOT NULL,
