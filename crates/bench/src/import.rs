@@ -7,7 +7,7 @@ use crate::server::{median, ServerChild};
 use anyhow::{bail, Result};
 use bookstrack_client::{Client, StreamOptions};
 use bookstrack_protocol::Payload;
-use bookstrack_server::pipelines::csv_import::generate as goodreads;
+use bookstrack_testkit::goodreads;
 use clap::Args;
 use std::path::Path;
 use std::time::{Duration, Instant};

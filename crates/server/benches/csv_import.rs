@@ -1,7 +1,8 @@
 //! Parse + normalise against the csv crate's raw read of the same file.
 //! `cargo bench -p bookstrack-server --bench csv_import`
 
-use bookstrack_server::pipelines::csv_import::{generate, Parser};
+use bookstrack_server::pipelines::csv_import::Parser;
+use bookstrack_testkit::goodreads;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 
@@ -10,7 +11,7 @@ const ROWS: u64 = 20_000;
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("goodreads_library_export.csv");
-    generate::write_goodreads(
+    goodreads::write_goodreads(
         std::io::BufWriter::new(std::fs::File::create(&path).unwrap()),
         ROWS,
     )

@@ -2,7 +2,7 @@
 //! passes: grey and inverted, upright and turned both ways).
 //! `cargo bench -p bookstrack-server --bench ocr`
 
-#[path = "../tests/common/shelf.rs"]
+#[path = "../tests/it/shelf.rs"]
 mod shelf;
 
 use bookstrack_server::pipelines::ai_scan::ocr::Ocr;

@@ -1,9 +1,8 @@
 //! No token ever appears in a log line, at any level, from our code or the
 //! libraries under it.
 
-mod common;
-
-use common::*;
+use bookstrack_testkit::goodreads::goodreads_csv;
+use bookstrack_testkit::*;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 

@@ -5,9 +5,9 @@
 
 use super::Registry;
 use crate::config::{Config, Throttle};
+use crate::hub::Timing;
 use crate::metrics::Metrics;
 use crate::store::JobStore;
-use crate::hub::Timing;
 use bookstrack_protocol::Pipeline;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -5,7 +5,6 @@
 
 mod book;
 mod format;
-pub mod generate;
 pub mod isbn;
 mod normalise;
 mod row;

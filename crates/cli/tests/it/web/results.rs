@@ -3,9 +3,9 @@
 //! ISBNs, a shelf photo drawn as the server's OCR tests draw it and read by
 //! Tesseract, and the CSV download.
 
-use crate::browser::Browser;
-use crate::shelf::{shelf, SHELF};
-use crate::support::ServerProc;
+use super::browser::Browser;
+use super::shelf::{shelf, SHELF};
+use crate::support::{ServerProc, BOOKSTRACK};
 use fantoccini::Locator;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -199,7 +199,7 @@ async fn enrichment_isbns_and_a_shelf_photo() {
         "--openlibrary-rate",
         "50",
     ];
-    let srv = ServerProc::start(&dir.path().join("data"), 0, &flags);
+    let srv = ServerProc::start(BOOKSTRACK, &dir.path().join("data"), 0, &flags);
     b.client.set_window_size(1280, 900).await.unwrap();
     b.client.goto(&srv.url).await.unwrap();
     import_then_enrich(&b, dir.path()).await;

@@ -1,13 +1,11 @@
 //! Resume by `lastSeq`, retention, token refresh, write throttling, slow and
 //! dead viewers, and shutdown.
 
-mod common;
-
+use crate::common::*;
 use bookstrack_server::config::Throttle;
 use bookstrack_server::pipelines::synthetic::Synthetic;
 use bookstrack_server::pipelines::JobSpec;
 use bookstrack_server::App;
-use common::*;
 use futures_util::StreamExt;
 use serde_json::Value;
 use std::time::Duration;

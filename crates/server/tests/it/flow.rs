@@ -1,9 +1,7 @@
 //! The CSV import flow end to end over HTTP and WebSocket, its auth paths,
 //! its limits and the v1 format.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,19 +1,17 @@
 //! `bookstrack scan` through the binary: photos uploaded, progress shown,
 //! a summary of the books found.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 #[test]
 fn scan_command_uploads_photos_and_summarises() {
     let dir = tempfile::tempdir().unwrap();
-    let srv = ServerProc::start(&dir.path().join("data"), 0, &[]);
+    let srv = ServerProc::start(BOOKSTRACK, &dir.path().join("data"), 0, &[]);
     let photo = dir.path().join("shelf.png");
     image::DynamicImage::new_rgb8(64, 48).save(&photo).unwrap();
     let other = dir.path().join("shelf2.png");
     std::fs::copy(&photo, &other).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bookstrack"))
+    let out = std::process::Command::new(BOOKSTRACK)
         .arg("scan")
         .arg(&photo)
         .arg(&other)
@@ -34,7 +32,7 @@ fn scan_command_uploads_photos_and_summarises() {
     );
     let txt = dir.path().join("notes.txt");
     std::fs::write(&txt, "not a photo").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bookstrack"))
+    let out = std::process::Command::new(BOOKSTRACK)
         .arg("scan")
         .arg(&txt)
         .args(["--server", &srv.url])

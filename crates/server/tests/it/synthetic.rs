@@ -1,10 +1,8 @@
 //! `POST /api/synthetic/jobs`: off unless enabled, bounded per request, and
 //! its jobs stream like any other, stamped for the load generator.
 
-mod common;
-
+use crate::common::*;
 use bookstrack_server::http::synthetic::MAX_SYNTHETIC_JOBS_PER_REQUEST;
-use common::*;
 use serde_json::{json, Value};
 
 /// A viewer of `job` (an entry of the answer's `data.jobs`) that has sent

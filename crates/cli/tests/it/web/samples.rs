@@ -2,8 +2,8 @@
 //! sets when `../shared/samples` exists; never committed), chosen together:
 //! one job each, followed side by side, every row accounted for.
 
-use crate::browser::Browser;
-use crate::support::ServerProc;
+use super::browser::Browser;
+use crate::support::{ServerProc, BOOKSTRACK};
 use std::path::PathBuf;
 
 fn goodreads_exports() -> Vec<PathBuf> {
@@ -33,7 +33,7 @@ async fn real_goodreads_exports_side_by_side() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let srv = ServerProc::start(&dir.path().join("data"), 0, &[]);
+    let srv = ServerProc::start(BOOKSTRACK, &dir.path().join("data"), 0, &[]);
     b.client.goto(&srv.url).await.unwrap();
     let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
     b.upload(&paths).await;

@@ -5,16 +5,14 @@
 mod browser;
 mod results;
 mod samples;
-#[path = "../../../server/tests/common/shelf.rs"]
+#[path = "../../../../server/tests/it/shelf.rs"]
 mod shelf;
-#[path = "../support/mod.rs"]
-mod support;
 
+use crate::support::*;
 use browser::Browser;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Instant;
-use support::*;
 
 const DESKTOP: (u32, u32) = (1280, 900);
 const PHONE: (u32, u32) = (390, 844);
@@ -212,7 +210,7 @@ async fn an_import_survives_a_reload_and_a_server_kill() {
     let t0 = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let srv = ServerProc::start(&data, 0, &[]);
+    let srv = ServerProc::start(BOOKSTRACK, &data, 0, &[]);
     let port = srv.port;
     b.client
         .set_window_size(DESKTOP.0, DESKTOP.1)
@@ -239,7 +237,7 @@ async fn an_import_survives_a_reload_and_a_server_kill() {
     let conn = text(&b, &format!("article.job[data-job-id='{id}'] .conn")).await;
     assert!(conn.contains("reconnecting"), "{conn}");
     b.screenshot("web-reconnecting", DESKTOP, None).await;
-    let _srv = ServerProc::start(&data, port, &[]);
+    let _srv = ServerProc::start(BOOKSTRACK, &data, port, &[]);
     b.wait_for(
         "document.querySelector('main').dataset.state === 'complete'",
         180,

@@ -1,10 +1,8 @@
 //! `bookstrack catalog load` on dump files (plain and gzip), then offline
 //! enrichment from what it loaded, through the real binary.
 
-mod support;
-
+use crate::support::*;
 use std::io::Write;
-use support::*;
 
 fn dump_line(key: &str, title: &str, isbn13: &str, publisher: &str) -> String {
     format!(
@@ -31,7 +29,7 @@ async fn loaded_dumps_enrich_offline() {
     enc.finish().unwrap();
     let data = dir.path().join("data");
     for f in [&plain, &gz] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_bookstrack"))
+        let out = std::process::Command::new(BOOKSTRACK)
             .args(["catalog", "load"])
             .arg(f)
             .arg("--data-dir")
@@ -45,7 +43,12 @@ async fn loaded_dumps_enrich_offline() {
         );
         assert!(String::from_utf8_lossy(&out.stdout).contains("1 editions with an ISBN"));
     }
-    let srv = ServerProc::start(&data, 0, &["--enrich-offline", "--ready-timeout-secs", "0"]);
+    let srv = ServerProc::start(
+        BOOKSTRACK,
+        &data,
+        0,
+        &["--enrich-offline", "--ready-timeout-secs", "0"],
+    );
     let body = serde_json::json!({"books": [
         {"title": "?", "isbn": "9780306406157"}, {"title": "Zipped Book"}, {"title": "?", "isbn": "9780000000002"}]});
     let r = http()

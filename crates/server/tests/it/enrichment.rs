@@ -2,9 +2,7 @@
 //! answer in the real shapes: batching, search fallback, 429 + Retry-After,
 //! malformed JSON, timeouts, quota errors, offline, cache hits, work ids.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

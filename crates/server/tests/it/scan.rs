@@ -1,12 +1,10 @@
 //! Shelf scans: photos synthesised here (titles on coloured spines, some
 //! turned 90°), read by Tesseract; Gemini against a fake server; bad uploads.
 
-mod common;
-
+use crate::common::*;
+use crate::shelf::{shelf, SHELF};
 use bookstrack_server::pipelines::ai_scan::{matcher, ocr};
 use bookstrack_server::store::CatalogEntry;
-use common::shelf::{shelf, SHELF};
-use common::*;
 use image::DynamicImage;
 use serde_json::{json, Value};
 use std::time::Duration;

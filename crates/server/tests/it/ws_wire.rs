@@ -1,9 +1,7 @@
 //! The WebSocket wire itself: the upgrade checks, the client message size
 //! limit at its edge, protocol pings and the close handshake.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -1,15 +1,13 @@
 //! `kill -9` of the real server mid-job, then a restart on the same data dir.
 
-mod support;
-
+use crate::support::*;
 use serde_json::Value;
 use std::collections::HashSet;
-use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_loses_no_finished_job_and_resumes_interrupted_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let s1 = ServerProc::start(dir.path(), 0, &[]);
+    let s1 = ServerProc::start(BOOKSTRACK, dir.path(), 0, &[]);
     let url = s1.url.clone();
 
     // A job that finishes before the crash.
@@ -39,7 +37,7 @@ async fn kill9_loses_no_finished_job_and_resumes_interrupted_ones() {
     );
     std::fs::remove_file(dir.path().join("uploads").join(&lost)).unwrap();
 
-    let s2 = ServerProc::start(dir.path(), 0, &[]);
+    let s2 = ServerProc::start(BOOKSTRACK, dir.path(), 0, &[]);
     let url = s2.url.clone();
 
     // The big job was interrupted, not finished: it is running again.
@@ -120,7 +118,7 @@ async fn sigterm_closes_sockets_with_1001_exits_cleanly_and_the_job_resumes() {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     let dir = tempfile::tempdir().unwrap();
-    let mut s1 = ServerProc::start(dir.path(), 0, &[]);
+    let mut s1 = ServerProc::start(BOOKSTRACK, dir.path(), 0, &[]);
     let (job, token) = upload(&s1.url, goodreads_csv(150_000)).await;
     let mut ws = connect(&s1.url, &job, &token, 0, true).await;
     let mut last = 0;
@@ -150,7 +148,7 @@ async fn sigterm_closes_sockets_with_1001_exits_cleanly_and_the_job_resumes() {
     let status = s1.child.wait().unwrap();
     assert!(status.success(), "clean exit: {status}");
 
-    let s2 = ServerProc::start(dir.path(), 0, &[]);
+    let s2 = ServerProc::start(BOOKSTRACK, dir.path(), 0, &[]);
     let mut ws = connect(&s2.url, &job, &token, last, false).await;
     let mut next = last + 1;
     let mut end = None;
@@ -183,11 +181,11 @@ async fn import_command_survives_a_server_kill_and_restart() {
     let data = dir.path().join("data");
     // One pipeline at a time, and a long job ahead: ours is queued when the
     // server dies, and runs after the restart.
-    let s1 = ServerProc::start(&data, 0, &["--max-running-jobs", "1"]);
+    let s1 = ServerProc::start(BOOKSTRACK, &data, 0, &["--max-running-jobs", "1"]);
     let (port, url) = (s1.port, s1.url.clone());
     let (blocker, blocker_tok) = upload(&url, goodreads_csv(150_000)).await;
     let _blocker_ws = connect(&url, &blocker, &blocker_tok, 0, true).await;
-    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_bookstrack"))
+    let cli = std::process::Command::new(BOOKSTRACK)
         .args(["import"])
         .arg(&file)
         .args(["--server", &url])
@@ -199,7 +197,7 @@ async fn import_command_survives_a_server_kill_and_restart() {
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     s1.kill9();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let _s2 = ServerProc::start(&data, port, &["--max-running-jobs", "1"]);
+    let _s2 = ServerProc::start(BOOKSTRACK, &data, port, &["--max-running-jobs", "1"]);
     let out = tokio::task::spawn_blocking(move || cli.wait_with_output())
         .await
         .unwrap()

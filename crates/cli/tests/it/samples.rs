@@ -2,12 +2,10 @@
 //! directory comes from `BOOKSTRACK_SAMPLES_DIR`, which `scripts/test` sets
 //! when `../shared/samples` exists.
 
-mod support;
-
+use crate::support::*;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use support::*;
 
 /// The one sample that is broken on purpose: re-saved by a spreadsheet.
 const NEGATIVE: &str = "EXCEL_MANGLED";
@@ -89,7 +87,7 @@ async fn real_exports_import_over_http_and_websocket() {
     let files = exports(Path::new(&dir));
     assert!(files.len() >= 10, "expected the real exports in {dir}");
     let data = tempfile::tempdir().unwrap();
-    let srv = ServerProc::start(data.path(), 0, &[]);
+    let srv = ServerProc::start(BOOKSTRACK, data.path(), 0, &[]);
     for file in files {
         let name = file.display().to_string();
         let bytes = std::fs::read(&file).unwrap();

@@ -1,8 +1,7 @@
 //! The SDK against a real server behind a flaky proxy: cuts mid-stream,
 //! token expiry, resync retries, cancellation during backoff, token files.
 
-mod proxy;
-
+use crate::proxy::Proxy;
 use bookstrack_client::{
     Client, ClientError, FileTokenStore, JobStream, ReconnectPolicy, ResyncPolicy, StreamOptions,
     TokenStore,
@@ -10,36 +9,10 @@ use bookstrack_client::{
 use bookstrack_protocol::{Envelope, Payload};
 use bookstrack_server::pipelines::synthetic::Synthetic;
 use bookstrack_server::pipelines::JobSpec;
-use bookstrack_server::{App, Config, Server};
-use proxy::Proxy;
+use bookstrack_server::App;
+use bookstrack_testkit::TestServer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
-
-struct Running {
-    app: Arc<App>,
-    addr: std::net::SocketAddr,
-    cancel: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
-async fn server(tweak: impl FnOnce(&mut Config)) -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = Config::new(dir.path());
-    tweak(&mut c);
-    let cancel = CancellationToken::new();
-    let s = Server::bind(c, "127.0.0.1:0".parse().unwrap(), cancel.clone())
-        .await
-        .unwrap();
-    let (app, addr) = (s.app.clone(), s.local_addr());
-    tokio::spawn(s.run());
-    Running {
-        app,
-        addr,
-        cancel,
-        _dir: dir,
-    }
-}
 
 async fn synthetic(app: &Arc<App>, steps: u64, interval_ms: u64) -> bookstrack_server::Started {
     let s = Synthetic {
@@ -86,7 +59,7 @@ async fn drain(stream: &mut JobStream, mut on_event: impl FnMut(&Envelope)) -> V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_cut_mid_stream_are_resumed_without_gap_or_duplicate() {
-    let srv = server(|_| {}).await;
+    let srv = TestServer::start(|_| {}).await;
     let proxy = Proxy::start(srv.addr).await;
     let job = synthetic(&srv.app, 150, 10).await;
     let client = Client::new(proxy.url()).unwrap();
@@ -120,7 +93,7 @@ async fn connections_cut_mid_stream_are_resumed_without_gap_or_duplicate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_expiring_during_the_job_is_refreshed_unnoticed() {
-    let srv = server(|c| {
+    let srv = TestServer::start(|c| {
         c.token_ttl = Duration::from_secs(3);
         c.token_refresh_window = Duration::from_secs(2);
     })
@@ -160,7 +133,7 @@ async fn a_token_expiring_during_the_job_is_refreshed_unnoticed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_during_backoff_stops_at_once() {
-    let srv = server(|_| {}).await;
+    let srv = TestServer::start(|_| {}).await;
     let proxy = Proxy::start(srv.addr).await;
     let job = synthetic(&srv.app, 1000, 20).await;
     let client = Client::new(proxy.url()).unwrap();
@@ -204,7 +177,7 @@ async fn cancel_during_backoff_stops_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_file_is_removed_when_the_job_ends() {
-    let srv = server(|_| {}).await;
+    let srv = TestServer::start(|_| {}).await;
     let job = synthetic(&srv.app, 5, 0).await;
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(FileTokenStore::new(dir.path()));
@@ -229,7 +202,7 @@ async fn the_token_file_is_removed_when_the_job_ends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gives_up_after_the_configured_attempts_and_a_failed_resync() {
-    let srv = server(|_| {}).await;
+    let srv = TestServer::start(|_| {}).await;
     let proxy = Proxy::start(srv.addr).await;
     let job = synthetic(&srv.app, 1000, 20).await;
     let client = Client::new(proxy.url()).unwrap();

@@ -1,0 +1,22 @@
+//! The server's integration tests, in one binary so the suite links the
+//! server once rather than once per file. Each module is one area; the
+//! helpers they share come from `crates/testkit`. `tests/logs.rs` is the
+//! one binary of its own: it installs a process-wide subscriber at TRACE,
+//! which would slow every test sharing its process.
+
+mod common {
+    pub use bookstrack_testkit::goodreads::{goodreads_csv, isbn13, HEADER as GOODREADS_HEADER};
+    pub use bookstrack_testkit::*;
+}
+mod shelf;
+
+mod enrichment;
+mod flow;
+mod formats;
+mod properties;
+mod resume;
+mod scan;
+mod store_contract;
+mod synthetic;
+mod timers;
+mod ws_wire;

@@ -1,0 +1,25 @@
+//! Test support shared by the crates of this workspace, so that each
+//! fixture and launcher exists once:
+//! - [`TestServer`]: the server library on port 0 in this process, for
+//!   tests that look inside (`App`) or tweak its `Config`;
+//! - [`ServerProc`]: a real `bookstrack serve` process, for tests that
+//!   kill it or run the command-line binary against it;
+//! - viewers: [`connect`], [`next_event`], [`next_json`] and the rest of
+//!   `ws.rs`; the HTTP API by URL in `api.rs`;
+//! - [`goodreads`]: Goodreads exports of any size, for tests and benches.
+
+mod api;
+pub mod goodreads;
+mod proc;
+mod server;
+mod ws;
+
+pub use api::{get, http, post_json, upload};
+pub use proc::ServerProc;
+pub use server::TestServer;
+pub use ws::*;
+
+/// Installs rustls' ring provider for this process, once.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
