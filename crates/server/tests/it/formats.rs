@@ -1,6 +1,8 @@
 //! Every supported export format, read from fixtures written in its real
-//! shape and with its real quirks, mapped to normalised book records.
+//! shape and with its real quirks, mapped to normalised book records; a
+//! chosen format and an unclosed quote, through the upload.
 
+use crate::common::*;
 use bookstrack_server::pipelines::csv_import::{scan, Book, Format, Parser, ScanError};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -255,4 +257,62 @@ fn scan_refuses_what_cannot_be_imported() {
         (info.format, info.delimiter, info.rows),
         (Format::LibraryThing, b'\t', 2)
     );
+}
+
+async fn upload_with_format(srv: &TestServer, bytes: &[u8], format: Option<&str>) -> (u16, Value) {
+    let part = reqwest::multipart::Part::bytes(bytes.to_vec()).file_name("export.csv");
+    let mut form = reqwest::multipart::Form::new();
+    if let Some(f) = format {
+        form = form.text("format", f.to_string());
+    }
+    let resp = srv
+        .http
+        .post(format!("{}/api/import/csv", srv.url))
+        .multipart(form.part("file", part))
+        .send()
+        .await
+        .unwrap();
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_format_field_overrides_detection() {
+    let srv = TestServer::start(|_| {}).await;
+    let generic = b"Title,Author\nA Book,An Author\n";
+    let (s, b) = upload_with_format(&srv, generic, Some("goodreads")).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("CSV_PARSE_ERROR"))
+    );
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not a goodreads export"));
+    let (s, _) = upload_with_format(&srv, generic, Some("generic")).await;
+    assert_eq!(s, 202);
+    let (s, b) = upload_with_format(&srv, generic, Some("excel")).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("INVALID_REQUEST"))
+    );
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unterminated_quote_is_refused_with_its_line() {
+    let srv = TestServer::start(|_| {}).await;
+    let csv = "Title,Author,Shelf\nOne,A,read\nTwo,B,read\nThree,C,read\nFour,D,read\n\"Five,E,read\nSix,F,read\n";
+    let (s, b) = srv.upload(csv.as_bytes().to_vec()).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("CSV_PARSE_ERROR"))
+    );
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("line 6"),
+        "{b}"
+    );
+    srv.stop().await;
 }
