@@ -43,6 +43,8 @@ pub struct JobLimits {
     /// Recent frames each live job keeps in memory to serve resumes.
     pub replay_cache: usize,
     pub throttle_override: Option<Throttle>,
+    /// Frames a viewer may have queued before its progress is coalesced.
+    pub viewer_queue: usize,
     /// The sockets' ping, pong and message-size limits.
     pub timing: Timing,
 }
@@ -55,6 +57,7 @@ impl JobLimits {
             event_retention: config.event_retention,
             replay_cache: config.replay_cache,
             throttle_override: config.throttle_override,
+            viewer_queue: config.viewer_queue,
             timing: config.hub_timing(),
         }
     }

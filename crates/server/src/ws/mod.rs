@@ -7,7 +7,7 @@ use crate::api_error::{auth_err, ApiErr};
 use crate::app::App;
 use crate::auth::authorize;
 use crate::hub::{CloseCode, Connection, Protocol, Sockets, Viewer};
-use crate::job::{replay_from_store, OwnerMsg, SubscribeError, Subscription};
+use crate::job::{replay_from_store, JobDeps, OwnerMsg, SubscribeError, Subscription};
 use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -70,14 +70,12 @@ pub async fn ws_progress(State(app): State<Arc<App>>, req: Request) -> Response 
     };
     let handle = app.jobs.registry.get(&job_id);
     if let Some(h) = &handle {
-        if h.viewer_count() >= app.config.max_viewers_per_job {
+        let max = app.jobs.limits.max_viewers_per_job;
+        if h.viewer_count() >= max {
             return ApiErr::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 ErrorCode::TooManyConnections,
-                format!(
-                    "this job already has {} viewers",
-                    app.config.max_viewers_per_job
-                ),
+                format!("this job already has {max} viewers"),
             )
             .into_response();
         }
@@ -89,8 +87,9 @@ pub async fn ws_progress(State(app): State<Arc<App>>, req: Request) -> Response 
     let last_seq = q.last_seq.unwrap_or(0);
     let tracker = app.jobs.tracker.clone();
     // Tracked so that shutdown waits for the 1001 close.
+    let jobs = app.jobs.clone();
     upgrade.respond(&tracker, move |socket, early| {
-        session(app, socket, early, job_id, last_seq, protocol)
+        session(jobs, socket, early, job_id, last_seq, protocol)
     })
 }
 
@@ -104,8 +103,8 @@ enum Handed {
     NoOwner(Connection),
 }
 
-async fn to_owner(app: &App, conn: Connection, job_id: &str, last_seq: u64) -> Handed {
-    let Some(h) = app.jobs.registry.get(job_id) else {
+async fn to_owner(jobs: &JobDeps, conn: Connection, job_id: &str, last_seq: u64) -> Handed {
+    let Some(h) = jobs.registry.get(job_id) else {
         return Handed::NoOwner(conn);
     };
     let (reply, rx) = oneshot::channel();
@@ -136,22 +135,22 @@ async fn to_owner(app: &App, conn: Connection, job_id: &str, last_seq: u64) -> H
 /// `last_seq`, then a close: 1000 if the job has ended, 1013 if it has not
 /// (it is being recovered, and cannot progress here).
 async fn from_store(
-    app: &App,
+    jobs: &JobDeps,
     sockets: &mut Sockets,
     mut conn: Connection,
     job_id: &str,
     last_seq: u64,
 ) -> Result<MessageFactory, (CloseCode, String, Connection)> {
-    let state = match app.jobs.store.job_state(job_id).await {
+    let state = match jobs.store.job_state(job_id).await {
         Ok(Some(s)) => s,
         Ok(None) => return Err((CLOSE_POLICY, "job not found".into(), conn)),
         Err(e) => return Err((CLOSE_INTERNAL, e.to_string(), conn)),
     };
     let frames = match replay_from_store(
-        app.jobs.store.as_ref(),
+        jobs.store.as_ref(),
         &state,
         last_seq,
-        app.config.event_retention,
+        jobs.limits.event_retention,
         &[],
     )
     .await
@@ -169,7 +168,7 @@ async fn from_store(
 }
 
 async fn session(
-    app: Arc<App>,
+    jobs: Arc<JobDeps>,
     socket: TcpStream,
     early: Vec<u8>,
     job_id: String,
@@ -180,20 +179,20 @@ async fn session(
     let _ = socket.set_nodelay(true);
     let viewer = Viewer::with_socket(
         protocol,
-        app.config.viewer_queue,
-        app.jobs.metrics.hub.clone(),
+        jobs.limits.viewer_queue,
+        jobs.metrics.hub.clone(),
         socket,
     );
     let conn = Connection { viewer, early };
     // Without an owner, this task drives the socket until it closes.
-    let mut sockets = Sockets::new(app.config.hub_timing(), Arc::new(AtomicUsize::new(0)));
-    let (code, reason, conn) = match to_owner(&app, conn, &job_id, last_seq).await {
+    let mut sockets = Sockets::new(jobs.limits.timing, Arc::new(AtomicUsize::new(0)));
+    let (code, reason, conn) = match to_owner(&jobs, conn, &job_id, last_seq).await {
         Handed::Owner => return,
         Handed::Refused(code, reason, conn) => (code, reason, conn),
         Handed::NoOwner(conn) => {
-            match from_store(&app, &mut sockets, conn, &job_id, last_seq).await {
+            match from_store(&jobs, &mut sockets, conn, &job_id, last_seq).await {
                 Ok(factory) => {
-                    sockets.linger_until(Some(&factory), &app.jobs.cancel).await;
+                    sockets.linger_until(Some(&factory), &jobs.cancel).await;
                     return;
                 }
                 Err(refused) => refused,
@@ -202,5 +201,5 @@ async fn session(
     };
     sockets.add(conn);
     sockets.close_all(code, &reason);
-    sockets.linger_until(None, &app.jobs.cancel).await;
+    sockets.linger_until(None, &jobs.cancel).await;
 }
