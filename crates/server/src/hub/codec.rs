@@ -293,14 +293,8 @@ mod tests {
         let mut out = vec![0x80 | opcode];
         match n {
             n if n < 126 => out.push(n as u8),
-            n if n <= u16::MAX as usize => {
-                out.push(126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
+            n if n <= 65_535 => out.extend([126].into_iter().chain((n as u16).to_be_bytes())),
+            n => out.extend([127].into_iter().chain((n as u64).to_be_bytes())),
         }
         out
     }

@@ -22,6 +22,7 @@ pub(super) struct Identifiers {
 
 impl<'a> Row<'a> {
     /// A trimmed, non-empty field, borrowed unless it had to be decoded.
+    #[inline]
     fn text_at(&self, i: usize) -> Option<Cow<'a, str>> {
         let keep = |t: &str| !t.is_empty() && t != "\"\"";
         match decode(self.rec.get(i)?) {
@@ -30,20 +31,24 @@ impl<'a> Row<'a> {
         }
     }
 
+    #[inline]
     pub fn get(&self, f: Field) -> Option<Cow<'a, str>> {
         self.text_at(self.layout.column(f)?)
     }
 
+    #[inline]
     pub fn string(&self, f: Field) -> Option<String> {
         self.get(f).map(Cow::into_owned)
     }
 
+    #[inline]
     fn format(&self) -> Format {
         self.layout.format
     }
 
     /// The title and the series it names; `Err` if the row has neither a
     /// title nor (Open Library) a work id.
+    #[inline]
     pub fn title(&self, has_work_id: bool) -> Result<(String, Option<(String, String)>), String> {
         match (self.get(Field::Title), self.format()) {
             (Some(t), _) => Ok(normalise::split_series(&t)),
@@ -54,6 +59,7 @@ impl<'a> Row<'a> {
     }
 
     /// The primary author first, then the others, each once.
+    #[inline]
     pub fn authors(&self) -> Vec<Person> {
         let mut authors: Vec<Person> = Vec::new();
         let mut push = |p: Person| {
@@ -76,6 +82,7 @@ impl<'a> Row<'a> {
 
     /// LibraryThing's `Last, First` author and its `|`-separated others,
     /// with their roles from a parallel column.
+    #[inline]
     fn library_thing_people(&self, push: &mut impl FnMut(Person)) {
         if let Some(a) = self.get(Field::Author) {
             let role = self.string(Field::AuthorRole);
@@ -101,6 +108,7 @@ impl<'a> Row<'a> {
 
     /// ISBNs and ASIN from every identifier column; `Err` for an ISBN a
     /// spreadsheet rounded.
+    #[inline]
     pub fn identifiers(&self) -> Result<Identifiers, String> {
         let mut ids = Identifiers::default();
         for &col in self.layout.columns(Field::Isbn) {
@@ -118,6 +126,7 @@ impl<'a> Row<'a> {
 
     /// The reading status and the tags: a shelf, tag or collection that
     /// names a status sets it (the first wins); the others are tags.
+    #[inline]
     pub fn status_and_tags(&self) -> (Option<ReadStatus>, Vec<String>) {
         let mut tags: Vec<String> = Vec::new();
         let mut status = None;
@@ -146,6 +155,7 @@ impl<'a> Row<'a> {
     }
 
     /// When reading started and ended, from their own columns or a range.
+    #[inline]
     pub fn dates(&self) -> (Option<String>, Option<String>) {
         let (mut started, mut read) = (
             self.get(Field::DateStarted)
@@ -161,6 +171,7 @@ impl<'a> Row<'a> {
     }
 
     /// The status the dates imply when no column names one.
+    #[inline]
     pub fn status_from_dates(&self, read: bool) -> Option<ReadStatus> {
         match self.format() {
             // A custom exclusive shelf says nothing of progress; the dates do.
@@ -172,6 +183,7 @@ impl<'a> Row<'a> {
 
     /// The review's text and whether it is a spoiler (tagged in the text
     /// or flagged in its own column).
+    #[inline]
     pub fn review(&self) -> (Option<String>, bool) {
         let (review, tagged_spoiler) = match self.get(Field::Review) {
             Some(v) => {
@@ -187,6 +199,7 @@ impl<'a> Row<'a> {
         (review, spoiler)
     }
 
+    #[inline]
     pub fn publisher(&self) -> Option<String> {
         self.get(Field::Publisher).map(|p| match self.format() {
             // LibraryThing: `Gallimard (1979), Poche`.
@@ -195,12 +208,14 @@ impl<'a> Row<'a> {
         })
     }
 
+    #[inline]
     pub fn year_published(&self) -> Option<i32> {
         self.get(Field::Year).and_then(|y| {
             normalise::year(y.get(..4.min(y.len())).unwrap_or(&y)).or_else(|| normalise::year(&y))
         })
     }
 
+    #[inline]
     pub fn owned(&self) -> Option<bool> {
         self.get(Field::Owned)
             .map(|o| match o.to_lowercase().as_str() {
@@ -209,6 +224,7 @@ impl<'a> Row<'a> {
             })
     }
 
+    #[inline]
     pub fn pages(&self) -> Option<u32> {
         self.get(Field::Pages)
             .and_then(|p| {
@@ -221,6 +237,7 @@ impl<'a> Row<'a> {
 }
 
 impl Identifiers {
+    #[inline]
     fn add(&mut self, id: Identifier) -> Result<(), String> {
         match id {
             Identifier::Mangled(m) => {

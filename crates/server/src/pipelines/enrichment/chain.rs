@@ -33,7 +33,7 @@ struct Miss {
 impl Enricher {
     pub async fn enrich(&self, queries: &[Query]) -> Vec<Answer> {
         let keys: Vec<String> = queries.iter().map(Query::cache_key).collect();
-        let mut answers = self.from_cache(&keys).await;
+        let mut answers = self.cached(&keys).await;
         let misses = self.ask_providers(queries, &mut answers).await;
         let (out, to_cache) = self.settle(answers, misses, &keys);
         if self.use_cache && !to_cache.is_empty() {
@@ -45,7 +45,7 @@ impl Enricher {
     }
 
     /// The cached answers, `None` where the cache has none (or is off).
-    async fn from_cache(&self, keys: &[String]) -> Vec<Option<Answer>> {
+    async fn cached(&self, keys: &[String]) -> Vec<Option<Answer>> {
         let mut answers: Vec<Option<Answer>> = vec![None; keys.len()];
         if !self.use_cache {
             return answers;
