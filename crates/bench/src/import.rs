@@ -94,7 +94,9 @@ async fn import_once(rows: u64) -> Result<ImportRun> {
     while let Some(ev) = events.next().await {
         match ev?.into_payload() {
             Payload::JobComplete { result } => {
-                let ok = result.get("successCount").and_then(|v| v.as_u64());
+                let ok = result
+                    .get("successCount")
+                    .and_then(serde_json::Value::as_u64);
                 if ok != Some(rows) {
                     bail!("imported {ok:?} of {rows} rows");
                 }

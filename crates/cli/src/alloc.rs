@@ -7,6 +7,10 @@
 //! heap (`bookstrack-bench idle`, BENCHMARKS.md). mimalloc keeps each size
 //! class on pages of its own and hands pages that empty back to the kernel,
 //! and spends less CPU per event in `bench live`.
+//!
+//! The workspace denies `unsafe_code`; this file is the one exception: the
+//! options are set through mimalloc's C setters before `main`.
+#![allow(unsafe_code)]
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]

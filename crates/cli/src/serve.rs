@@ -168,9 +168,8 @@ fn cancel_on_signal(token: CancellationToken) {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
-            let mut term = match signal(SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return,
+            let Ok(mut term) = signal(SignalKind::terminate()) else {
+                return;
             };
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}

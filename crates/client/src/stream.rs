@@ -41,7 +41,7 @@ pub struct CancelHandle(CancellationToken);
 
 impl CancelHandle {
     pub fn cancel(&self) {
-        self.0.cancel()
+        self.0.cancel();
     }
 }
 

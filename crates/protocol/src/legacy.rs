@@ -58,7 +58,7 @@ impl V1Message {
             Payload::JobComplete { result } => {
                 let total = result
                     .get("totalBooks")
-                    .and_then(|v| v.as_u64())
+                    .and_then(serde_json::Value::as_u64)
                     .unwrap_or(0);
                 Some(V1Data {
                     progress: 1.0,

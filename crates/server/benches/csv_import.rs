@@ -30,7 +30,7 @@ fn bench(c: &mut Criterion) {
                 n += rec.len() as u64;
             }
             black_box(n)
-        })
+        });
     });
     g.bench_function("parse + normalise", |b| {
         b.iter(|| {
@@ -41,7 +41,7 @@ fn bench(c: &mut Criterion) {
             }
             assert_eq!(ok, ROWS);
             black_box(ok)
-        })
+        });
     });
     g.bench_function("parse + normalise + serialise", |b| {
         b.iter(|| {
@@ -51,7 +51,7 @@ fn bench(c: &mut Criterion) {
                 bytes += serde_json::to_string(&book.unwrap()).unwrap().len();
             }
             black_box(bytes)
-        })
+        });
     });
     g.finish();
 }

@@ -65,7 +65,7 @@ fn serialise(c: &mut Criterion) {
                 })
                 .unwrap(),
             )
-        })
+        });
     });
     g.bench_function("envelope build + to_json + frame", |b| {
         let mut n = 0u64;
@@ -73,7 +73,7 @@ fn serialise(c: &mut Criterion) {
             n += 1;
             let env = f.progress(n, 1_700_000_000_000, update(n));
             black_box(Frame::from_envelope(&env))
-        })
+        });
     });
     g.finish();
 }
@@ -132,7 +132,7 @@ fn fan_out(c: &mut Criterion) {
                         // What the socket's task does if the kernel fell behind.
                         let _ = v.flush();
                     }
-                })
+                });
             },
         );
         g.bench_function(format!("shared frame, {viewers} viewers"), |b| {
@@ -142,7 +142,7 @@ fn fan_out(c: &mut Criterion) {
                     v.push(frame.clone());
                     let _ = v.flush();
                 }
-            })
+            });
         });
     }
     g.finish();
@@ -196,10 +196,10 @@ fn persistence(c: &mut Criterion) {
                     for (id, cp) in ids.iter().zip(cps) {
                         store.checkpoint(id, cp).await.unwrap();
                     }
-                })
+                });
             },
             BatchSize::SmallInput,
-        )
+        );
     });
     g.bench_function("200 checkpoints, concurrent (group commit)", |b| {
         b.iter_batched(
@@ -214,10 +214,10 @@ fn persistence(c: &mut Criterion) {
                     for w in futures_util::future::join_all(writes).await {
                         w.unwrap().unwrap();
                     }
-                })
+                });
             },
             BatchSize::SmallInput,
-        )
+        );
     });
     g.finish();
 }
@@ -239,7 +239,7 @@ fn codec(c: &mut Criterion) {
         .to_json();
     let json = json.as_bytes();
     g.bench_function("encode a progress frame", |b| {
-        b.iter(|| black_box(encode(OP_TEXT, black_box(json))))
+        b.iter(|| black_box(encode(OP_TEXT, black_box(json))));
     });
     let ready = masked(br#"{"type":"ready","lastSeq":0}"#);
     g.bench_function("decode a client's ready", |b| {
@@ -250,7 +250,7 @@ fn codec(c: &mut Criterion) {
                 .feed(black_box(&ready), &mut out)
                 .unwrap();
             black_box(&out);
-        })
+        });
     });
     g.finish();
 }

@@ -27,10 +27,10 @@ fn bench(c: &mut Criterion) {
                 .output()
                 .unwrap();
             assert!(out.status.success());
-        })
+        });
     });
     g.bench_function("ocr one 1800x1400 shelf photo", |b| {
-        b.iter(|| ocr.read(&photo, dir.path()).unwrap())
+        b.iter(|| ocr.read(&photo, dir.path()).unwrap());
     });
     g.finish();
 }

@@ -105,7 +105,7 @@ pub const DEFAULT_GEMINI_MODEL: &str = "gemini-2.0-flash";
 pub struct ScanConfig {
     /// `ocr` (Tesseract, offline) or `gemini`.
     pub provider: String,
-    pub tesseract: std::path::PathBuf,
+    pub tesseract: PathBuf,
     pub gemini_url: String,
     pub gemini_model: String,
     pub gemini_api_key: Option<String>,

@@ -45,7 +45,7 @@ struct Payload<'a> {
 
 impl Probe {
     pub fn parse(text: &str) -> Option<Probe> {
-        let env: Envelope = serde_json::from_str(text).ok()?;
+        let env: Envelope<'_> = serde_json::from_str(text).ok()?;
         Some(Probe {
             seq: env.seq,
             snapshot: env.kind == "job_state",

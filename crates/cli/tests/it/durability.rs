@@ -135,7 +135,7 @@ async fn sigterm_closes_sockets_with_1001_exits_cleanly_and_the_job_resumes() {
         match ws.next().await {
             Some(Ok(Message::Close(f))) => break f.map(|f| u16::from(f.code)),
             Some(Ok(Message::Text(t))) => {
-                let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
                 if let Some(s) = v["seq"].as_u64() {
                     last = s;
                 }
@@ -233,7 +233,7 @@ async fn import_command_survives_a_server_kill_and_restart() {
         "the kill was lived through"
     );
     let tokens = std::fs::read_dir(dir.path().join("tokens"))
-        .map(|d| d.count())
+        .map(Iterator::count)
         .unwrap_or(0);
     assert_eq!(tokens, 0, "the token file is gone once the job ended");
 }

@@ -228,7 +228,7 @@ async fn gives_up_after_the_configured_attempts_and_a_failed_resync() {
     }
     match last {
         Some(Err(ClientError::GaveUp { attempts: 3, last })) => {
-            assert!(last.contains("resync failed"), "{last}")
+            assert!(last.contains("resync failed"), "{last}");
         }
         other => panic!("expected to give up: {other:?}"),
     }

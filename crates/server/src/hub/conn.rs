@@ -213,7 +213,7 @@ impl Conn {
         if self.closing || self.awaiting_pong {
             if !self.closing {
                 tracing::debug!(
-                    job_id = turn.factory.map(|f| f.job_id()),
+                    job_id = turn.factory.map(MessageFactory::job_id),
                     "closing a socket that stopped answering pings"
                 );
             }

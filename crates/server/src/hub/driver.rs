@@ -129,7 +129,7 @@ impl Sockets {
                 Poll::Pending
             }
         })
-        .await
+        .await;
     }
 
     /// `linger`, closing every socket with 1001 if the server shuts down.
@@ -143,12 +143,12 @@ impl Sockets {
             _ = cancel.cancelled() => {}
         }
         self.close_all(CLOSE_GOING_AWAY, "server shutting down");
-        self.linger(factory).await
+        self.linger(factory).await;
     }
 
     /// Serves the sockets; returns when a client has sent `ready`.
     pub async fn ready(&mut self, factory: &MessageFactory) {
-        poll_fn(|cx| self.poll_ready(cx, Some(factory))).await
+        poll_fn(|cx| self.poll_ready(cx, Some(factory))).await;
     }
 
     fn poll_ready(&mut self, cx: &mut Context<'_>, factory: Option<&MessageFactory>) -> Poll<()> {

@@ -127,7 +127,7 @@ impl TypedMetric for LatencyHistogram {
 }
 
 impl EncodeMetric for LatencyHistogram {
-    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
         let bounds = LATENCY_BUCKETS_NS
             .iter()
             .map(|&ns| ns as f64 / 1e9)

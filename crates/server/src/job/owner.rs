@@ -236,7 +236,7 @@ impl Owner {
                 match *verdict {
                     Ok(extras) => {
                         self.finish(JobStatus::Complete, "Complete", Ok(extras))
-                            .await
+                            .await;
                     }
                     Err(f) => {
                         let status = format!("Failed: {}", f.message);
@@ -387,10 +387,6 @@ mod tests {
     /// The inbox allocates room for 32 messages with every job.
     #[test]
     fn inbox_messages_stay_small() {
-        assert!(
-            std::mem::size_of::<OwnerMsg>() <= 16,
-            "{}",
-            std::mem::size_of::<OwnerMsg>()
-        );
+        assert!(size_of::<OwnerMsg>() <= 16, "{}", size_of::<OwnerMsg>());
     }
 }

@@ -34,9 +34,8 @@ impl Reader {
             std::thread::Builder::new()
                 .name(format!("bookstrack-sqlite-reader-{i}"))
                 .spawn(move || loop {
-                    let job = match rx.lock().unwrap_or_else(|p| p.into_inner()).recv() {
-                        Ok(job) => job,
-                        Err(_) => return,
+                    let Ok(job) = rx.lock().unwrap_or_else(|p| p.into_inner()).recv() else {
+                        return;
                     };
                     job(&conn);
                 })

@@ -232,7 +232,7 @@ mod tests {
             .unwrap();
         match SqliteStore::open(&path) {
             Err(StoreError::NewerSchema { found, known }) => {
-                assert_eq!((found, known), (schema_version() + 1, schema_version()))
+                assert_eq!((found, known), (schema_version() + 1, schema_version()));
             }
             other => panic!("expected NewerSchema, got {:?}", other.err()),
         }

@@ -46,7 +46,10 @@ impl Upgrade {
         if !has_token(h, header::UPGRADE, "websocket") {
             return Err(bad("the Upgrade header is not 'websocket'"));
         }
-        if h.get(header::SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) != Some(b"13") {
+        if h.get(header::SEC_WEBSOCKET_VERSION)
+            .map(HeaderValue::as_bytes)
+            != Some(b"13")
+        {
             return Err(bad("Sec-WebSocket-Version must be 13"));
         }
         let Some(key) = h.get(header::SEC_WEBSOCKET_KEY) else {
@@ -88,7 +91,7 @@ impl Upgrade {
                     // keep hyper's whole read buffer alive with the socket.
                     let early = parts.read_buf.to_vec();
                     drop(parts.read_buf);
-                    session(parts.io.into_inner(), early).await
+                    session(parts.io.into_inner(), early).await;
                 }
                 Err(_) => tracing::error!("an upgraded connection is not a TCP stream"),
             }

@@ -182,11 +182,9 @@ async fn ping_gets_pong_in_the_envelope() {
     let (job, token) = srv.start_import(&goodreads_csv(3, &[])).await;
     let mut ws = srv.connect(&job, &token, "").await;
     use futures_util::SinkExt;
-    ws.send(tokio_tungstenite::tungstenite::Message::text(
-        r#"{"type":"ping"}"#,
-    ))
-    .await
-    .unwrap();
+    ws.send(tungstenite::Message::text(r#"{"type":"ping"}"#))
+        .await
+        .unwrap();
     let pong = next_json(&mut ws).await.unwrap();
     assert_eq!(pong["type"], "pong");
     assert_eq!(pong["payload"]["type"], "pong");

@@ -269,7 +269,7 @@ async fn a_silent_slow_viewer_is_coalesced_and_slows_no_one() {
     let mut last = 0;
     let mut terminal = false;
     while let Some(Ok(m)) = slow.next().await {
-        if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
+        if let tungstenite::Message::Text(t) = m {
             let v: Value = serde_json::from_str(t.as_str()).unwrap();
             let seq = v["seq"].as_u64().unwrap();
             assert!(seq > last, "strictly increasing");

@@ -24,7 +24,7 @@ fn font_bytes() -> Vec<u8> {
 
 /// One spine: `title` over `author` on a coloured strip, `w` × `h`.
 fn spine(
-    font: &FontRef,
+    font: &FontRef<'_>,
     title: &str,
     author: &str,
     w: u32,

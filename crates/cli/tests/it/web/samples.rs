@@ -4,7 +4,7 @@
 
 use super::browser::Browser;
 use crate::support::{ServerProc, BOOKSTRACK};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn goodreads_exports() -> Vec<PathBuf> {
     let Some(dir) = std::env::var_os("BOOKSTRACK_SAMPLES_DIR") else {
@@ -35,7 +35,7 @@ async fn real_goodreads_exports_side_by_side() {
     let dir = tempfile::tempdir().unwrap();
     let srv = ServerProc::start(BOOKSTRACK, &dir.path().join("data"), 0, &[]);
     b.client.goto(&srv.url).await.unwrap();
-    let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+    let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
     b.upload(&paths).await;
     let n = files.len();
     b.wait_for(

@@ -16,13 +16,13 @@ impl Owner {
         match write.await {
             Ok(Ok(())) => {
                 self.seq_reserved = reserved;
-                Metrics::inc(&self.deps.metrics.state_writes)
+                Metrics::inc(&self.deps.metrics.state_writes);
             }
             Ok(Err(e)) => {
-                tracing::error!(job_id = %self.state.job_id, error = %e, "could not persist job state")
+                tracing::error!(job_id = %self.state.job_id, error = %e, "could not persist job state");
             }
             Err(e) => {
-                tracing::error!(job_id = %self.state.job_id, error = %e, "checkpoint task failed")
+                tracing::error!(job_id = %self.state.job_id, error = %e, "checkpoint task failed");
             }
         }
     }

@@ -42,7 +42,7 @@ pub fn sniff(head: &[u8]) -> Option<ImageKind> {
 /// a job starts.
 pub fn validate(path: &std::path::Path) -> Result<(u32, u32), String> {
     let img = image::ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
+        .and_then(image::ImageReader::with_guessed_format)
         .map_err(|e| e.to_string())?
         .decode()
         .map_err(|e| format!("the image cannot be decoded: {e}"))?;

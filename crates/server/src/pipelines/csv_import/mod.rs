@@ -79,7 +79,7 @@ impl Parser {
             .and_then(|mut f| f.read(&mut head))
             .map_err(io)?;
         head.truncate(n);
-        if head.iter().all(|b| b.is_ascii_whitespace()) {
+        if head.iter().all(u8::is_ascii_whitespace) {
             return Err(ScanError::Empty);
         }
         if head.contains(&0) {
@@ -161,7 +161,7 @@ impl Parser {
                         && self.rec.len() < self.header_len
                         && self.rec.iter().any(|f| f.contains(&b'\n'))
                     {
-                        unclosed = Some(self.rec.position().map_or(0, |p| p.line()));
+                        unclosed = Some(self.rec.position().map_or(0, csv::Position::line));
                     }
                 }
                 Ok(false) => break,
@@ -180,7 +180,7 @@ impl Parser {
 
 fn malformed(e: &csv::Error) -> ScanError {
     ScanError::Malformed {
-        line: e.position().map(|p| p.line()).unwrap_or(0),
+        line: e.position().map(csv::Position::line).unwrap_or(0),
         reason: e.to_string(),
     }
 }

@@ -51,7 +51,9 @@ impl RateLimiter {
     fn next(&self) -> MutexGuard<'_, Instant> {
         // The guarded value is a plain instant: a panic elsewhere cannot
         // leave it half written.
-        self.next.lock().unwrap_or_else(|p| p.into_inner())
+        self.next
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -70,13 +70,19 @@ impl Upstream {
     }
 
     fn circuit_open(&self) -> bool {
-        let guard = self.open_until.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = self
+            .open_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         guard.is_some_and(|until| Instant::now() < until)
     }
 
     fn transport_failed(&self) {
         if self.failures.fetch_add(1, Ordering::Relaxed) + 1 >= BREAKER_THRESHOLD {
-            *self.open_until.lock().unwrap_or_else(|p| p.into_inner()) =
+            *self
+                .open_until
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
                 Some(Instant::now() + BREAKER_OPEN_FOR);
         }
     }
