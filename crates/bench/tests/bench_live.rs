@@ -7,10 +7,23 @@ use std::sync::OnceLock;
 
 /// The `bookstrack` binary the bench runs as its server. Cargo builds only
 /// this package's binary for its tests, so this builds the server's, in the
-/// same profile and target directory as the bench beside it.
+/// same profile and target directory as the bench beside it, unless
+/// `BOOKSTRACK_SERVER_BIN` names one: `scripts/test` passes the one that
+/// `cargo test --workspace` has just built for the cli's own tests (a
+/// nested `cargo build -p bookstrack` resolves other features than the
+/// workspace's test build and recompiles most dependencies: 2 minutes in CI).
 fn server_bin() -> &'static PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("BOOKSTRACK_SERVER_BIN") {
+            let bin = PathBuf::from(bin);
+            assert!(
+                bin.is_file(),
+                "BOOKSTRACK_SERVER_BIN {} is no file",
+                bin.display()
+            );
+            return bin;
+        }
         let bench = PathBuf::from(env!("CARGO_BIN_EXE_bookstrack-bench"));
         let profile_dir = bench.parent().unwrap();
         let mut build = Command::new(env!("CARGO"));
