@@ -9,7 +9,7 @@ use tokio::net::{TcpListener, TcpSocket};
 /// Connections the kernel queues before they are accepted. When thousands
 /// of clients reconnect at once (a network blip), a short queue drops their
 /// SYNs and each dropped one waits out TCP's 1 s, 3 s, 7 s retransmits
-/// (`bookstrack bench reconnect`). The kernel caps it at `net.core.somaxconn`.
+/// (`bookstrack-bench reconnect`). The kernel caps it at `net.core.somaxconn`.
 pub const LISTEN_BACKLOG: u32 = 4096;
 
 fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {

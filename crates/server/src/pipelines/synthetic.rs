@@ -2,7 +2,7 @@
 //!
 //! It exercises the owner, persistence and fan-out exactly as a real pipeline
 //! does, without depending on input files: the load generator of
-//! `bookstrack bench` and the hub's tests drive it. It runs as a task, not on
+//! `bookstrack-bench` and the hub's tests drive it. It runs as a task, not on
 //! a thread, so the load generator can keep ten thousand of them going.
 
 use crate::job::{JobContext, JobFailure, JobRunner, ProgressReport, Run, Stopped, Verdict};

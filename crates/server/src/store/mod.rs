@@ -218,7 +218,7 @@ pub struct JobOutput {
     pub errors: Vec<RowError>,
 }
 
-/// How the backend's writes went, for `/metrics` and `bookstrack bench persist`.
+/// How the backend's writes went, for `/metrics` and `bookstrack-bench persist`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct WriteStats {
     pub commits: u64,

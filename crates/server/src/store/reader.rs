@@ -5,7 +5,7 @@
 //! tokio's blocking pool, each read took a thread of its own, and hundreds of
 //! threads queued on one connection's lock: handing the lock from thread to
 //! thread cost milliseconds on a busy machine, and connections were accepted
-//! at ~440/s (`bookstrack bench reconnect`). Here a read waits in a queue,
+//! at ~440/s (`bookstrack-bench reconnect`). Here a read waits in a queue,
 //! not in a thread.
 
 use super::schema::db;
