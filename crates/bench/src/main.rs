@@ -51,20 +51,9 @@ enum Scenario {
     Floor(load::floor::FloorArgs),
 }
 
-fn init_tracing() {
-    // tungstenite's client handshake traces its request line, token included.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BOOKSTRACK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
-        .add_directive(
-            "tungstenite::handshake::client=off"
-                .parse()
-                .expect("valid directive"),
-        );
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
+#[path = "../../cli/src/tracing_init.rs"]
+mod tracing_init;
+use tracing_init::init_tracing;
 
 #[tokio::main]
 async fn main() -> ExitCode {
