@@ -31,6 +31,12 @@ pub enum ErrorCode {
     RefreshTooEarly,
     /// Something failed on the server's side (HTTP 500).
     InternalError,
+    /// A published progress behind one already sent (docs/PROTOCOL.md §21).
+    StaleProgress,
+    /// An event published after the job's terminal event (§21).
+    JobEnded,
+    /// Too many requests or jobs for a limit; `Retry-After` says when (HTTP 429).
+    RateLimited,
 }
 
 impl ErrorCode {
@@ -50,6 +56,9 @@ impl ErrorCode {
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::RefreshTooEarly => "REFRESH_TOO_EARLY",
             ErrorCode::InternalError => "INTERNAL_ERROR",
+            ErrorCode::StaleProgress => "STALE_PROGRESS",
+            ErrorCode::JobEnded => "JOB_ENDED",
+            ErrorCode::RateLimited => "RATE_LIMITED",
         }
     }
 }

@@ -9,6 +9,7 @@ mod envelope;
 mod error_code;
 mod job;
 mod legacy;
+pub mod publish;
 
 pub use api::{
     ApiError, ApiFailure, ApiSuccess, JobStarted, Meta, RefreshRequest, RefreshResponse, RowError,

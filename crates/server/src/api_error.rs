@@ -16,6 +16,8 @@ pub struct ApiErr {
     pub status: StatusCode,
     pub code: ErrorCode,
     pub message: String,
+    /// Sent as `Retry-After` (whole seconds, at least 1).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ApiErr {
@@ -24,7 +26,13 @@ impl ApiErr {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    pub fn retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
     }
 
     pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
@@ -76,7 +84,13 @@ impl IntoResponse for ApiErr {
                 timestamp: clock::now_ms(),
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut res = (self.status, Json(body)).into_response();
+        if let Some(wait) = self.retry_after {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        res
     }
 }
 

@@ -10,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::pipelines::{BuildError, JobSpec, PipelineDeps};
 use crate::store::{
     Checkpoint, EventKind, JobStore, LookupStore, NewJob, SqliteStore, StoreError, StoredEvent,
-    Unfinished,
+    TokenRecord, Unfinished,
 };
 use crate::token;
 use bookstrack_protocol::{Envelope, ErrorCode, JobState, JobStatus, MessageFactory, Payload};
@@ -49,6 +49,8 @@ pub struct Started {
     pub token: String,
     pub expires_at: i64,
     pub refreshable_from: i64,
+    /// An external job's publisher credential and its expiry.
+    pub publisher_key: Option<(String, i64)>,
 }
 
 impl Started {
@@ -108,6 +110,11 @@ impl App {
             scan: config.scan.clone(),
             lookups,
             enricher: Arc::new(enricher),
+            external: crate::pipelines::external::ExternalDeps {
+                publishers: Arc::default(),
+                config: config.publish.clone(),
+                enforce_client_limit: true,
+            },
         };
         Ok(Arc::new(App {
             config,
@@ -134,6 +141,8 @@ impl App {
         spec: JobSpec,
         input: Option<PathBuf>,
     ) -> Result<Started, AppError> {
+        // An external job's publisher gets a credential of its own.
+        let publisher = matches!(spec, JobSpec::External(_));
         let pipeline = spec.pipeline();
         let params = serde_json::to_value(&spec).map_err(AppError::Spec)?;
         let runner = spec.build(&self.pipelines, input.as_deref())?;
@@ -141,6 +150,11 @@ impl App {
         let (token, token_hash) = token::generate();
         let state = JobState::new(job_id.clone(), pipeline, now);
         let expires_at = now + self.config.token_ttl.as_millis() as i64;
+        let publisher_key = publisher.then(|| {
+            let (key, hash) = token::generate();
+            let ttl = self.config.publish.publisher_key_ttl.as_millis() as i64;
+            (key, hash, now + ttl)
+        });
         self.jobs
             .store
             .create_job(NewJob {
@@ -149,6 +163,11 @@ impl App {
                 token_expires_at: expires_at,
                 input_path: input.map(|p| p.to_string_lossy().into_owned()),
                 params,
+                publisher: publisher_key.as_ref().map(|(_, hash, exp)| TokenRecord {
+                    hash: *hash,
+                    expires_at: *exp,
+                    previous: None,
+                }),
             })
             .await?;
         Metrics::inc(&self.jobs.metrics.jobs_started);
@@ -165,6 +184,7 @@ impl App {
             token,
             expires_at,
             refreshable_from: expires_at - self.config.token_refresh_window.as_millis() as i64,
+            publisher_key: publisher_key.map(|(key, _, exp)| (key, exp)),
         })
     }
 
@@ -173,11 +193,14 @@ impl App {
     /// with a PROCESSING_FAILED error so that nothing stays `running` forever.
     pub async fn recover(&self) -> Result<Recovery, AppError> {
         let mut report = Recovery::default();
+        // A recovered external job held its client's slot before the restart.
+        let mut deps = self.pipelines.clone();
+        deps.external.enforce_client_limit = false;
         for u in self.jobs.store.unfinished().await? {
             let id = u.state.job_id.clone();
             let input = u.input_path.as_ref().map(PathBuf::from);
             let runner = JobSpec::from_stored(&u.params)
-                .and_then(|spec| spec.build(&self.pipelines, input.as_deref()));
+                .and_then(|spec| spec.build(&deps, input.as_deref()));
             match runner {
                 Ok(runner) => {
                     let resumed = resumed_from(&u);

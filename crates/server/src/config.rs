@@ -131,6 +131,47 @@ impl Default for ScanConfig {
     }
 }
 
+pub const DEFAULT_MAX_PUBLISH_EVENTS: usize = 100;
+pub const DEFAULT_MAX_PUBLISH_EVENT_BYTES: usize = 64 * 1024;
+pub const DEFAULT_MAX_PUBLISH_REQUEST_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_PUBLISH_RATE: f64 = 100.0;
+pub const DEFAULT_MAX_EXTERNAL_JOBS_PER_CLIENT: usize = 100;
+pub const DEFAULT_PUBLISHER_TIMEOUT_SECS: u64 = 300;
+pub const DEFAULT_PUBLISHER_KEY_TTL_SECS: u64 = 24 * 3600;
+
+/// External jobs and their publishers (docs/PROTOCOL.md §21).
+#[derive(Debug, Clone)]
+pub struct PublishConfig {
+    /// Events in one publish request.
+    pub max_events: usize,
+    /// One event's JSON, as sent.
+    pub max_event_bytes: usize,
+    /// One publish request's body.
+    pub max_request_bytes: usize,
+    /// Events per second one job may be sent, on average; a burst of
+    /// twice `max_events` is allowed.
+    pub rate_per_job: f64,
+    /// External jobs not yet ended that one client address may hold.
+    pub max_jobs_per_client: usize,
+    /// A job whose publisher sends nothing for this long fails.
+    pub publisher_timeout: Duration,
+    pub publisher_key_ttl: Duration,
+}
+
+impl Default for PublishConfig {
+    fn default() -> Self {
+        PublishConfig {
+            max_events: DEFAULT_MAX_PUBLISH_EVENTS,
+            max_event_bytes: DEFAULT_MAX_PUBLISH_EVENT_BYTES,
+            max_request_bytes: DEFAULT_MAX_PUBLISH_REQUEST_BYTES,
+            rate_per_job: DEFAULT_PUBLISH_RATE,
+            max_jobs_per_client: DEFAULT_MAX_EXTERNAL_JOBS_PER_CLIENT,
+            publisher_timeout: Duration::from_secs(DEFAULT_PUBLISHER_TIMEOUT_SECS),
+            publisher_key_ttl: Duration::from_secs(DEFAULT_PUBLISHER_KEY_TTL_SECS),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
@@ -152,6 +193,7 @@ pub struct Config {
     pub throttle_override: Option<Throttle>,
     pub enrich: EnrichConfig,
     pub scan: ScanConfig,
+    pub publish: PublishConfig,
     /// Mounts `POST /api/synthetic/jobs`, for load generators only.
     pub synthetic_jobs: bool,
 }
@@ -177,6 +219,7 @@ impl Config {
             throttle_override: None,
             enrich: EnrichConfig::default(),
             scan: ScanConfig::default(),
+            publish: PublishConfig::default(),
             synthetic_jobs: false,
         }
     }

@@ -11,6 +11,7 @@ use crate::hub::HubMetrics;
 use crate::store::WriteStats;
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::{Registry, Unit};
 use std::sync::Arc;
 
@@ -27,7 +28,54 @@ pub struct Metrics {
     pub jobs_started: Counter,
     pub jobs_finished: Counter,
     pub jobs_cleaned: Counter,
+    /// Viewers that came back with a `lastSeq`, by what they were owed.
+    resumes: Family<Labels, Counter>,
+    /// Token refreshes granted, by credential (viewer, publisher).
+    token_refreshes: Family<Labels, Counter>,
+    /// Events publishers sent, appended or recognised by their key.
+    published: Family<Labels, Counter>,
+    /// Published events and requests refused, by reason.
+    publish_refused: Family<Labels, Counter>,
     registry: Registry,
+}
+
+type Labels = Vec<(&'static str, &'static str)>;
+
+/// Why a publisher's event or request was refused (docs/PROTOCOL.md §21).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    StaleProgress,
+    JobEnded,
+    Invalid,
+    RateLimited,
+    TooLarge,
+    TooManyJobs,
+    Unauthorized,
+}
+
+impl Refusal {
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::StaleProgress => "stale_progress",
+            Refusal::JobEnded => "job_ended",
+            Refusal::Invalid => "invalid",
+            Refusal::RateLimited => "rate_limited",
+            Refusal::TooLarge => "too_large",
+            Refusal::TooManyJobs => "too_many_jobs",
+            Refusal::Unauthorized => "unauthorized",
+        }
+    }
+}
+
+/// What a resuming viewer was owed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumeOutcome {
+    /// Every event after its `lastSeq`, from memory or the log.
+    Replayed,
+    /// A `job_state` snapshot first: retention no longer covered the gap.
+    SnapshotNeeded,
+    /// Nothing: it had seen everything.
+    UpToDate,
 }
 
 impl Default for Metrics {
@@ -70,12 +118,62 @@ impl Metrics {
                 "jobs_cleaned",
                 "Finished jobs deleted after their retention",
             ),
+            resumes: family(
+                r,
+                "resumes",
+                "Viewers that resumed with a lastSeq, by outcome",
+            ),
+            token_refreshes: family(
+                r,
+                "token_refreshes",
+                "Token refreshes granted, by credential",
+            ),
+            published: family(r, "published_events", "Events publishers sent, by outcome"),
+            publish_refused: family(
+                r,
+                "publish_refused",
+                "Published events or publish requests refused, by reason",
+            ),
             registry,
         }
     }
 
     pub fn inc(counter: &Counter) {
         counter.inc();
+    }
+
+    pub fn resumed(&self, outcome: ResumeOutcome) {
+        let label = match outcome {
+            ResumeOutcome::Replayed => "replayed",
+            ResumeOutcome::SnapshotNeeded => "snapshot_needed",
+            ResumeOutcome::UpToDate => "up_to_date",
+        };
+        self.resumes.get_or_create(&vec![("outcome", label)]).inc();
+    }
+
+    pub fn token_refreshed(&self, publisher: bool) {
+        let label = if publisher { "publisher" } else { "viewer" };
+        self.token_refreshes
+            .get_or_create(&vec![("credential", label)])
+            .inc();
+    }
+
+    pub fn published_appended(&self) {
+        self.published
+            .get_or_create(&vec![("outcome", "appended")])
+            .inc();
+    }
+
+    pub fn published_duplicate(&self) {
+        self.published
+            .get_or_create(&vec![("outcome", "duplicate")])
+            .inc();
+    }
+
+    pub fn refused(&self, reason: Refusal) {
+        self.publish_refused
+            .get_or_create(&vec![("reason", reason.label())])
+            .inc();
     }
 
     /// The text served at `/metrics`; `store` is the storage writer's
@@ -102,6 +200,12 @@ impl Metrics {
         prometheus_text::encode(&mut out, &now).expect("a String takes every write");
         out
     }
+}
+
+fn family(r: &mut Registry, name: &str, help: &str) -> Family<Labels, Counter> {
+    let f = Family::<Labels, Counter>::default();
+    r.register(name, help, f.clone());
+    f
 }
 
 /// The hub's metrics under their served names (help texts without a final
@@ -181,7 +285,16 @@ mod tests {
                 "{name} {kind} in\n{text}"
             );
         }
+        m.resumed(ResumeOutcome::SnapshotNeeded);
+        m.token_refreshed(true);
+        m.published_appended();
+        m.refused(Refusal::StaleProgress);
+        let text = m.render(stats());
         for line in [
+            "bookstrack_resumes_total{outcome=\"snapshot_needed\"} 1",
+            "bookstrack_token_refreshes_total{credential=\"publisher\"} 1",
+            "bookstrack_published_events_total{outcome=\"appended\"} 1",
+            "bookstrack_publish_refused_total{reason=\"stale_progress\"} 1",
             "bookstrack_open_sockets 1",
             "bookstrack_auth_failures_total 1",
             "bookstrack_store_busy_microseconds_total 70",

@@ -18,7 +18,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/scan-bookshelf", post(http::scan::single))
         .route("/api/scan-bookshelf/batch", post(http::scan::batch))
         .layer(DefaultBodyLimit::disable());
-    let mut router = Router::new().merge(uploads);
+    // A publish request's size is its own limit (docs/PROTOCOL.md §21).
+    let publish = Router::new()
+        .route("/api/jobs/{job_id}/events", post(http::publish::publish))
+        .layer(DefaultBodyLimit::max(app.config.publish.max_request_bytes));
+    let mut router = Router::new().merge(uploads).merge(publish);
     if app.config.synthetic_jobs {
         router = router.route("/api/synthetic/jobs", post(http::synthetic::start));
     }
@@ -28,6 +32,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/job-state/{job_id}", get(http::jobs::job_state))
         .route("/api/jobs/{job_id}/results", get(http::jobs::results))
         .route("/api/token/refresh", post(http::token::refresh))
+        .route("/api/jobs", post(http::publish::create))
+        .route(
+            "/api/jobs/{job_id}/publisher-key/refresh",
+            post(http::publish::refresh_key),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .merge(http::page::routes())

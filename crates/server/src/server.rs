@@ -79,10 +79,10 @@ impl Server {
         // outlive their connection's upgrade.
         let connections = TaskTracker::new();
         loop {
-            let stream = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 _ = cancel.cancelled() => break,
                 accepted = self.listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
+                    Ok(accepted) => accepted,
                     Err(e) => {
                         // Out of descriptors, most likely: wait for some to
                         // close rather than spin.
@@ -92,12 +92,18 @@ impl Server {
                     }
                 },
             };
+            // Each request knows its client's address (the per-client limits).
+            let service = tower::ServiceExt::map_request(
+                router.clone(),
+                move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    req
+                },
+            );
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
-                .serve_connection(
-                    TokioIo::new(stream),
-                    TowerToHyperService::new(router.clone()),
-                )
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
                 .with_upgrades();
             let cancel = cancel.clone();
             connections.spawn(async move {

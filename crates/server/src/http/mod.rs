@@ -6,6 +6,7 @@ pub(crate) mod enrichment;
 pub(crate) mod import;
 pub(crate) mod jobs;
 pub(crate) mod page;
+pub(crate) mod publish;
 pub(crate) mod scan;
 pub mod synthetic;
 pub(crate) mod token;

@@ -74,6 +74,7 @@ pub async fn refresh(
             "another refresh of this token won",
         ));
     }
+    app.jobs.metrics.token_refreshed(false);
     Ok(Json(RefreshResponse {
         job_id: req.job_id,
         token: new_token,

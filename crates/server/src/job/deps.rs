@@ -120,6 +120,7 @@ mod tests {
                 token_expires_at: i64::MAX,
                 input_path: None,
                 params: serde_json::Value::Null,
+                publisher: None,
             })
             .await
             .unwrap();

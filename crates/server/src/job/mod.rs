@@ -11,13 +11,14 @@ pub use deps::{remove_input, JobDeps, JobLimits};
 pub(crate) use owner::{spawn_owner, OwnerStart, Resumed as OwnerResumed};
 pub use owner::{OwnerMsg, SubscribeError, Subscription};
 pub use registry::{JobHandle, Registry};
-pub use replay::replay_from_store;
+pub use replay::{count_resume, replay_from_store};
 
+use crate::store::StoreError;
 use bookstrack_protocol::{ErrorCode, RowError};
 use serde_json::{Map, Value};
 use std::future::Future;
 use std::pin::Pin;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 /// A pipeline's report of how far it got, with the output produced since its
@@ -45,6 +46,27 @@ pub enum PipelineMsg {
     /// Boxed, like `OwnerMsg::Subscribe`: every message in the owner's
     /// inbox takes the room of the largest.
     Finished(Box<Result<Map<String, Value>, JobFailure>>),
+    /// Events from an external job's publisher, answered by the owner once
+    /// they are logged (`owner/publish.rs`).
+    Publish(Box<PublishBatch>),
+}
+
+/// A publisher's events and where to answer: the seq each got, or why not.
+#[derive(Debug)]
+pub struct PublishBatch {
+    pub events: Vec<bookstrack_protocol::publish::PublishEvent>,
+    pub reply: oneshot::Sender<PublishAnswer>,
+}
+
+/// What a publish request came to.
+#[derive(Debug)]
+pub enum PublishAnswer {
+    /// Each event's outcome (some may be refused).
+    Done(bookstrack_protocol::publish::PublishResponse),
+    /// Nothing was logged; a retry with the same keys is safe.
+    Store(StoreError),
+    /// Over the job's publish rate: nothing was logged; retry after this.
+    RateLimited(std::time::Duration),
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -132,6 +154,11 @@ impl JobContext {
     pub fn progress(&self, report: ProgressReport) -> Result<(), Stopped> {
         self.send(PipelineMsg::Progress(Box::new(report)))
     }
+
+    /// Hands a publisher's events to the owner, which answers `batch.reply`.
+    pub async fn publish(&self, batch: PublishBatch) -> Result<(), Stopped> {
+        self.send_async(PipelineMsg::Publish(Box::new(batch))).await
+    }
 }
 
 /// What a pipeline run returns: the `job_complete` extras or the failure.
@@ -151,4 +178,12 @@ pub enum Run {
 /// A pipeline, built from a job's stored parameters, started by its owner.
 pub trait JobRunner: Send + 'static {
     fn start(self: Box<Self>, ctx: JobContext) -> Run;
+
+    /// Whether the work runs in another service (an external job, whose
+    /// publisher sends its events): it starts at once rather than on a
+    /// viewer's `ready`, takes no running slot, and its owner logs each
+    /// event before sending it, so no seq is ever reserved ahead.
+    fn remote(&self) -> bool {
+        false
+    }
 }

@@ -5,8 +5,9 @@
 mod admit;
 mod checkpoint;
 mod lifecycle;
+mod publish;
 
-use super::{JobDeps, JobFailure, JobRunner, PipelineMsg, ProgressReport};
+use super::{JobDeps, JobRunner, PipelineMsg, ProgressReport};
 use crate::clock;
 use crate::hub::{Connection, Frame, FrameKind, Sockets};
 use crate::metrics::Metrics;
@@ -14,7 +15,6 @@ use crate::store::{EventKind, StoreResult, StoredEvent};
 use bookstrack_protocol::{
     Envelope, JobState, JobStatus, MessageFactory, Payload, ProgressUpdate, RowError,
 };
-use serde_json::{Map, Value};
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
@@ -98,6 +98,11 @@ struct Owner {
     updates_since_persist: u64,
     last_persist: Instant,
     last_emitted_processed: Option<u64>,
+    /// An external job's (`JobRunner::remote`): it reserves no seqs ahead.
+    remote: bool,
+    /// What an external job's owner remembers of its publisher; boxed, so
+    /// that the other jobs' owners do not carry its room.
+    published: Option<Box<publish::Published>>,
 }
 
 pub(crate) fn spawn_owner(deps: &Arc<JobDeps>, start: OwnerStart) {
@@ -141,8 +146,10 @@ pub(crate) fn spawn_owner(deps: &Arc<JobDeps>, start: OwnerStart) {
         updates_since_persist: updates,
         last_persist,
         last_emitted_processed: last_emitted,
+        remote: start.runner.remote(),
+        published: None,
     };
-    let wait_for_ready = start.resumed.is_none();
+    let wait_for_ready = start.resumed.is_none() && !owner.remote;
     deps.tracker
         .spawn(owner.run(rx, tx, start.runner, wait_for_ready));
 }
@@ -187,7 +194,11 @@ impl Owner {
             // right after it, and a busy inbox cannot starve the sockets.
             tokio::select! {
                 biased;
-                _ = &mut cancelled => return Box::pin(self.shutdown(rx)).await,
+                _ = &mut cancelled => {
+                    // Before the shutdown's checkpoint: see `drop` below.
+                    drop(pipeline);
+                    return Box::pin(self.shutdown(rx)).await;
+                }
                 _ = self.sockets.ready(&self.factory) => {}
                 _ = &mut pipeline, if !pipeline_ended => pipeline_ended = true,
                 msg = rx.recv() => match msg {
@@ -205,6 +216,9 @@ impl Owner {
                 },
             }
         }
+        // The pipeline goes first: an external job's runner holds its
+        // publishers' route, which must close before the sockets linger.
+        drop(pipeline);
         // Boxed, like `shutdown`: a step taken once per job need not make
         // every waiting job's task larger.
         Box::pin(self.leave(rx)).await;
@@ -225,9 +239,10 @@ impl Owner {
                 if first_start {
                     self.emit(Payload::JobStarted { total_count: total }).await;
                 }
-                self.persist(Vec::new(), SEQ_RESERVE).await;
+                self.persist(Vec::new(), self.reserve()).await;
                 false
             }
+            PipelineMsg::Publish(batch) => self.on_publish(*batch).await,
             PipelineMsg::Progress(report) => {
                 self.on_progress(*report).await;
                 false
@@ -288,46 +303,14 @@ impl Owner {
         }
     }
 
-    async fn finish(
-        &mut self,
-        status: JobStatus,
-        current_status: &str,
-        verdict: Result<Map<String, Value>, JobFailure>,
-    ) {
-        let now = clock::now_ms();
-        self.state.status = status;
-        self.state.current_status = current_status.to_string();
-        self.state.end_time = Some(now);
-        let seq = self.state.last_seq + 1;
-        let env = match verdict {
-            Ok(extras) => self.factory.complete(
-                seq,
-                now,
-                self.state.total_count,
-                self.state.success_count,
-                self.state.failure_count,
-                extras,
-            ),
-            Err(f) => self.factory.error(seq, now, f.code, f.message),
-        };
-        let json = env.to_json();
-        self.state.last_seq = seq;
-        // The terminal event, the final state and the last output land in
-        // one transaction: a reader never sees one without the others.
-        self.persist(
-            vec![StoredEvent {
-                seq,
-                kind: EventKind::Terminal,
-                json: json.clone(),
-            }],
-            0,
-        )
-        .await;
-        self.fan_out(Frame::new(&env, json));
-        self.sockets.finish();
-        Metrics::inc(&self.deps.metrics.jobs_finished);
-        self.deps.cleanup.notify_one();
-        self.remove_input().await;
+    /// Seqs a checkpoint reserves ahead: none for an external job, whose
+    /// owner logs each event before it is sent.
+    fn reserve(&self) -> u64 {
+        if self.remote {
+            0
+        } else {
+            SEQ_RESERVE
+        }
     }
 
     /// Logs an event ahead of sending it (progress events: with the next

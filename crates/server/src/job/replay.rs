@@ -4,6 +4,7 @@
 
 use crate::clock;
 use crate::hub::Frame;
+use crate::metrics::{Metrics, ResumeOutcome};
 use crate::store::{JobStore, StoreResult};
 use bookstrack_protocol::{JobState, MessageFactory};
 use std::sync::Arc;
@@ -62,4 +63,17 @@ pub async fn replay_from_store(
             .cloned(),
     );
     Ok(out)
+}
+
+/// Counts a resume (a viewer that came with a `lastSeq`) by what it was owed.
+pub fn count_resume(metrics: &Metrics, last_seq: u64, frames: &[Arc<Frame>]) {
+    if last_seq == 0 {
+        return;
+    }
+    let outcome = match frames.first() {
+        None => ResumeOutcome::UpToDate,
+        Some(f) if f.seq.is_none() => ResumeOutcome::SnapshotNeeded,
+        Some(_) => ResumeOutcome::Replayed,
+    };
+    metrics.resumed(outcome);
 }

@@ -9,6 +9,7 @@
 pub mod ai_scan;
 pub mod csv_import;
 pub mod enrichment;
+pub mod external;
 pub mod synthetic;
 
 use crate::config::ScanConfig;
@@ -25,6 +26,8 @@ pub enum BuildError {
     InputMissing,
     #[error("bad job parameters: {0}")]
     BadParams(String),
+    #[error(transparent)]
+    TooManyJobs(#[from] external::TooManyJobs),
 }
 
 /// What a job runs, as stored with it: one variant per pipeline, tagged by
@@ -38,6 +41,7 @@ pub enum JobSpec {
     Enrichment(enrichment::EnrichmentSpec),
     AiScan(ai_scan::AiScanSpec),
     Synthetic(synthetic::Synthetic),
+    External(external::ExternalSpec),
 }
 
 /// What the pipelines use of the server: nothing of the job side, which
@@ -48,6 +52,8 @@ pub struct PipelineDeps {
     pub lookups: Arc<dyn LookupStore>,
     /// Shared by every enrichment job, so that rate limits hold across jobs.
     pub enricher: Arc<enrichment::Enricher>,
+    /// External jobs' publishers and limits.
+    pub external: external::ExternalDeps,
 }
 
 impl JobSpec {
@@ -58,6 +64,7 @@ impl JobSpec {
             JobSpec::Enrichment(_) => Pipeline::BatchEnrichment,
             JobSpec::AiScan(_) => Pipeline::AiScan,
             JobSpec::Synthetic(_) => Pipeline::Synthetic,
+            JobSpec::External(s) => s.pipeline,
         }
     }
 
@@ -84,6 +91,7 @@ impl JobSpec {
                 deps.lookups.clone(),
             )?),
             JobSpec::Synthetic(s) => Box::new(s),
+            JobSpec::External(s) => Box::new(external::External::build(s, &deps.external)?),
         })
     }
 }

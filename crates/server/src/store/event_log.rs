@@ -2,6 +2,7 @@
 //! run (one checkpoint's progress events, or one event logged ahead of its
 //! send), trimmed to the retention window in whole runs.
 
+use super::publisher;
 use super::schema::db;
 use super::*;
 use rusqlite::{params, Connection};
@@ -17,11 +18,12 @@ pub(super) fn insert_events(
     tx: &Connection,
     id: &str,
     events: &[StoredEvent],
+    keys: &[(u64, String)],
     retain: u64,
 ) -> StoreResult<()> {
     let mut st = tx
         .prepare_cached(
-            "INSERT INTO event_log (job_id, first_seq, last_seq, progress, json, kinds) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO event_log (job_id, first_seq, last_seq, progress, json, kinds, keys) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(db)?;
     let mut rest = events;
@@ -49,7 +51,8 @@ pub(super) fn insert_events(
             last as i64,
             progress as i64,
             json,
-            kinds
+            kinds,
+            publisher::run_keys(run, keys)
         ])
         .map_err(db)?;
         rest = tail;

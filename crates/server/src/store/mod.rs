@@ -6,12 +6,14 @@
 mod event_log;
 mod lookup;
 mod output;
+mod publisher;
 mod reader;
 mod schema;
 mod sqlite;
 mod writer;
 
 pub use event_log::TRIM_EVERY;
+pub use publisher::TokenRole;
 pub use reader::READER_THREADS;
 pub use schema::schema_version;
 pub use sqlite::SqliteStore;
@@ -85,6 +87,8 @@ pub struct NewJob {
     pub input_path: Option<String>,
     /// Pipeline-specific parameters needed to resume (JSON).
     pub params: Value,
+    /// An external job's publisher credential (docs/PROTOCOL.md §21).
+    pub publisher: Option<TokenRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -112,6 +116,8 @@ pub struct Checkpoint {
     /// Seqs up to here may be sent before the next checkpoint: a restart
     /// continues after it, so no seq a client saw is ever reused.
     pub seq_reserved: u64,
+    /// Idempotency keys of published events among `events`, by seq.
+    pub keys: Vec<(u64, String)>,
 }
 
 /// One output record as JSON text, with the stable work id by which a later
@@ -266,6 +272,18 @@ pub trait JobStore: Send + Sync + 'static {
     async fn earliest_end(&self) -> StoreResult<Option<i64>>;
     async fn input_path(&self, job_id: &str) -> StoreResult<Option<String>>;
     async fn delete_job(&self, job_id: &str) -> StoreResult<()>;
+    /// An external job's publisher credential, kept like the viewers' token.
+    async fn publisher_token(&self, job_id: &str) -> StoreResult<Option<TokenRecord>>;
+    /// As [`JobStore::replace_token`], for the publisher's credential.
+    async fn replace_publisher_token(
+        &self,
+        job_id: &str,
+        old: &TokenHash,
+        new: &TokenHash,
+        expires_at: i64,
+    ) -> StoreResult<bool>;
+    /// The idempotency keys of the job's retained events, with their seqs.
+    async fn publish_keys(&self, job_id: &str) -> StoreResult<Vec<(String, u64)>>;
 }
 
 /// Lookups over what many jobs and the operator stored: the enrichment

@@ -98,7 +98,7 @@ pub(super) fn open(path: &Path) -> StoreResult<Connection> {
 /// runs migrations n.. and ends at `MIGRATIONS.len()`. Append, never edit:
 /// a data dir already past a step never runs it again.
 const MIGRATIONS: &[fn(&Connection) -> rusqlite::Result<()>] =
-    &[v1_tables, v2_seq_reservation, v3_event_kinds];
+    &[v1_tables, v2_seq_reservation, v3_event_kinds, v4_publishers];
 
 fn v1_tables(c: &Connection) -> rusqlite::Result<()> {
     c.execute_batch(V1_TABLES)
@@ -123,6 +123,21 @@ fn v2_seq_reservation(c: &Connection) -> rusqlite::Result<()> {
 /// their JSON's type.
 fn v3_event_kinds(c: &Connection) -> rusqlite::Result<()> {
     c.execute_batch("ALTER TABLE event_log ADD COLUMN kinds TEXT NOT NULL DEFAULT ''")
+}
+
+/// External jobs (docs/PROTOCOL.md §21): the publisher's credential, and
+/// the idempotency keys of the events it published, one line per event of
+/// a run like `kinds` ('' for a run without any).
+fn v4_publishers(c: &Connection) -> rusqlite::Result<()> {
+    c.execute_batch(
+        "ALTER TABLE event_log ADD COLUMN keys TEXT NOT NULL DEFAULT '';
+         CREATE TABLE publisher_tokens (
+            job_id TEXT PRIMARY KEY,
+            hash BLOB NOT NULL,
+            expires_at INTEGER NOT NULL,
+            previous_hash BLOB
+         );",
+    )
 }
 
 /// Brings the database to the newest schema, one transaction per step, so

@@ -5,6 +5,7 @@
 
 use super::event_log::{self, insert_events};
 use super::output;
+use super::publisher::{self, TokenRole};
 use super::reader::{Reader, READER_THREADS};
 use super::schema::{db, migrate, open, parse_state};
 use super::writer::Writer;
@@ -85,11 +86,11 @@ impl JobStore for SqliteStore {
             if inserted == 0 {
                 return Err(StoreError::Duplicate(job.state.job_id.clone()));
             }
-            tx.execute(
-                "INSERT INTO tokens (job_id, hash, expires_at) VALUES (?1, ?2, ?3)",
-                params![job.state.job_id, &job.token_hash[..], job.token_expires_at],
-            )
-            .map_err(db)?;
+            let id = &job.state.job_id;
+            publisher::insert_token(tx, TokenRole::Viewer, id, &job.token_hash, job.token_expires_at)?;
+            if let Some(p) = &job.publisher {
+                publisher::insert_token(tx, TokenRole::Publisher, id, &p.hash, p.expires_at)?;
+            }
             Ok(())
         })
         .await
@@ -111,29 +112,8 @@ impl JobStore for SqliteStore {
 
     async fn token(&self, job_id: &str) -> StoreResult<Option<TokenRecord>> {
         let id = job_id.to_string();
-        self.read(move |c| {
-            let row: Option<(Vec<u8>, i64, Option<Vec<u8>>)> = c
-                .query_row(
-                    "SELECT hash, expires_at, previous_hash FROM tokens WHERE job_id = ?1",
-                    [&id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()
-                .map_err(db)?;
-            let to_hash = |h: Vec<u8>| -> StoreResult<TokenHash> {
-                h.try_into()
-                    .map_err(|_| StoreError::corrupt("a token hash is not 32 bytes"))
-            };
-            row.map(|(h, expires_at, prev)| {
-                Ok(TokenRecord {
-                    hash: to_hash(h)?,
-                    expires_at,
-                    previous: prev.map(to_hash).transpose()?,
-                })
-            })
-            .transpose()
-        })
-        .await
+        self.read(move |c| publisher::read_token(c, TokenRole::Viewer, &id))
+            .await
     }
 
     async fn replace_token(
@@ -145,21 +125,39 @@ impl JobStore for SqliteStore {
     ) -> StoreResult<bool> {
         let (id, old, new) = (job_id.to_string(), *old, *new);
         self.write(move |c| {
-            let n = c
-                .execute(
-                    "UPDATE tokens SET hash = ?1, expires_at = ?2, previous_hash = ?4
-                     WHERE job_id = ?3 AND hash = ?4",
-                    params![&new[..], expires_at, id, &old[..]],
-                )
-                .map_err(db)?;
-            Ok(n == 1)
+            publisher::replace_token(c, TokenRole::Viewer, &id, &old, &new, expires_at)
         })
         .await
     }
 
+    async fn publisher_token(&self, job_id: &str) -> StoreResult<Option<TokenRecord>> {
+        let id = job_id.to_string();
+        self.read(move |c| publisher::read_token(c, TokenRole::Publisher, &id))
+            .await
+    }
+
+    async fn replace_publisher_token(
+        &self,
+        job_id: &str,
+        old: &TokenHash,
+        new: &TokenHash,
+        expires_at: i64,
+    ) -> StoreResult<bool> {
+        let (id, old, new) = (job_id.to_string(), *old, *new);
+        self.write(move |c| {
+            publisher::replace_token(c, TokenRole::Publisher, &id, &old, &new, expires_at)
+        })
+        .await
+    }
+
+    async fn publish_keys(&self, job_id: &str) -> StoreResult<Vec<(String, u64)>> {
+        let id = job_id.to_string();
+        self.read(move |c| publisher::keys(c, &id)).await
+    }
+
     async fn append_event(&self, job_id: &str, event: StoredEvent, retain: u64) -> StoreResult<()> {
         let id = job_id.to_string();
-        self.write(move |c| insert_events(c, &id, &[event], retain))
+        self.write(move |c| insert_events(c, &id, &[event], &[], retain))
             .await
     }
 
@@ -177,7 +175,7 @@ impl JobStore for SqliteStore {
     async fn checkpoint(&self, job_id: &str, cp: Checkpoint) -> StoreResult<()> {
         let id = job_id.to_string();
         self.write(move |tx| {
-            insert_events(tx, &id, &cp.events, cp.retain)?;
+            insert_events(tx, &id, &cp.events, &cp.keys, cp.retain)?;
             output::append(tx, &id, &cp.items, &cp.errors)?;
             if let Some(state) = cp.state.as_ref().filter(|s| s.status.is_terminal()) {
                 output::index_works(tx, &state.job_id)?;
@@ -322,6 +320,7 @@ impl JobStore for SqliteStore {
                 "items",
                 "row_errors",
                 "tokens",
+                "publisher_tokens",
                 "jobs",
             ] {
                 tx.execute(&format!("DELETE FROM {table} WHERE job_id = ?1"), [&id])

@@ -158,6 +158,7 @@ async fn from_store(
         Ok(f) => f,
         Err(e) => return Err((CLOSE_INTERNAL, e.to_string(), conn)),
     };
+    crate::job::count_resume(&jobs.metrics, last_seq, &frames);
     conn.viewer.push_replay(frames);
     conn.viewer.finish();
     if !state.status.is_terminal() {

@@ -14,6 +14,7 @@ mod enrichment;
 mod flow;
 mod formats;
 mod properties;
+mod publish;
 mod resume;
 mod scan;
 mod store_contract;

@@ -6,7 +6,7 @@
 use bookstrack_protocol::{JobState, JobStatus, Pipeline, RowError};
 use bookstrack_server::store::{
     CatalogEntry, Checkpoint, EventKind, Item, JobStore, LookupStore, NewJob, SqliteStore,
-    StoreError, StoredEvent, TRIM_EVERY,
+    StoreError, StoredEvent, TokenRecord, TRIM_EVERY,
 };
 use bookstrack_server::token;
 use serde_json::json;
@@ -24,7 +24,9 @@ macro_rules! contract {
                 events_keep_the_kind_they_were_logged_with,
                 a_checkpoint_keeps_state_output_and_cursor_together,
                 the_terminal_checkpoint_logs_its_event_and_clears_the_input,
-                ended_jobs_are_found_then_deleted_with_all_they_hold
+                ended_jobs_are_found_then_deleted_with_all_they_hold,
+                a_publisher_key_is_kept_apart_from_the_viewers_token,
+                publish_keys_live_as_long_as_their_events
             );
         }
     };
@@ -56,6 +58,7 @@ fn new_job(id: &str) -> (NewJob, token::TokenHash) {
             token_expires_at: 9_000,
             input_path: Some(format!("/tmp/{id}")),
             params: json!({"runner": "x"}),
+            publisher: None,
         },
         hash,
     )
@@ -257,6 +260,90 @@ async fn ended_jobs_are_found_then_deleted_with_all_they_hold(s: &dyn JobStore) 
     assert!(s.output("a").await.unwrap().is_none());
     assert!(s.events_after("a", 0, 100).await.unwrap().is_empty());
     assert_eq!(s.earliest_end().await.unwrap(), None);
+}
+
+async fn a_publisher_key_is_kept_apart_from_the_viewers_token(s: &dyn JobStore) {
+    let (mut job, viewer) = new_job("a");
+    let (_, publisher) = token::generate();
+    job.publisher = Some(TokenRecord {
+        hash: publisher,
+        expires_at: 50_000,
+        previous: None,
+    });
+    s.create_job(job).await.unwrap();
+    let (plain, _) = new_job("b");
+    s.create_job(plain).await.unwrap();
+    assert!(
+        s.publisher_token("b").await.unwrap().is_none(),
+        "a built-in job has none"
+    );
+    let p = s.publisher_token("a").await.unwrap().unwrap();
+    assert_eq!((p.hash, p.expires_at), (publisher, 50_000));
+    assert_eq!(s.token("a").await.unwrap().unwrap().hash, viewer);
+    let (_, new) = token::generate();
+    assert!(
+        !s.replace_publisher_token("a", &viewer, &new, 60_000)
+            .await
+            .unwrap(),
+        "the viewers' token does not replace the publisher's"
+    );
+    assert!(s
+        .replace_publisher_token("a", &publisher, &new, 60_000)
+        .await
+        .unwrap());
+    let p = s.publisher_token("a").await.unwrap().unwrap();
+    assert_eq!((p.hash, p.previous), (new, Some(publisher)));
+    assert_eq!(
+        s.token("a").await.unwrap().unwrap().hash,
+        viewer,
+        "untouched"
+    );
+    s.delete_job("a").await.unwrap();
+    assert!(s.publisher_token("a").await.unwrap().is_none());
+}
+
+async fn publish_keys_live_as_long_as_their_events(s: &dyn JobStore) {
+    let (job, _) = new_job("a");
+    s.create_job(job).await.unwrap();
+    for batch in 0..3u64 {
+        let seqs = (batch * TRIM_EVERY + 1)..=((batch + 1) * TRIM_EVERY);
+        s.checkpoint(
+            "a",
+            Checkpoint {
+                events: seqs.clone().map(progress).collect(),
+                keys: seqs
+                    .filter(|q| q % 2 == 0)
+                    .map(|q| (q, format!("k{q}")))
+                    .collect(),
+                retain: TRIM_EVERY,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let keys = s.publish_keys("a").await.unwrap();
+    let kept: Vec<u64> = s
+        .events_after("a", 0, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert!(!keys.is_empty());
+    for (k, seq) in &keys {
+        assert_eq!(k, &format!("k{seq}"));
+        assert!(kept.contains(seq), "the key of a retained event");
+    }
+    assert!(
+        keys.iter().all(|(_, q)| q % 2 == 0),
+        "events without a key have none"
+    );
+    assert_eq!(keys.len(), kept.len() / 2, "every retained key");
+    assert!(
+        !keys.iter().any(|(_, q)| *q <= TRIM_EVERY),
+        "trimmed with the first run"
+    );
 }
 
 // The lookups: SQLite only.

@@ -48,6 +48,7 @@ impl Owner {
             Ok(f) => f,
             Err(e) => return Err((SubscribeError::Store(e), conn)),
         };
+        crate::job::count_resume(&self.deps.metrics, last_seq, &frames);
         conn.viewer.push_replay(frames);
         if self.state.status.is_terminal() {
             conn.viewer.finish();

@@ -47,6 +47,7 @@ impl Owner {
             events,
             retain: self.deps.limits.event_retention,
             seq_reserved,
+            keys: Vec::new(),
         };
         let (store, id) = (self.deps.store.clone(), self.state.job_id.clone());
         let write = self

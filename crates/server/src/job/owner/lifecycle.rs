@@ -2,15 +2,69 @@
 //! way when its job ends, and a server shutdown.
 
 use super::{Owner, OwnerMsg};
+use crate::clock;
+use crate::hub::Frame;
 use crate::hub::CLOSE_GOING_AWAY;
 use crate::job::{JobContext, JobFailure, JobRunner, PipelineMsg, ResumePoint, Run, Stopped};
+use crate::metrics::Metrics;
+use crate::store::{EventKind, StoredEvent};
 use bookstrack_protocol::ErrorCode;
+use bookstrack_protocol::JobStatus;
 use futures_util::FutureExt;
+use serde_json::{Map, Value};
 use std::future::Future;
 use std::pin::Pin;
 use tokio::sync::mpsc;
 
 impl Owner {
+    pub(super) async fn finish(
+        &mut self,
+        status: JobStatus,
+        current_status: &str,
+        verdict: Result<Map<String, Value>, JobFailure>,
+    ) {
+        let now = clock::now_ms();
+        self.state.status = status;
+        self.state.current_status = current_status.to_string();
+        self.state.end_time = Some(now);
+        let seq = self.state.last_seq + 1;
+        let env = match verdict {
+            Ok(extras) => self.factory.complete(
+                seq,
+                now,
+                self.state.total_count,
+                self.state.success_count,
+                self.state.failure_count,
+                extras,
+            ),
+            Err(f) => self.factory.error(seq, now, f.code, f.message),
+        };
+        let json = env.to_json();
+        self.state.last_seq = seq;
+        // The terminal event, the final state and the last output land in
+        // one transaction: a reader never sees one without the others.
+        self.persist(
+            vec![StoredEvent {
+                seq,
+                kind: EventKind::Terminal,
+                json: json.clone(),
+            }],
+            0,
+        )
+        .await;
+        self.fan_out(Frame::new(&env, json));
+        self.ended();
+        self.remove_input().await;
+    }
+
+    /// After the terminal event is logged and sent: every viewer is told,
+    /// and the cleanup learns of a new end time.
+    pub(super) fn ended(&mut self) {
+        self.sockets.finish();
+        Metrics::inc(&self.deps.metrics.jobs_finished);
+        self.deps.cleanup.notify_one();
+    }
+
     /// Stops taking viewers, serves those already on their way (the job
     /// has ended: a replay and a close), and lets every socket close.
     pub(super) async fn leave(&mut self, mut rx: mpsc::Receiver<OwnerMsg>) {
@@ -54,11 +108,15 @@ impl Owner {
             failure: self.state.failure_count,
         };
         let ctx = JobContext::new(tx.clone(), cancel.clone(), resume);
-        let running = self.deps.running.clone();
+        // An external job's work runs elsewhere: it takes no running slot.
+        let running = (!runner.remote()).then(|| self.deps.running.clone());
         Box::pin(async move {
-            let _permit = tokio::select! {
-                p = running.acquire_owned() => p,
-                _ = cancel.cancelled() => return,
+            let _permit = match running {
+                Some(running) => tokio::select! {
+                    p = running.acquire_owned() => Some(p),
+                    _ = cancel.cancelled() => return,
+                },
+                None => None,
             };
             let outcome = match runner.start(ctx) {
                 Run::Blocking(f) => tokio::task::spawn_blocking(f)

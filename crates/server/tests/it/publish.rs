@@ -1,0 +1,429 @@
+//! External jobs and the publisher API (docs/PROTOCOL.md §21): the hub's
+//! rules on published events, idempotency keys, the publisher key, the
+//! silence timeout, restarts, and each limit at its edge.
+
+use crate::common::*;
+use bookstrack_server::Config;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+struct External {
+    job: String,
+    token: String,
+    key: String,
+}
+
+async fn create(srv: &TestServer, body: Value) -> (u16, Value) {
+    srv.post_json("/api/jobs", &body).await
+}
+
+async fn external(srv: &TestServer, total: u64) -> External {
+    let (status, body) = create(
+        srv,
+        json!({"pipeline": "batch_enrichment", "totalCount": total}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let d = &body["data"];
+    External {
+        job: d["jobId"].as_str().unwrap().into(),
+        token: d["token"].as_str().unwrap().into(),
+        key: d["publisherKey"].as_str().unwrap().into(),
+    }
+}
+
+/// Status, body and `Retry-After` of one publish request.
+async fn publish_raw(
+    srv: &TestServer,
+    job: &str,
+    key: &str,
+    body: String,
+) -> (u16, Value, Option<String>) {
+    let resp = srv
+        .http
+        .post(format!("{}/api/jobs/{job}/events", srv.url))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, resp.json().await.unwrap_or(Value::Null), retry)
+}
+
+async fn publish(srv: &TestServer, j: &External, events: Value) -> (u16, Value) {
+    let (s, b, _) = publish_raw(srv, &j.job, &j.key, json!({ "events": events }).to_string()).await;
+    (s, b)
+}
+
+fn progress(n: u64, key: &str) -> Value {
+    json!({"type": "progress", "key": key, "booksProcessed": n, "status": format!("Item {n}")})
+}
+
+fn seqs(body: &Value) -> Vec<Option<u64>> {
+    body["data"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seq"].as_u64())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_events_reach_viewers_under_the_hubs_rules() {
+    let srv = TestServer::start(|_| {}).await;
+    let j = external(&srv, 3).await;
+    let mut ws = srv.connect(&j.job, &j.token, "").await;
+    let (s, b) = publish(&srv, &j, json!([progress(1, "a"), progress(2, "b")])).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(seqs(&b), vec![Some(2), Some(3)], "job_started is seq 1");
+    assert_eq!(b["data"]["results"][0]["status"], "appended");
+    // A stale progress is refused; the events around it are not.
+    let (s, b) = publish(&srv, &j, json!([progress(1, "c"), progress(3, "d")])).await;
+    assert_eq!(s, 409, "{b}");
+    assert_eq!(b["error"]["code"], "STALE_PROGRESS");
+    assert_eq!(b["data"]["results"][0]["status"], "refused");
+    assert_eq!(seqs(&b), vec![None, Some(4)]);
+    let done = json!({"type": "complete", "key": "end", "result": {"books": [], "totalBooks": 99}, "successCount": 2});
+    let (s, b) = publish(&srv, &j, json!([done])).await;
+    assert_eq!((s, seqs(&b)), (200, vec![Some(5)]), "{b}");
+    // Sticky: nothing follows the terminal event, but its retry is recognised.
+    let (s, b) = publish(&srv, &j, json!([progress(3, "late")])).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (409, Some("JOB_ENDED")),
+        "{b}"
+    );
+    let (s, b) = publish(&srv, &j, json!([done])).await;
+    assert_eq!(
+        (s, b["data"]["results"][0]["status"].as_str()),
+        (200, Some("duplicate"))
+    );
+    assert_eq!(seqs(&b), vec![Some(5)]);
+
+    let (msgs, code) = read_to_close(&mut ws).await;
+    assert_eq!(code, Some(CLOSE_NORMAL));
+    let events: Vec<Value> = msgs.into_iter().filter(|m| m["seq"].is_u64()).collect();
+    assert_eq!(assert_contiguous(&events, 1), 5);
+    for e in &events {
+        assert_eq!(e["pipeline"], "batch_enrichment", "the factory's label");
+        assert_eq!(e["version"], "1.0.0");
+    }
+    assert_eq!(events[0]["payload"]["totalCount"], 3);
+    assert_eq!(events[1]["payload"]["booksProcessed"], 1);
+    assert_eq!(events[3]["payload"]["progress"], 1.0);
+    let result = &events[4]["payload"]["result"];
+    assert_eq!(
+        result["totalBooks"], 3,
+        "the hub's count, not the publisher's"
+    );
+    assert_eq!(result["successCount"], 2);
+    assert_eq!(result["failureCount"], 0);
+    assert_eq!(result["books"], json!([]));
+    let state = srv.wait_terminal(&j.job, &j.token).await;
+    assert_eq!(state["lastSeq"], 5);
+    let (_, text) = (
+        0,
+        srv.http
+            .get(format!("{}/metrics", srv.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    for line in [
+        "bookstrack_published_events_total{outcome=\"appended\"} 4",
+        "bookstrack_published_events_total{outcome=\"duplicate\"} 1",
+        "bookstrack_publish_refused_total{reason=\"stale_progress\"} 1",
+        "bookstrack_publish_refused_total{reason=\"job_ended\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_request_never_appends_twice() {
+    let srv = TestServer::start(|_| {}).await;
+    let j = external(&srv, 10).await;
+    let batch = json!([progress(1, "i1"), progress(2, "i2")]);
+    let (_, first) = publish(&srv, &j, batch.clone()).await;
+    let (s, again) = publish(&srv, &j, batch).await;
+    assert_eq!(s, 200);
+    assert_eq!(seqs(&first), seqs(&again));
+    assert_eq!(again["data"]["results"][1]["status"], "duplicate");
+    // Events without a key are each appended.
+    let bare = json!([{"type": "progress", "booksProcessed": 2}]);
+    let (_, a) = publish(&srv, &j, bare.clone()).await;
+    let (_, b) = publish(&srv, &j, bare).await;
+    assert_eq!((seqs(&a), seqs(&b)), (vec![Some(4)], vec![Some(5)]));
+    assert_eq!(again["data"]["lastSeq"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_publisher_key_publishes() {
+    let srv = TestServer::start(|_| {}).await;
+    let j = external(&srv, 1).await;
+    let body = json!({"events": [progress(1, "x")]}).to_string();
+    for wrong in [j.token.as_str(), "", &"0".repeat(64)] {
+        let (s, b, _) = publish_raw(&srv, &j.job, wrong, body.clone()).await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (401, Some("INVALID_TOKEN")),
+            "{wrong}"
+        );
+    }
+    let (s, _, _) = publish_raw(&srv, "no-such-job", &j.key, body.clone()).await;
+    assert_eq!(s, 404);
+    // A job of a built-in pipeline has no publisher.
+    let (other, _) = srv.start_import(&goodreads_csv(3, &[])).await;
+    let (s, _, _) = publish_raw(&srv, &other, &j.key, body.clone()).await;
+    assert_eq!(s, 404);
+    // The viewers' endpoints do not take the publisher key either.
+    let (s, _) = srv
+        .get(&format!("/api/job-state/{}", j.job), Some(&j.key))
+        .await;
+    assert_eq!(s, 401);
+    // A rotated key: the new one works, the old one no longer.
+    let resp = srv
+        .http
+        .post(format!(
+            "{}/api/jobs/{}/publisher-key/refresh",
+            srv.url, j.job
+        ))
+        .bearer_auth(&j.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let fresh: Value = resp.json().await.unwrap();
+    let new_key = fresh["data"]["publisherKey"].as_str().unwrap();
+    assert_ne!(new_key, j.key);
+    let (s, _, _) = publish_raw(&srv, &j.job, &j.key, body.clone()).await;
+    assert_eq!(s, 401);
+    let (s, _, _) = publish_raw(&srv, &j.job, new_key, body).await;
+    assert_eq!(s, 200);
+    let again = srv
+        .http
+        .post(format!(
+            "{}/api/jobs/{}/publisher-key/refresh",
+            srv.url, j.job
+        ))
+        .bearer_auth(&j.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409, "the replaced key");
+    let text = srv
+        .http
+        .get(format!("{}/metrics", srv.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("bookstrack_token_refreshes_total{credential=\"publisher\"} 1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_events_are_refused_with_the_reason() {
+    let srv = TestServer::start(|_| {}).await;
+    let j = external(&srv, 5).await;
+    for (ev, code) in [
+        (json!({"type": "progress", "seq": 9}), "INVALID_REQUEST"),
+        (
+            json!({"type": "progress", "pipeline": "ai_scan"}),
+            "INVALID_REQUEST",
+        ),
+        (json!({"type": "job_progress"}), "INVALID_REQUEST"),
+        (
+            json!({"type": "progress", "key": "has space"}),
+            "INVALID_REQUEST",
+        ),
+    ] {
+        let (s, b) = publish(&srv, &j, json!([ev])).await;
+        assert_eq!((s, b["error"]["code"].as_str()), (400, Some(code)), "{ev}");
+    }
+    for (ev, code) in [
+        (
+            json!({"type": "progress", "booksProcessed": 6}),
+            "INVALID_REQUEST",
+        ),
+        (
+            json!({"type": "progress", "progress": 1.5}),
+            "INVALID_REQUEST",
+        ),
+        (
+            json!({"type": "error", "code": "TOKEN_EXPIRED", "message": "x"}),
+            "INVALID_REQUEST",
+        ),
+    ] {
+        let (s, b) = publish(&srv, &j, json!([ev])).await;
+        assert_eq!((s, b["error"]["code"].as_str()), (409, Some(code)), "{ev}");
+    }
+    for body in [
+        json!({"pipeline": "synthetic"}),
+        json!({"pipeline": "csv_import", "seq": 1}),
+        json!({}),
+    ] {
+        let (s, b) = create(&srv, body.clone()).await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (400, Some("INVALID_REQUEST")),
+            "{body}"
+        );
+    }
+    let fail = json!({"type": "error", "code": "PROCESSING_FAILED", "message": "disk full"});
+    let (s, _) = publish(&srv, &j, json!([fail])).await;
+    assert_eq!(s, 200);
+    let state = srv.wait_terminal(&j.job, &j.token).await;
+    assert_eq!(state["status"], "failed");
+}
+
+fn limits(c: &mut Config) {
+    c.publish.max_events = 4;
+    c.publish.max_event_bytes = 200;
+    c.publish.max_request_bytes = 4096;
+    c.publish.rate_per_job = 2.0;
+    c.publish.max_jobs_per_client = 2;
+}
+
+/// A progress event whose JSON, as the server re-serialises it, is `size` bytes.
+fn sized(size: usize) -> Value {
+    let base = json!({"type": "progress", "status": ""}).to_string().len();
+    json!({"type": "progress", "status": "s".repeat(size - base)})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_publish_limit_holds_at_its_edge() {
+    let srv = TestServer::start(limits).await;
+    let j = external(&srv, 0).await;
+    let (s, b) = publish(&srv, &j, json!([sized(201)])).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (413, Some("PAYLOAD_TOO_LARGE")),
+        "{b}"
+    );
+    let (s, b) = publish(&srv, &j, json!([sized(200)])).await;
+    assert_eq!(s, 200, "an event of exactly the limit: {b}");
+    let five: Vec<Value> = (0..5).map(|_| sized(40)).collect();
+    let (s, b) = publish(&srv, &j, json!(five)).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (413, Some("PAYLOAD_TOO_LARGE")),
+        "{b}"
+    );
+    // Burst of 2 × 4 events: 1 spent above, 4 + 3 more fit, the next waits.
+    let (s, _) = publish(&srv, &j, json!(five[..4])).await;
+    assert_eq!(s, 200);
+    let (s, _) = publish(&srv, &j, json!(five[..3])).await;
+    assert_eq!(s, 200);
+    let (s, b, retry) = publish_raw(
+        &srv,
+        &j.job,
+        &j.key,
+        json!({"events": [sized(40)]}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (429, Some("RATE_LIMITED")),
+        "{b}"
+    );
+    assert_eq!(retry.as_deref(), Some("1"));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (s, _) = publish(&srv, &j, json!([sized(40)])).await;
+    assert_eq!(s, 200, "the rate refills");
+    let big = format!("{{\"events\": [{}]}}", " ".repeat(4096));
+    let (s, b, _) = publish_raw(&srv, &j.job, &j.key, big).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (413, Some("PAYLOAD_TOO_LARGE"))
+    );
+    let (s, _) = publish(&srv, &j, json!([])).await;
+    assert_eq!(s, 400, "no events");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_holds_at_most_its_external_jobs() {
+    let srv = TestServer::start(limits).await;
+    let a = external(&srv, 1).await;
+    let _b = external(&srv, 1).await;
+    let resp = srv
+        .http
+        .post(format!("{}/api/jobs", srv.url))
+        .json(&json!({"pipeline": "ai_scan"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "RATE_LIMITED");
+    publish(&srv, &a, json!([{"type": "complete"}])).await;
+    srv.wait_terminal(&a.job, &a.token).await;
+    let mut freed = false;
+    for _ in 0..50 {
+        if create(&srv, json!({"pipeline": "ai_scan"})).await.0 == 202 {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(freed, "an ended job gives its slot back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_publisher_fails_its_job() {
+    let srv = TestServer::start(|c| c.publish.publisher_timeout = Duration::from_millis(400)).await;
+    let j = external(&srv, 2).await;
+    publish(&srv, &j, json!([progress(1, "p1")])).await;
+    let mut ws = srv.connect(&j.job, &j.token, "").await;
+    let (msgs, code) = read_to_close(&mut ws).await;
+    assert_eq!(code, Some(CLOSE_NORMAL));
+    let end = msgs.iter().rfind(|m| m["seq"].is_u64()).unwrap();
+    assert_eq!(end["type"], "error");
+    assert_eq!(end["payload"]["error"]["code"], "PROCESSING_FAILED");
+    let message = end["payload"]["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("publisher went away"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_the_job_waits_for_its_publisher_and_knows_its_keys() {
+    let srv = TestServer::start(|_| {}).await;
+    let j = external(&srv, 4).await;
+    let (_, before) = publish(&srv, &j, json!([progress(1, "k1"), progress(2, "k2")])).await;
+    let dir = srv.stop().await;
+    let mut config = Config::new(dir.path());
+    config.publish.publisher_timeout = Duration::from_secs(300);
+    let srv = TestServer::start_in(dir, config).await;
+    let (s, again) = publish(
+        &srv,
+        &j,
+        json!([progress(2, "k2"), progress(1, "k0"), progress(3, "k3")]),
+    )
+    .await;
+    assert_eq!(s, 409, "{again}");
+    assert_eq!(
+        seqs(&again)[0],
+        seqs(&before)[1],
+        "the key survived the restart"
+    );
+    assert_eq!(
+        again["data"]["results"][1]["error"]["code"],
+        "STALE_PROGRESS"
+    );
+    assert_eq!(seqs(&again)[2], Some(4), "seqs continue with no gap");
+    publish(&srv, &j, json!([{"type": "complete", "key": "done"}])).await;
+    let mut ws = srv.connect(&j.job, &j.token, "&lastSeq=0").await;
+    let (msgs, _) = read_to_close(&mut ws).await;
+    let events: Vec<Value> = msgs.into_iter().filter(|m| m["seq"].is_u64()).collect();
+    assert_eq!(assert_contiguous(&events, 1), 5);
+}
