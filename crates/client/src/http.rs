@@ -33,7 +33,13 @@ impl Client {
         &self.base
     }
 
-    async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(crate) async fn decode<T: DeserializeOwned>(
+        resp: reqwest::Response,
+    ) -> Result<T, ClientError> {
         let status = resp.status().as_u16();
         let body = resp.text().await?;
         if (200..300).contains(&status) {

@@ -6,17 +6,23 @@
 //!   kill it or run the command-line binary against it;
 //! - viewers: [`connect`], [`next_event`], [`next_json`] and the rest of
 //!   `ws.rs`; the HTTP API by URL in `api.rs`;
+//! - [`Proxy`]: a TCP proxy that cuts connections, a flaky network;
+//! - [`Worker`]: the example publisher in Python (`examples/publisher`);
 //! - [`goodreads`]: Goodreads exports of any size, for tests and benches.
 
 mod api;
 pub mod goodreads;
 mod proc;
+mod proxy;
 mod server;
+mod worker;
 mod ws;
 
 pub use api::{get, http, post_json, upload};
 pub use proc::ServerProc;
+pub use proxy::Proxy;
 pub use server::TestServer;
+pub use worker::Worker;
 pub use ws::*;
 
 /// Installs rustls' ring provider for this process, once.

@@ -1,6 +1,6 @@
 //! The SDK's integration tests, in one binary so the suite links the
 //! server once rather than once per file.
 
-mod proxy;
+mod publisher;
 mod resilience;
 mod resync;

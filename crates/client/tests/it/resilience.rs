@@ -1,7 +1,6 @@
 //! The SDK against a real server behind a flaky proxy: cuts mid-stream,
 //! token expiry, resync retries, cancellation during backoff, token files.
 
-use crate::proxy::Proxy;
 use bookstrack_client::{
     Client, ClientError, FileTokenStore, JobStream, ReconnectPolicy, ResyncPolicy, StreamOptions,
     TokenStore,
@@ -10,6 +9,7 @@ use bookstrack_protocol::{Envelope, Payload};
 use bookstrack_server::pipelines::synthetic::Synthetic;
 use bookstrack_server::pipelines::JobSpec;
 use bookstrack_server::App;
+use bookstrack_testkit::Proxy;
 use bookstrack_testkit::TestServer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

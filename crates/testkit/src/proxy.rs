@@ -1,6 +1,5 @@
 //! A TCP proxy for tests: forwards to a target, and can cut every live
 //! connection or refuse new ones, to play a flaky network.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
