@@ -2,14 +2,16 @@
 """A worker in another language, publishing an external job's progress
 through the BooksTrack hub over plain HTTP (docs/PROTOCOL.md §21).
 
-    python3 worker.py URL [ITEMS] [--lose-every N]
+    python3 worker.py URL [ITEMS] [--lose-every N] [--pace-ms MS]
 
 It creates a batch_enrichment job, prints one JSON line with the viewers'
 jobId and token, then reports each of ITEMS items and completes the job.
 Every request carries idempotency keys, so any request may be sent again:
 on a lost connection, a 5xx or a 429 it retries (waiting out Retry-After),
 and with --lose-every N every Nth request is sent twice, its first answer
-thrown away as if it had been lost. Standard library only.
+thrown away as if it had been lost; --pace-ms stands for the work an item
+takes. Its last line says how many requests it had to retry. Standard
+library only.
 """
 
 import json
@@ -18,6 +20,8 @@ import time
 import urllib.error
 import urllib.request
 
+RETRIES = 0
+
 
 def call(url, body, key=None, attempts=600):
     """POSTs JSON until an answer that is not a retryable failure."""
@@ -25,8 +29,11 @@ def call(url, body, key=None, attempts=600):
     headers = {"Content-Type": "application/json"}
     if key:
         headers["Authorization"] = "Bearer " + key
+    global RETRIES
     delay = 0.05
-    for _ in range(attempts):
+    for attempt in range(attempts):
+        if attempt:
+            RETRIES += 1
         req = urllib.request.Request(url, data=data, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
@@ -45,11 +52,16 @@ def call(url, body, key=None, attempts=600):
 
 def main():
     args = sys.argv[1:]
-    lose_every = 0
-    if "--lose-every" in args:
-        i = args.index("--lose-every")
-        lose_every = int(args[i + 1])
+    def option(name):
+        if name not in args:
+            return 0
+        i = args.index(name)
+        value = int(args[i + 1])
         del args[i : i + 2]
+        return value
+
+    lose_every = option("--lose-every")
+    pace = option("--pace-ms") / 1000.0
     base = args[0].rstrip("/")
     items = int(args[1]) if len(args) > 1 else 1000
     status, created = call(base + "/api/jobs", {"pipeline": "batch_enrichment", "totalCount": items})
@@ -73,7 +85,7 @@ def main():
         return answer["data"]["results"][0]["seq"]
 
     for n in range(1, items + 1):
-        # The work itself would go here.
+        time.sleep(pace)  # the work itself
         publish(
             {
                 "type": "progress",
@@ -85,7 +97,7 @@ def main():
             }
         )
     seq = publish({"type": "complete", "key": "done", "result": {"books": []}, "successCount": items})
-    print(json.dumps({"lastSeq": seq}), flush=True)
+    print(json.dumps({"lastSeq": seq, "retries": RETRIES}), flush=True)
 
 
 if __name__ == "__main__":

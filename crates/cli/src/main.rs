@@ -2,6 +2,7 @@
 
 mod alloc;
 mod catalog;
+mod publish;
 mod serve;
 mod tracing_init;
 use tracing_init::init_tracing;
@@ -87,6 +88,14 @@ enum Command {
     /// The local catalog used for offline enrichment.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Publish the progress of a job that runs elsewhere (a shell script's
+    /// worker loop): start, progress N/M, complete, fail.
+    Publish {
+        #[command(flatten)]
+        args: publish::PublishArgs,
+        #[command(flatten)]
+        server: ServerArg,
+    },
     /// Follow a job that is already running.
     Watch {
         job_id: String,
@@ -144,6 +153,7 @@ async fn run(cmd: Command) -> Result<ExitCode> {
             server,
             out,
         } => watch::enrich(&server.url, isbns, file.as_deref(), &out).await,
+        Command::Publish { args, server } => publish::publish(&server.url, args).await,
         Command::Watch {
             job_id,
             token,

@@ -50,6 +50,41 @@ pub struct ServeArgs {
     enrich: EnrichArgs,
     #[command(flatten)]
     scan: ScanArgs,
+    #[command(flatten)]
+    publish: PublishLimits,
+}
+
+/// External jobs and their publishers (docs/PROTOCOL.md §21).
+#[derive(Args, Debug, Clone)]
+pub struct PublishLimits {
+    #[arg(long, env = "BOOKSTRACK_MAX_PUBLISH_EVENTS", default_value_t = config::DEFAULT_MAX_PUBLISH_EVENTS)]
+    max_publish_events: usize,
+    #[arg(long, env = "BOOKSTRACK_MAX_PUBLISH_EVENT_BYTES", default_value_t = config::DEFAULT_MAX_PUBLISH_EVENT_BYTES)]
+    max_publish_event_bytes: usize,
+    #[arg(long, env = "BOOKSTRACK_MAX_PUBLISH_REQUEST_BYTES", default_value_t = config::DEFAULT_MAX_PUBLISH_REQUEST_BYTES)]
+    max_publish_request_bytes: usize,
+    /// Events per second one external job may be sent.
+    #[arg(long, env = "BOOKSTRACK_PUBLISH_RATE", default_value_t = config::DEFAULT_PUBLISH_RATE)]
+    publish_rate: f64,
+    #[arg(long, env = "BOOKSTRACK_MAX_EXTERNAL_JOBS_PER_CLIENT", default_value_t = config::DEFAULT_MAX_EXTERNAL_JOBS_PER_CLIENT)]
+    max_external_jobs_per_client: usize,
+    /// An external job whose publisher sends nothing for this long fails.
+    #[arg(long, env = "BOOKSTRACK_PUBLISHER_TIMEOUT_SECS", default_value_t = config::DEFAULT_PUBLISHER_TIMEOUT_SECS)]
+    publisher_timeout_secs: u64,
+    #[arg(long, env = "BOOKSTRACK_PUBLISHER_KEY_TTL_SECS", default_value_t = config::DEFAULT_PUBLISHER_KEY_TTL_SECS)]
+    publisher_key_ttl_secs: u64,
+}
+
+impl PublishLimits {
+    fn apply(&self, p: &mut config::PublishConfig) {
+        p.max_events = self.max_publish_events.max(1);
+        p.max_event_bytes = self.max_publish_event_bytes;
+        p.max_request_bytes = self.max_publish_request_bytes;
+        p.rate_per_job = self.publish_rate;
+        p.max_jobs_per_client = self.max_external_jobs_per_client;
+        p.publisher_timeout = Duration::from_secs(self.publisher_timeout_secs.max(1));
+        p.publisher_key_ttl = Duration::from_secs(self.publisher_key_ttl_secs);
+    }
 }
 
 /// How shelf photos are read.
@@ -158,6 +193,7 @@ impl ServeArgs {
         c.synthetic_jobs = self.enable_synthetic_jobs;
         self.enrich.apply(&mut c.enrich);
         self.scan.apply(&mut c.scan);
+        self.publish.apply(&mut c.publish);
         c
     }
 }

@@ -19,9 +19,9 @@ pub struct Worker {
 
 impl Worker {
     /// Starts the worker on `items` items, sending every `lose_every`th
-    /// request twice; `None` when there is no `python3` and the run is not
+    /// request twice and pausing `pace_ms` per item; `None` when there is no `python3` and the run is not
     /// CI (under `CI=true` a missing interpreter fails the test).
-    pub fn start(url: &str, items: u64, lose_every: u64) -> Option<Worker> {
+    pub fn start(url: &str, items: u64, lose_every: u64, pace_ms: u64) -> Option<Worker> {
         let found = Command::new("python3")
             .arg("--version")
             .output()
@@ -39,6 +39,7 @@ impl Worker {
             .arg(url)
             .arg(items.to_string())
             .args(["--lose-every", &lose_every.to_string()])
+            .args(["--pace-ms", &pace_ms.to_string()])
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 runs the worker");

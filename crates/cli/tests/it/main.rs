@@ -25,6 +25,7 @@ mod support {
 mod allocator;
 mod catalog;
 mod durability;
+mod publish;
 mod samples;
 mod scan;
 mod web;

@@ -65,7 +65,7 @@ async fn a_python_worker_loop_reaches_a_viewer_gap_free() {
     let srv = TestServer::start(|c| c.publish.rate_per_job = 100_000.0).await;
     let proxy = Proxy::start(srv.addr).await;
     let url = srv.url.clone();
-    let Some(mut worker) = tokio::task::spawn_blocking(move || Worker::start(&url, 1000, 10))
+    let Some(mut worker) = tokio::task::spawn_blocking(move || Worker::start(&url, 1000, 10, 0))
         .await
         .unwrap()
     else {
