@@ -4,7 +4,7 @@
 
 use crate::clock;
 use crate::metrics::Metrics;
-use crate::store::{JobStore, StoreError, TokenRole};
+use crate::store::{JobStore, StoreError};
 use crate::token::{self, TokenCheck};
 use axum::http::HeaderMap;
 
@@ -28,23 +28,7 @@ pub async fn authorize(
     job_id: &str,
     presented: Option<&str>,
 ) -> Result<(), AuthError> {
-    authorize_as(store, metrics, TokenRole::Viewer, job_id, presented).await
-}
-
-/// As [`authorize`], for either of a job's credentials: an external job's
-/// publisher key is checked exactly as the viewers' token is.
-pub async fn authorize_as(
-    store: &dyn JobStore,
-    metrics: &Metrics,
-    role: TokenRole,
-    job_id: &str,
-    presented: Option<&str>,
-) -> Result<(), AuthError> {
-    let record = match role {
-        TokenRole::Viewer => store.token(job_id).await,
-        TokenRole::Publisher => store.publisher_token(job_id).await,
-    }
-    .map_err(AuthError::Store)?;
+    let record = store.token(job_id).await.map_err(AuthError::Store)?;
     let verdict = match record {
         None => Err(Denied::NotFound),
         Some(r) => match token::check(presented, &r.hash, r.expires_at, clock::now_ms()) {

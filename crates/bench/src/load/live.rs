@@ -7,18 +7,18 @@ use crate::server::median;
 use anyhow::Result;
 use std::time::{Duration, Instant};
 
-struct LiveRun {
-    events_per_sec: f64,
-    p: Vec<f64>,
+pub(super) struct LiveRun {
+    pub(super) events_per_sec: f64,
+    pub(super) p: Vec<f64>,
     lost: u64,
-    cpu_per_kev: f64,
+    pub(super) cpu_per_kev: f64,
     load_cpu_per_kev: f64,
 }
 
 const PERCENTILES: [f64; 3] = [0.5, 0.99, 0.999];
 
 /// Every target over one and the same window, after the warm-up.
-async fn measure(targets: &mut [&mut Attached], seconds: u64) -> Result<Vec<LiveRun>> {
+pub(super) async fn measure(targets: &mut [&mut Attached], seconds: u64) -> Result<Vec<LiveRun>> {
     tokio::time::sleep(WARMUP).await;
     let mut cpu = Vec::new();
     for a in targets.iter_mut() {
@@ -44,7 +44,7 @@ async fn measure(targets: &mut [&mut Attached], seconds: u64) -> Result<Vec<Live
 }
 
 /// Medians of a target's runs.
-fn summary(runs: &[LiveRun]) -> String {
+pub(super) fn summary(runs: &[LiveRun]) -> String {
     let med = |f: fn(&LiveRun) -> f64| median(runs.iter().map(f).collect());
     format!(
         "{:.0} events/s delivered, p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, {:.1} ms of server CPU per 1k events",
@@ -56,7 +56,7 @@ fn summary(runs: &[LiveRun]) -> String {
     )
 }
 
-fn print_live(run: usize, target: &str, jobs: usize, r: &LiveRun) {
+pub(super) fn print_live(run: usize, target: &str, jobs: usize, r: &LiveRun) {
     println!(
         "{run:<4} {target:<10} {jobs:>6}  {:>10.0}  {:>7.3}  {:>7.3}  {:>7.3}  {:>5}  {:>10.2}  {:>10.2}",
         r.events_per_sec, r.p[0], r.p[1], r.p[2], r.lost, r.cpu_per_kev, r.load_cpu_per_kev

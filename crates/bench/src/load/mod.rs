@@ -9,6 +9,7 @@ mod live;
 mod nchan;
 mod persist;
 mod publish;
+mod published;
 mod reconnect;
 mod scenarios;
 mod stats;

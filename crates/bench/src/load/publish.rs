@@ -1,6 +1,9 @@
-//! Publishing to nchan for the side-by-side runs: HTTP POSTs on keep-alive
-//! connections, each message the same envelope BooksTrack sends, stamped
-//! with its publish time, so both targets carry the same bytes.
+//! Publishing over HTTP for the side-by-side runs: POSTs on keep-alive
+//! connections, each stamped with its publish time. To nchan (a path per
+//! line) each message is the envelope BooksTrack sends, so both carry the
+//! same bytes; to an external job of ours (a line `PATH KEY`, the publisher
+//! API of docs/PROTOCOL.md §21) it is the same progress as a published
+//! event, whose envelope the server builds.
 
 use bookstrack_protocol::{MessageFactory, Pipeline, ProgressUpdate};
 use std::net::{IpAddr, SocketAddr};
@@ -43,9 +46,16 @@ async fn publish(
     let period = Duration::from_secs_f64(1.0 / (rate * paths.len() as f64));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let factories: Vec<MessageFactory> = paths
+    let targets: Vec<(&str, Option<&str>)> = paths
         .iter()
-        .map(|p| MessageFactory::new(p.rsplit('/').next().unwrap_or(p), Pipeline::CsvImport))
+        .map(|l| match l.split_once(' ') {
+            Some((path, key)) => (path, Some(key)),
+            None => (l.as_str(), None),
+        })
+        .collect();
+    let factories: Vec<MessageFactory> = targets
+        .iter()
+        .map(|(p, _)| MessageFactory::new(p.rsplit('/').next().unwrap_or(p), Pipeline::CsvImport))
         .collect();
     let mut seqs = vec![0u64; paths.len()];
     for i in (0..paths.len()).cycle() {
@@ -56,22 +66,33 @@ async fn publish(
         seqs[i] += 1;
         let seq = seqs[i];
         let stamp = super::stats::now_us();
-        let msg = factories[i]
-            .progress(
-                seq,
-                (stamp / 1000) as i64,
-                ProgressUpdate {
-                    progress: 0.5,
-                    status: format!("Step {seq} of 100000"),
-                    books_processed: Some(seq),
-                    total_books: Some(100_000),
-                    current_title: Some(stamp.to_string()),
-                },
-            )
-            .to_json();
+        let (path, key) = targets[i];
+        let (msg, auth) = match key {
+            None => (
+                factories[i]
+                    .progress(
+                        seq,
+                        (stamp / 1000) as i64,
+                        ProgressUpdate {
+                            progress: 0.5,
+                            status: format!("Step {seq} of 100000"),
+                            books_processed: Some(seq),
+                            total_books: Some(100_000),
+                            current_title: Some(stamp.to_string()),
+                        },
+                    )
+                    .to_json(),
+                String::new(),
+            ),
+            Some(key) => (
+                format!(
+                    r#"{{"events":[{{"type":"progress","status":"Step {seq} of 100000","booksProcessed":{seq},"currentTitle":"{stamp}"}}]}}"#
+                ),
+                format!("Authorization: Bearer {key}\r\n"),
+            ),
+        };
         let req = format!(
-            "POST {} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{msg}",
-            paths[i],
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{msg}",
             msg.len()
         );
         w.write_all(req.as_bytes()).await?;

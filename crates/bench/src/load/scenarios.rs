@@ -68,6 +68,19 @@ pub enum LoadScenario {
         #[command(flatten)]
         load: LoadArgs,
     },
+    /// J external jobs with one viewer each, their publishers POSTing RATE
+    /// events/s each (docs/PROTOCOL.md §21), beside the same load from
+    /// internal synthetic jobs and nchan's HTTP publisher.
+    Published {
+        #[arg(long, default_value_t = 1000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
     /// State writes per progress update under the throttle, and write cost.
     Persist {
         #[arg(long, default_value_t = 1000)]
@@ -102,6 +115,41 @@ pub(super) async fn start_ours(dir: &std::path::Path, extra: &[&str]) -> Result<
     let mut args = vec!["--enable-synthetic-jobs", "--max-running-jobs", "1000000"];
     args.extend_from_slice(extra);
     ServerChild::start_with(&dir.join("data"), &args)
+}
+
+/// Creates `n` external jobs; returns their viewer URLs and, for each, its
+/// publish path and key (`PATH KEY`).
+async fn external_jobs(url: &str, n: usize) -> Result<(Vec<String>, Vec<String>)> {
+    let http = super::http();
+    let ws = url.replace("http://", "ws://");
+    let create = |_| {
+        let http = http.clone();
+        async move {
+            let body: Value = http
+                .post(format!("{url}/api/jobs"))
+                .json(&json!({"pipeline": "csv_import", "totalCount": 1_000_000_000u64}))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            anyhow::Ok(body["data"].clone())
+        }
+    };
+    let (mut urls, mut paths) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
+        for d in futures_util::future::join_all(chunk.iter().map(create)).await {
+            let d = d?;
+            let field = |k: &str| d[k].as_str().unwrap_or_default().to_string();
+            let job = field("jobId");
+            urls.push(format!(
+                "{ws}/ws/progress?jobId={job}&token={}&lastSeq={{seq}}",
+                field("token")
+            ));
+            paths.push(format!("/api/jobs/{job}/events {}", field("publisherKey")));
+        }
+    }
+    Ok((urls, paths))
 }
 
 /// Starts `n` synthetic jobs; returns their viewer URLs.
@@ -216,6 +264,33 @@ impl Attached {
         let before = settled_rss(server.pid()).await;
         let a = attach(Target::Ours(server), addr, urls, None, workers, dir).await?;
         Ok((a, before))
+    }
+
+    /// `n` external jobs, each published to at `rate` events/s over HTTP by
+    /// publisher processes of their own, as nchan's channels are.
+    pub(super) async fn external(n: usize, rate: f64, workers: usize) -> Result<Attached> {
+        let dir = tempfile::tempdir()?;
+        let server = start_ours(
+            dir.path(),
+            &[
+                "--max-external-jobs-per-client",
+                "1000000",
+                "--publish-rate",
+                "1000000",
+            ],
+        )
+        .await?;
+        let addr = addr_of(&server.url)?;
+        let (urls, paths) = external_jobs(&server.url, n).await?;
+        attach(
+            Target::Ours(server),
+            addr,
+            urls,
+            Some((paths, rate)),
+            workers,
+            dir,
+        )
+        .await
     }
 
     /// With `rate` the channels get a stream of messages; without, each
@@ -357,6 +432,12 @@ pub async fn run(s: LoadScenario) -> Result<()> {
             rate,
             load,
         } => super::reconnect::reconnect(viewers, rate, load).await,
+        LoadScenario::Published {
+            jobs,
+            rate,
+            seconds,
+            load,
+        } => super::published::published(jobs, rate, seconds, load).await,
         LoadScenario::Persist {
             jobs,
             rate,

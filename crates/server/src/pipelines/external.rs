@@ -10,6 +10,7 @@ use crate::config::PublishConfig;
 use crate::job::{
     JobContext, JobFailure, JobRunner, PublishAnswer, PublishBatch, Run, Stopped, Verdict,
 };
+use crate::store::TokenRecord;
 use bookstrack_protocol::{ErrorCode, Pipeline};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -41,6 +42,10 @@ const CALLS_QUEUED: usize = 8;
 struct Live {
     calls: mpsc::Sender<PublishBatch>,
     client: Option<IpAddr>,
+    /// The publisher key's record, once read from the store: a publish then
+    /// costs no read (measured: the read's thread hop was a fifth of the
+    /// server's CPU per published event, BENCHMARKS.md).
+    key: Option<TokenRecord>,
 }
 
 /// The external jobs of this server whose owner is live, by job id, and how
@@ -80,6 +85,7 @@ impl Publishers {
             Live {
                 calls: tx,
                 client: spec.client,
+                key: None,
             },
         );
         let reg = Registration {
@@ -93,6 +99,29 @@ impl Publishers {
     pub fn sender(&self, job_id: &str) -> Option<mpsc::Sender<PublishBatch>> {
         let live = self.live.lock().expect("live publishers");
         live.get(job_id).map(|l| l.calls.clone())
+    }
+
+    /// The live job's publisher key record, if read before.
+    pub fn cached_key(&self, job_id: &str) -> Option<TokenRecord> {
+        let live = self.live.lock().expect("live publishers");
+        live.get(job_id).and_then(|l| l.key.clone())
+    }
+
+    /// Keeps a record read from the store, unless one is kept already: a
+    /// refresh that landed meanwhile ([`Publishers::replace_key`]) wins.
+    pub fn cache_key(&self, job_id: &str, record: TokenRecord) {
+        let mut live = self.live.lock().expect("live publishers");
+        if let Some(l) = live.get_mut(job_id) {
+            l.key.get_or_insert(record);
+        }
+    }
+
+    /// After a refresh has replaced the key in the store.
+    pub fn replace_key(&self, job_id: &str, record: TokenRecord) {
+        let mut live = self.live.lock().expect("live publishers");
+        if let Some(l) = live.get_mut(job_id) {
+            l.key = Some(record);
+        }
     }
 
     /// External jobs not yet ended that `ip` holds.
