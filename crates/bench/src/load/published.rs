@@ -4,9 +4,76 @@
 //! in turn in every run: delivered events/s and publish-to-receive latency.
 
 use super::live::{measure, print_live, summary, LiveRun};
-use super::scenarios::{with_nchan, Attached, LoadArgs, WARMUP};
+use super::scenarios::{
+    addr_of, attach, start_ours, with_nchan, Attached, LoadArgs, Target, WARMUP,
+};
 use crate::server::median;
 use anyhow::Result;
+use serde_json::{json, Value};
+
+impl Attached {
+    /// `n` external jobs, each published to at `rate` events/s over HTTP by
+    /// publisher processes of their own, as nchan's channels are.
+    pub(super) async fn external(n: usize, rate: f64, workers: usize) -> Result<Attached> {
+        let dir = tempfile::tempdir()?;
+        let server = start_ours(
+            dir.path(),
+            &[
+                "--max-external-jobs-per-client",
+                "1000000",
+                "--publish-rate",
+                "1000000",
+            ],
+        )
+        .await?;
+        let addr = addr_of(&server.url)?;
+        let (urls, paths) = external_jobs(&server.url, n).await?;
+        attach(
+            Target::Ours(server),
+            addr,
+            urls,
+            Some((paths, rate)),
+            workers,
+            dir,
+        )
+        .await
+    }
+}
+
+/// Creates `n` external jobs; returns their viewer URLs and, for each, its
+/// publish path and key (`PATH KEY`).
+async fn external_jobs(url: &str, n: usize) -> Result<(Vec<String>, Vec<String>)> {
+    let http = super::http();
+    let ws = url.replace("http://", "ws://");
+    let create = |_| {
+        let http = http.clone();
+        async move {
+            let body: Value = http
+                .post(format!("{url}/api/jobs"))
+                .json(&json!({"pipeline": "csv_import", "totalCount": 1_000_000_000u64}))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            anyhow::Ok(body["data"].clone())
+        }
+    };
+    let (mut urls, mut paths) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
+        for d in futures_util::future::join_all(chunk.iter().map(create)).await {
+            let d = d?;
+            let field = |k: &str| d[k].as_str().unwrap_or_default().to_string();
+            let job = field("jobId");
+            urls.push(format!(
+                "{ws}/ws/progress?jobId={job}&token={}&lastSeq={{seq}}",
+                field("token")
+            ));
+            paths.push(format!("/api/jobs/{job}/events {}", field("publisherKey")));
+        }
+    }
+    Ok((urls, paths))
+}
 
 pub(super) async fn published(jobs: usize, rate: f64, seconds: u64, load: LoadArgs) -> Result<()> {
     let nchan = with_nchan(&load);

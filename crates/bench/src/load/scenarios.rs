@@ -101,13 +101,13 @@ pub(super) struct Attached {
     _dir: tempfile::TempDir,
 }
 
-enum Target {
+pub(super) enum Target {
     Ours(ServerChild),
     Nchan(Nchan),
     Floor(ServerChild),
 }
 
-fn addr_of(url: &str) -> Result<SocketAddr> {
+pub(super) fn addr_of(url: &str) -> Result<SocketAddr> {
     Ok(url.trim_start_matches("http://").parse()?)
 }
 
@@ -115,41 +115,6 @@ pub(super) async fn start_ours(dir: &std::path::Path, extra: &[&str]) -> Result<
     let mut args = vec!["--enable-synthetic-jobs", "--max-running-jobs", "1000000"];
     args.extend_from_slice(extra);
     ServerChild::start_with(&dir.join("data"), &args)
-}
-
-/// Creates `n` external jobs; returns their viewer URLs and, for each, its
-/// publish path and key (`PATH KEY`).
-async fn external_jobs(url: &str, n: usize) -> Result<(Vec<String>, Vec<String>)> {
-    let http = super::http();
-    let ws = url.replace("http://", "ws://");
-    let create = |_| {
-        let http = http.clone();
-        async move {
-            let body: Value = http
-                .post(format!("{url}/api/jobs"))
-                .json(&json!({"pipeline": "csv_import", "totalCount": 1_000_000_000u64}))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            anyhow::Ok(body["data"].clone())
-        }
-    };
-    let (mut urls, mut paths) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
-        for d in futures_util::future::join_all(chunk.iter().map(create)).await {
-            let d = d?;
-            let field = |k: &str| d[k].as_str().unwrap_or_default().to_string();
-            let job = field("jobId");
-            urls.push(format!(
-                "{ws}/ws/progress?jobId={job}&token={}&lastSeq={{seq}}",
-                field("token")
-            ));
-            paths.push(format!("/api/jobs/{job}/events {}", field("publisherKey")));
-        }
-    }
-    Ok((urls, paths))
 }
 
 /// Starts `n` synthetic jobs; returns their viewer URLs.
@@ -190,7 +155,7 @@ async fn synthetic_jobs(url: &str, n: usize, steps: u64, interval_ms: u64) -> Re
 /// viewer is in: BooksTrack's events come from the server, and a viewer
 /// process that also published would be awake, its CPU warm, whenever a
 /// frame arrived, which would flatter nchan's latency.
-async fn attach(
+pub(super) async fn attach(
     target: Target,
     addr: SocketAddr,
     urls: Vec<String>,
@@ -264,33 +229,6 @@ impl Attached {
         let before = settled_rss(server.pid()).await;
         let a = attach(Target::Ours(server), addr, urls, None, workers, dir).await?;
         Ok((a, before))
-    }
-
-    /// `n` external jobs, each published to at `rate` events/s over HTTP by
-    /// publisher processes of their own, as nchan's channels are.
-    pub(super) async fn external(n: usize, rate: f64, workers: usize) -> Result<Attached> {
-        let dir = tempfile::tempdir()?;
-        let server = start_ours(
-            dir.path(),
-            &[
-                "--max-external-jobs-per-client",
-                "1000000",
-                "--publish-rate",
-                "1000000",
-            ],
-        )
-        .await?;
-        let addr = addr_of(&server.url)?;
-        let (urls, paths) = external_jobs(&server.url, n).await?;
-        attach(
-            Target::Ours(server),
-            addr,
-            urls,
-            Some((paths, rate)),
-            workers,
-            dir,
-        )
-        .await
     }
 
     /// With `rate` the channels get a stream of messages; without, each

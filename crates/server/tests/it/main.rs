@@ -15,6 +15,7 @@ mod flow;
 mod formats;
 mod properties;
 mod publish;
+mod publish_limits;
 mod resume;
 mod scan;
 mod store_contract;

@@ -197,52 +197,15 @@ impl Owner {
                 current_title,
                 ..
             } => {
-                let total = total_books.unwrap_or(self.state.total_count);
-                let processed = books_processed.unwrap_or(self.state.processed_count);
-                if total > 0 && processed > total {
-                    return Err(invalid(format!(
-                        "booksProcessed {processed} is more than totalBooks {total}"
-                    )));
-                }
-                let fraction = match progress {
-                    Some(p) if !(0.0..=1.0).contains(&p) => {
-                        return Err(invalid(format!("progress {p} is not between 0 and 1")));
-                    }
-                    Some(p) => p,
-                    None if total == 0 => *progress_now,
-                    None => processed as f64 / total as f64,
-                };
-                let behind = self.last_emitted_processed.filter(|last| processed < *last);
-                if behind.is_some() || fraction < *progress_now {
-                    let message = match behind {
-                        Some(last) => format!(
-                            "booksProcessed {processed} is behind {last}, already sent: progress never goes backwards"
-                        ),
-                        None => format!(
-                            "progress {fraction} is behind {progress_now}, already sent: progress never goes backwards"
-                        ),
-                    };
-                    return Err((
-                        Refusal::StaleProgress,
-                        ApiError {
-                            code: ErrorCode::StaleProgress,
-                            message,
-                        },
-                    ));
-                }
-                *progress_now = fraction;
-                self.state.total_count = total;
-                self.state.processed_count = processed;
-                self.state.current_status.clone_from(&status);
-                self.last_emitted_processed = Some(processed);
                 let update = ProgressUpdate {
-                    progress: fraction,
+                    progress: progress.unwrap_or_default(),
                     status,
-                    books_processed: Some(processed),
-                    total_books: Some(total),
+                    books_processed,
+                    total_books,
                     current_title,
                 };
-                Ok((Payload::JobProgress(update), EventKind::Progress))
+                self.apply_progress(update, progress.is_some(), progress_now)
+                    .map(|u| (Payload::JobProgress(u), EventKind::Progress))
             }
             PublishEvent::Complete {
                 mut result,
@@ -281,6 +244,68 @@ impl Owner {
                 Ok((Payload::Error { error }, EventKind::Terminal))
             }
         }
+    }
+
+    /// A progress against the last one sent: refused if it goes back.
+    fn apply_progress(
+        &mut self,
+        update: ProgressUpdate,
+        given: bool,
+        progress_now: &mut f64,
+    ) -> Result<ProgressUpdate, (Refusal, ApiError)> {
+        let invalid = |message: String| {
+            (
+                Refusal::Invalid,
+                ApiError {
+                    code: ErrorCode::InvalidRequest,
+                    message,
+                },
+            )
+        };
+        let total = update.total_books.unwrap_or(self.state.total_count);
+        let processed = update.books_processed.unwrap_or(self.state.processed_count);
+        if total > 0 && processed > total {
+            return Err(invalid(format!(
+                "booksProcessed {processed} is more than totalBooks {total}"
+            )));
+        }
+        let fraction = match update.progress {
+            p if given && !(0.0..=1.0).contains(&p) => {
+                return Err(invalid(format!("progress {p} is not between 0 and 1")));
+            }
+            p if given => p,
+            _ if total == 0 => *progress_now,
+            _ => processed as f64 / total as f64,
+        };
+        let behind = self.last_emitted_processed.filter(|last| processed < *last);
+        if behind.is_some() || fraction < *progress_now {
+            let message = match behind {
+                    Some(last) => format!(
+                        "booksProcessed {processed} is behind {last}, already sent: progress never goes backwards"
+                    ),
+                    None => format!(
+                        "progress {fraction} is behind {progress_now}, already sent: progress never goes backwards"
+                    ),
+                };
+            return Err((
+                Refusal::StaleProgress,
+                ApiError {
+                    code: ErrorCode::StaleProgress,
+                    message,
+                },
+            ));
+        }
+        *progress_now = fraction;
+        self.state.total_count = total;
+        self.state.processed_count = processed;
+        self.state.current_status.clone_from(&update.status);
+        self.last_emitted_processed = Some(processed);
+        Ok(ProgressUpdate {
+            progress: fraction,
+            books_processed: Some(processed),
+            total_books: Some(total),
+            ..update
+        })
     }
 
     /// Logs the accepted events with their keys in one transaction, with the
