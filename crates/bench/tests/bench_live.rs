@@ -125,3 +125,27 @@ fn live_together_measures_both_targets_over_one_window() {
     assert!(out.contains("both targets run at once"), "{out}");
     assert!(out.contains("median of the runs' ratios"), "{out}");
 }
+
+/// `published`: external jobs over the publisher API beside internal ones.
+#[test]
+fn published_reports_external_jobs_beside_internal_ones() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bookstrack-bench"))
+        .args(["published", "--jobs", "20", "--rate", "20", "--no-nchan"])
+        .args(["--runs", "1", "--workers", "1", "--seconds", "2"])
+        .arg("--server-bin")
+        .arg(server_bin())
+        .output()
+        .unwrap();
+    let out =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    for target in ["internal", "external"] {
+        let r = rows(&out, target);
+        assert_eq!(r.len(), 1, "{out}");
+        assert_eq!(r[0].0, 20);
+        assert_delivered(r[0]);
+    }
+    assert!(
+        out.contains("external / internal, median of the runs' ratios"),
+        "{out}"
+    );
+}

@@ -334,3 +334,25 @@ async fn after_a_restart_the_job_waits_for_its_publisher_and_knows_its_keys() {
     let events: Vec<Value> = msgs.into_iter().filter(|m| m["seq"].is_u64()).collect();
     assert_eq!(assert_contiguous(&events, 1), 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_external_job_is_cleaned_up_like_any_other() {
+    let srv = TestServer::start(|c| c.job_retention = Duration::from_millis(300)).await;
+    let j = external(&srv, 1).await;
+    let done = json!([{"type": "complete", "key": "end"}]);
+    assert_eq!(publish(&srv, &j, done.clone()).await.0, 200);
+    let mut gone = false;
+    for _ in 0..100 {
+        let (s, _) = srv
+            .get(&format!("/api/job-state/{}", j.job), Some(&j.token))
+            .await;
+        if s == 404 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "deleted after its retention");
+    let (s, _) = publish(&srv, &j, done).await;
+    assert_eq!(s, 404, "its publisher key went with it");
+}
