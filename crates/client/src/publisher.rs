@@ -11,7 +11,7 @@
 use crate::{Client, ClientError, ReconnectPolicy};
 use bookstrack_protocol::publish::{
     CreateExternalJob, ExternalJobCreated, PublishEvent, PublishOutcome, PublishRequest,
-    PublishResponse, PublisherKeyRefreshed,
+    PublishResponse, PublisherKeyRefreshed, RefreshPublisherKey,
 };
 use bookstrack_protocol::{ApiSuccess, ErrorCode, Pipeline};
 use serde_json::{Map, Value};
@@ -241,23 +241,51 @@ impl Publisher {
             .map_err(|e| (e, retry_after))
     }
 
-    /// Replaces the publisher key; the old one stops working at once.
+    /// Replaces the publisher key; the old one stops working at once. The
+    /// new key is made here and sent, so a retry after a lost answer is
+    /// recognised by the server and this publisher is never locked out.
     pub async fn refresh_key(&mut self) -> Result<(), ClientError> {
+        let new_key = {
+            use rand::RngCore;
+            let mut raw = [0u8; 32];
+            rand::rng().fill_bytes(&mut raw);
+            raw.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        };
         let url = format!(
             "{}/api/jobs/{}/publisher-key/refresh",
             self.client.base_url(),
             self.job.job_id
         );
-        let resp = self
-            .client
-            .http()
-            .post(url)
-            .bearer_auth(&self.job.publisher_key)
-            .send()
-            .await?;
-        let fresh = Client::decode::<ApiSuccess<PublisherKeyRefreshed>>(resp)
-            .await?
-            .data;
+        let body = RefreshPublisherKey { new_key };
+        let mut attempt = 0;
+        let fresh = loop {
+            let sent = self
+                .client
+                .http()
+                .post(&url)
+                .bearer_auth(&self.job.publisher_key)
+                .json(&body)
+                .send()
+                .await;
+            let result = match sent {
+                Ok(resp) => Client::decode::<ApiSuccess<PublisherKeyRefreshed>>(resp).await,
+                Err(e) => Err(ClientError::Http(e)),
+            };
+            match result {
+                Ok(s) => break s.data,
+                Err(e) if !retryable(&e) => return Err(e),
+                Err(e) => {
+                    attempt += 1;
+                    if attempt >= self.policy.retry.max_attempts {
+                        return Err(ClientError::GaveUp {
+                            attempts: attempt,
+                            last: e.to_string(),
+                        });
+                    }
+                    tokio::time::sleep(self.policy.retry.delay(attempt - 1)).await;
+                }
+            }
+        };
         self.job.publisher_key = fresh.publisher_key;
         self.job.publisher_key_expires_at = fresh.publisher_key_expires_at;
         Ok(())

@@ -147,6 +147,15 @@ pub struct PublishResponse {
     pub last_seq: u64,
 }
 
+/// `POST /api/jobs/{jobId}/publisher-key/refresh`'s optional body: the new
+/// key, chosen by the publisher (64 hex characters), so that a retry after
+/// a lost answer is recognised instead of locking the publisher out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefreshPublisherKey {
+    pub new_key: String,
+}
+
 /// `POST /api/jobs/{jobId}/publisher-key/refresh`'s `data`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -158,6 +158,10 @@ async fn the_sdk_publisher_retries_without_duplicates() {
             );
         }
     }
+    // A rotated key: the publisher carries on with the new one.
+    let old_key = p.job.publisher_key.clone();
+    p.refresh_key().await.unwrap();
+    assert_ne!(p.job.publisher_key, old_key);
     let mut result = serde_json::Map::new();
     result.insert("books".into(), serde_json::json!([]));
     assert_eq!(p.complete(result, None, None).await.unwrap(), 1002);

@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use bookstrack_protocol::publish::{
     valid_key, CreateExternalJob, ExternalJobCreated, PublishOutcome, PublishRequest,
-    PublishResponse, PublisherKeyRefreshed, MAX_KEY_LEN,
+    PublishResponse, PublisherKeyRefreshed, RefreshPublisherKey, MAX_KEY_LEN,
 };
 use bookstrack_protocol::{ApiError, ApiSuccess, ErrorCode, Meta, Pipeline};
 use std::net::SocketAddr;
@@ -290,23 +290,61 @@ fn respond(resp: PublishResponse) -> Response {
     }
 }
 
-/// Rotates the publisher key: the old one stops working at once.
+/// The `newKey` of a refresh request, if it has a body.
+fn proposed_key(body: &Bytes) -> Result<Option<String>, ApiErr> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let req: RefreshPublisherKey = serde_json::from_slice(body).map_err(|e| {
+        ApiErr::bad_request(
+            ErrorCode::InvalidRequest,
+            format!("expected {{\"newKey\"}}: {e}"),
+        )
+    })?;
+    if req.new_key.len() != 64 || !req.new_key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiErr::bad_request(
+            ErrorCode::InvalidRequest,
+            "newKey is 64 hex characters",
+        ));
+    }
+    Ok(Some(req.new_key))
+}
+
+/// Rotates the publisher key: the old one stops working at once. The new
+/// key is the publisher's `newKey` if it sent one (else one made here), so
+/// that the same request sent again after a lost answer succeeds again.
 pub async fn refresh_key(
     State(app): State<Arc<App>>,
     Path(job_id): Path<String>,
     headers: HeaderMap,
+    body: Bytes,
 ) -> Result<Json<ApiSuccess<PublisherKeyRefreshed>>, ApiErr> {
+    let proposed = proposed_key(&body)?;
     let store = app.jobs.store.as_ref();
     let record = store
         .publisher_token(&job_id)
         .await?
         .ok_or_else(ApiErr::not_found)?;
     let presented = bearer(&headers).unwrap_or_default();
+    let now = clock::now_ms();
+    let answer = |key: String, expires_at: i64| {
+        Json(ApiSuccess::new(
+            PublisherKeyRefreshed {
+                publisher_key: key,
+                publisher_key_expires_at: expires_at,
+            },
+            now,
+        ))
+    };
     if !token::matches(presented, &record.hash) {
         if record
             .previous
             .is_some_and(|p| token::matches(presented, &p))
         {
+            // This very refresh, sent again: its key is the current one.
+            if let Some(key) = proposed.filter(|k| token::matches(k, &record.hash)) {
+                return Ok(answer(key, record.expires_at));
+            }
             return Err(ApiErr::new(
                 StatusCode::CONFLICT,
                 ErrorCode::Conflict,
@@ -316,11 +354,11 @@ pub async fn refresh_key(
         app.jobs.metrics.refused(Refusal::Unauthorized);
         return Err(ApiErr::unauthorized());
     }
-    let now = clock::now_ms();
     if now >= record.expires_at {
         return Err(ApiErr::expired());
     }
-    let (key, hash) = token::generate();
+    let key = proposed.unwrap_or_else(|| token::generate().0);
+    let hash = token::hash(&key);
     let expires_at = now + app.config.publish.publisher_key_ttl.as_millis() as i64;
     if !store
         .replace_publisher_token(&job_id, &record.hash, &hash, expires_at)
@@ -341,11 +379,5 @@ pub async fn refresh_key(
         },
     );
     app.jobs.metrics.token_refreshed(true);
-    Ok(Json(ApiSuccess::new(
-        PublisherKeyRefreshed {
-            publisher_key: key,
-            publisher_key_expires_at: expires_at,
-        },
-        now,
-    )))
+    Ok(answer(key, expires_at))
 }

@@ -233,7 +233,11 @@ impl Owner {
         match msg {
             PipelineMsg::Started { total } => {
                 let first_start = self.state.status == JobStatus::Queued;
-                self.state.total_count = total;
+                // A resumed job keeps the total it had: an external job's
+                // publisher may have set it after the job was created.
+                if first_start || self.state.total_count == 0 {
+                    self.state.total_count = total;
+                }
                 self.state.status = JobStatus::Running;
                 self.state.current_status = "Running".into();
                 if first_start {

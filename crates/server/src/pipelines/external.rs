@@ -196,7 +196,9 @@ impl External {
         tokio::pin!(cancelled);
         loop {
             let deadline = tokio::time::sleep(self.silence);
+            // A request that is there wins over the deadline it beat.
             tokio::select! {
+                biased;
                 batch = self.calls.recv() => {
                     let Some(batch) = batch else { return Err(Stopped) };
                     let n = batch.events.len() as f64;

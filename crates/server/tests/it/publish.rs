@@ -356,3 +356,74 @@ async fn an_ended_external_job_is_cleaned_up_like_any_other() {
     let (s, _) = publish(&srv, &j, done).await;
     assert_eq!(s, 404, "its publisher key went with it");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_total_the_publisher_raised_survives_a_restart() {
+    let srv = TestServer::start(|_| {}).await;
+    let j = external(&srv, 4).await;
+    let raise = json!({"type": "progress", "key": "r", "booksProcessed": 2, "totalBooks": 10});
+    assert_eq!(publish(&srv, &j, json!([raise])).await.0, 200);
+    // A raised total lowers the derived fraction: it holds, not refused.
+    let more = json!({"type": "progress", "booksProcessed": 3, "totalBooks": 20});
+    let (s, b) = publish(&srv, &j, json!([more])).await;
+    assert_eq!(s, 200, "{b}");
+    let dir = srv.stop().await;
+    let config = Config::new(dir.path());
+    let srv = TestServer::start_in(dir, config).await;
+    // No total given: the one set before the restart, not the creation's 4.
+    let (s, b) = publish(&srv, &j, json!([{"type": "progress", "booksProcessed": 7}])).await;
+    assert_eq!(s, 200, "{b}");
+    publish(&srv, &j, json!([{"type": "complete"}])).await;
+    let mut ws = srv.connect(&j.job, &j.token, "&lastSeq=0").await;
+    let (msgs, _) = read_to_close(&mut ws).await;
+    let events: Vec<Value> = msgs.into_iter().filter(|m| m["seq"].is_u64()).collect();
+    assert_eq!(events[2]["payload"]["progress"], 0.2, "held at 2/10");
+    assert_eq!(events[3]["payload"]["totalBooks"], 20);
+    let result = &events[4]["payload"]["result"];
+    assert_eq!(
+        (
+            result["totalBooks"].as_u64(),
+            result["successCount"].as_u64()
+        ),
+        (Some(20), Some(7))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_sent_again_after_a_lost_answer_succeeds_again() {
+    let srv = TestServer::start(|_| {}).await;
+    let j = external(&srv, 1).await;
+    let new_key = "ab".repeat(32);
+    let refresh = || {
+        srv.http
+            .post(format!(
+                "{}/api/jobs/{}/publisher-key/refresh",
+                srv.url, j.job
+            ))
+            .bearer_auth(&j.key)
+            .json(&json!({"newKey": new_key}))
+            .send()
+    };
+    for _ in 0..2 {
+        let resp = refresh().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["data"]["publisherKey"], new_key.as_str());
+    }
+    let (s, _, _) = publish_raw(
+        &srv,
+        &j.job,
+        &new_key,
+        json!({"events": [progress(1, "a")]}).to_string(),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, _, _) = publish_raw(
+        &srv,
+        &j.job,
+        &j.key,
+        json!({"events": [progress(1, "b")]}).to_string(),
+    )
+    .await;
+    assert_eq!(s, 401, "the old key no longer publishes");
+}

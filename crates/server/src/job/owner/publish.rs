@@ -23,7 +23,8 @@ pub(crate) struct Published {
     loaded: bool,
     keys: HashMap<String, u64>,
     /// Keys by seq, oldest first, to forget them as their events leave the
-    /// retention window.
+    /// log (which keeps up to `TRIM_EVERY` more than the retention: a key
+    /// is never forgotten here while the log still has it).
     order: VecDeque<(u64, String)>,
     last_progress: f64,
 }
@@ -69,7 +70,7 @@ impl Owner {
         let last = store
             .events_after(&id, self.state.last_seq.saturating_sub(1), 1)
             .await?;
-        let retain = self.deps.limits.event_retention.max(1);
+        let retain = self.deps.limits.event_retention.max(1) + crate::store::TRIM_EVERY;
         let p = self.published.get_or_insert_with(Box::default);
         for (k, seq) in keys {
             p.remember(k, seq, retain);
@@ -79,7 +80,13 @@ impl Owner {
             .and_then(|e| serde_json::from_str::<Envelope>(&e.json).ok())
             .map(Envelope::into_payload)
         {
+            // The state row follows the throttle; the log has every event:
+            // after a crash the newest progress is the truth.
             p.last_progress = u.progress;
+            let s = &mut self.state;
+            s.processed_count = u.books_processed.unwrap_or(s.processed_count);
+            s.total_count = u.total_books.unwrap_or(s.total_count);
+            s.current_status = u.status;
         }
         p.loaded = true;
         Ok(())
@@ -139,7 +146,7 @@ impl Owner {
                 let _ = batch.reply.send(PublishAnswer::Store(e));
                 return false;
             }
-            let retain = self.deps.limits.event_retention.max(1);
+            let retain = self.deps.limits.event_retention.max(1) + crate::store::TRIM_EVERY;
             let p = self.published.get_or_insert_with(Box::default);
             p.last_progress = progress_now;
             for (seq, k) in keys {
@@ -275,7 +282,10 @@ impl Owner {
             }
             p if given => p,
             _ if total == 0 => *progress_now,
-            _ => processed as f64 / total as f64,
+            // Derived from the counts, it holds its value when a raised
+            // total would take it back: only what the publisher said itself
+            // can be stale.
+            _ => (processed as f64 / total as f64).max(*progress_now),
         };
         let behind = self.last_emitted_processed.filter(|last| processed < *last);
         if behind.is_some() || fraction < *progress_now {
