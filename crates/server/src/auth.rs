@@ -4,7 +4,7 @@
 
 use crate::clock;
 use crate::metrics::Metrics;
-use crate::store::{JobStore, StoreError};
+use crate::store::{JobStore, StoreError, TokenRecord};
 use crate::token::{self, TokenCheck};
 use axum::http::HeaderMap;
 
@@ -29,6 +29,16 @@ pub async fn authorize(
     presented: Option<&str>,
 ) -> Result<(), AuthError> {
     let record = store.token(job_id).await.map_err(AuthError::Store)?;
+    check(metrics, record.as_ref(), presented).map_err(AuthError::Denied)
+}
+
+/// Checks `presented` against a credential's record (a job's token, or an
+/// external job's publisher key, `http/publish.rs`); counts refusals.
+pub fn check(
+    metrics: &Metrics,
+    record: Option<&TokenRecord>,
+    presented: Option<&str>,
+) -> Result<(), Denied> {
     let verdict = match record {
         None => Err(Denied::NotFound),
         Some(r) => match token::check(presented, &r.hash, r.expires_at, clock::now_ms()) {
@@ -40,7 +50,7 @@ pub async fn authorize(
     if matches!(verdict, Err(Denied::Invalid | Denied::Expired)) {
         Metrics::inc(&metrics.auth_failures);
     }
-    verdict.map_err(AuthError::Denied)
+    verdict
 }
 
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {

@@ -103,6 +103,12 @@ impl TestServer {
         post_json(&self.http, &self.url, path, body).await
     }
 
+    /// The text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let resp = self.http.get(format!("{}/metrics", self.url)).send().await;
+        resp.unwrap().text().await.unwrap()
+    }
+
     pub async fn connect(&self, job: &str, token: &str, extra: &str) -> Ws {
         let (ws, _) = tokio_tungstenite::connect_async(
             self.ws_url(&format!("jobId={job}&token={token}{extra}")),

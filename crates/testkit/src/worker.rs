@@ -2,6 +2,7 @@
 //! Python's standard library only), run against a server: what a team's
 //! own worker does with the publisher API (docs/PROTOCOL.md §21).
 
+use bookstrack_protocol::JobStarted;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Lines};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -45,6 +46,40 @@ impl Worker {
             .expect("python3 runs the worker");
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();
         Some(Worker { child, lines })
+    }
+
+    /// [`Worker::start`] off the async runtime, up to the job it created:
+    /// the worker and what a viewer of that job needs.
+    pub async fn launch(
+        url: &str,
+        items: u64,
+        lose_every: u64,
+        pace_ms: u64,
+    ) -> Option<(Worker, JobStarted)> {
+        let url = url.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut worker = Worker::start(&url, items, lose_every, pace_ms)?;
+            let first = worker.next_line();
+            let field = |k: &str| first[k].as_str().expect("jobId and token").to_string();
+            let job = JobStarted {
+                job_id: field("jobId"),
+                token: field("token"),
+                message: "external job".into(),
+                total_photos: None,
+                expires_at: None,
+                refreshable_from: None,
+            };
+            Some((worker, job))
+        })
+        .await
+        .unwrap()
+    }
+
+    /// [`Worker::finish`] off the async runtime.
+    pub async fn finished(self) -> Value {
+        tokio::task::spawn_blocking(move || self.finish())
+            .await
+            .unwrap()
     }
 
     /// The next line the worker printed, as JSON (blocking).

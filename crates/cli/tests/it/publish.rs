@@ -3,7 +3,7 @@
 
 use crate::support::*;
 use bookstrack_client::{Client, ReconnectPolicy, StreamOptions};
-use bookstrack_protocol::{Envelope, JobStarted, Payload};
+use bookstrack_protocol::{Envelope, Payload};
 use std::process::Command;
 use std::time::Duration;
 
@@ -88,27 +88,8 @@ async fn an_external_job_survives_a_kill9_of_the_server() {
     let fast = ["--publish-rate", "1000000"];
     let s1 = ServerProc::start(BOOKSTRACK, data.path(), 0, &fast);
     let (url, port) = (s1.url.clone(), s1.port);
-    let worker_url = url.clone();
-    let Some(mut worker) =
-        tokio::task::spawn_blocking(move || Worker::start(&worker_url, 1000, 10, 3))
-            .await
-            .unwrap()
-    else {
+    let Some((worker, job)) = Worker::launch(&url, 1000, 10, 3).await else {
         return;
-    };
-    let (worker, first) = tokio::task::spawn_blocking(move || {
-        let first = worker.next_line();
-        (worker, first)
-    })
-    .await
-    .unwrap();
-    let job = JobStarted {
-        job_id: first["jobId"].as_str().unwrap().into(),
-        token: first["token"].as_str().unwrap().into(),
-        message: String::new(),
-        total_photos: None,
-        expires_at: None,
-        refreshable_from: None,
     };
     let client = Client::new(url).unwrap();
     let reconnect = ReconnectPolicy {
@@ -135,9 +116,7 @@ async fn an_external_job_survives_a_kill9_of_the_server() {
         }
     }
     assert!(s2.is_some(), "the server was killed mid-job");
-    let last = tokio::task::spawn_blocking(move || worker.finish())
-        .await
-        .unwrap();
+    let last = worker.finished().await;
     assert_eq!(last["lastSeq"], 1002);
     assert!(
         last["retries"].as_u64().unwrap() > 0,

@@ -64,23 +64,9 @@ fn assert_once_each(events: &[Envelope], last: u64) {
 async fn a_python_worker_loop_reaches_a_viewer_gap_free() {
     let srv = TestServer::start(|c| c.publish.rate_per_job = 100_000.0).await;
     let proxy = Proxy::start(srv.addr).await;
-    let url = srv.url.clone();
-    let Some(mut worker) = tokio::task::spawn_blocking(move || Worker::start(&url, 1000, 10, 0))
-        .await
-        .unwrap()
-    else {
+    let Some((worker, job)) = Worker::launch(&srv.url, 1000, 10, 0).await else {
         return;
     };
-    let (worker, first) = tokio::task::spawn_blocking(move || {
-        let first = worker.next_line();
-        (worker, first)
-    })
-    .await
-    .unwrap();
-    let job = viewer_of(
-        first["jobId"].as_str().unwrap(),
-        first["token"].as_str().unwrap(),
-    );
     let client = Client::new(proxy.url()).unwrap();
     let mut stream = client.follow(
         &job,
@@ -90,21 +76,14 @@ async fn a_python_worker_loop_reaches_a_viewer_gap_free() {
         },
     );
     let events = watch(&mut stream, &proxy, 97).await;
-    let last = tokio::task::spawn_blocking(move || worker.finish())
-        .await
-        .unwrap();
+    let last = worker.finished().await;
     assert_eq!(
         last["lastSeq"], 1002,
         "job_started, 1,000 items, job_complete"
     );
     assert_once_each(&events, 1002);
     assert!(stream.reconnects >= 5, "{} reconnects", stream.reconnects);
-    let metrics = reqwest::get(format!("{}/metrics", srv.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = srv.metrics().await;
     assert!(
         metrics.contains("bookstrack_published_events_total{outcome=\"duplicate\"} 100"),
         "every tenth request was recognised:\n{metrics}"

@@ -5,16 +5,17 @@
 //! event are the owner's (`job/owner/publish.rs`), and the publish rate is
 //! the runner's (`pipelines/external.rs`).
 
+use crate::api_error::auth_err;
 use crate::api_error::ApiErr;
 use crate::app::{App, AppError};
-use crate::auth::bearer;
+use crate::auth::{self, bearer, AuthError, Denied};
 use crate::clock;
 use crate::job::{PublishAnswer, PublishBatch};
-use crate::metrics::{Metrics, Refusal};
+use crate::metrics::Refusal;
 use crate::pipelines::external::ExternalSpec;
 use crate::pipelines::{BuildError, JobSpec};
 use crate::store::TokenRecord;
-use crate::token::{self, TokenCheck};
+use crate::token;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{ConnectInfo, Path, State};
@@ -149,38 +150,25 @@ fn read_request(app: &App, body: Result<Bytes, BytesRejection>) -> Result<Publis
 }
 
 /// The publisher key against the live job's cached record, or the
-/// store's (then cached); refusals are counted like the viewers'.
+/// store's (then cached), by the same check as the viewers' token.
 async fn authorize_publisher(app: &App, job_id: &str, headers: &HeaderMap) -> Result<(), ApiErr> {
     let publishers = &app.pipelines.external.publishers;
     let record = match publishers.cached_key(job_id) {
-        Some(r) => r,
+        Some(r) => Some(r),
         None => {
-            let r = app
-                .jobs
-                .store
-                .publisher_token(job_id)
-                .await?
-                .ok_or_else(ApiErr::not_found)?;
-            publishers.cache_key(job_id, r.clone());
+            let r = app.jobs.store.publisher_token(job_id).await?;
+            if let Some(r) = &r {
+                publishers.cache_key(job_id, r.clone());
+            }
             r
         }
     };
-    match token::check(
-        bearer(headers),
-        &record.hash,
-        record.expires_at,
-        clock::now_ms(),
-    ) {
-        TokenCheck::Valid => Ok(()),
-        check => {
-            Metrics::inc(&app.jobs.metrics.auth_failures);
+    auth::check(&app.jobs.metrics, record.as_ref(), bearer(headers)).map_err(|d| {
+        if d != Denied::NotFound {
             app.jobs.metrics.refused(Refusal::Unauthorized);
-            Err(match check {
-                TokenCheck::Expired => ApiErr::expired(),
-                _ => ApiErr::unauthorized(),
-            })
         }
-    }
+        auth_err(AuthError::Denied(d))
+    })
 }
 
 pub async fn publish(
@@ -191,10 +179,16 @@ pub async fn publish(
 ) -> Result<Response, ApiErr> {
     authorize_publisher(&app, &job_id, &headers).await?;
     let req = read_request(&app, body)?;
+    // All that an answer without the live owner needs; the events go on.
+    let keys: Vec<Option<String>> = req
+        .events
+        .iter()
+        .map(|e| e.key().map(str::to_string))
+        .collect();
     if let Some(calls) = app.pipelines.external.publishers.sender(&job_id) {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let batch = PublishBatch {
-            events: req.events.clone(),
+            events: req.events,
             reply,
         };
         if calls.send(batch).await.is_ok() {
@@ -218,12 +212,12 @@ pub async fn publish(
             }
         }
     }
-    ended(&app, &job_id, req).await
+    ended(&app, &job_id, &keys).await
 }
 
 /// A request for a job with no live owner: one that has ended (a retry of
 /// its last events is recognised by their keys), or one being recovered.
-async fn ended(app: &App, job_id: &str, req: PublishRequest) -> Result<Response, ApiErr> {
+async fn ended(app: &App, job_id: &str, events: &[Option<String>]) -> Result<Response, ApiErr> {
     let store = app.jobs.store.as_ref();
     let state = store
         .job_state(job_id)
@@ -239,10 +233,9 @@ async fn ended(app: &App, job_id: &str, req: PublishRequest) -> Result<Response,
     }
     let keys: std::collections::HashMap<String, u64> =
         store.publish_keys(job_id).await?.into_iter().collect();
-    let results = req
-        .events
+    let results = events
         .iter()
-        .map(|ev| match ev.key().and_then(|k| keys.get(k)) {
+        .map(|key| match key.as_deref().and_then(|k| keys.get(k)) {
             Some(seq) => {
                 app.jobs.metrics.published_duplicate();
                 PublishOutcome::Duplicate { seq: *seq }

@@ -114,15 +114,7 @@ async fn auth_and_not_found_paths() {
     let (s, _) = srv.get("/api/jobs/nope/results", Some(&token)).await;
     assert_eq!(s, 404);
 
-    let metrics = srv
-        .http
-        .get(format!("{}/metrics", srv.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = srv.metrics().await;
     let line = metrics
         .lines()
         .find(|l| l.starts_with("bookstrack_auth_failures_total "))

@@ -61,6 +61,12 @@ pub(crate) async fn publish(srv: &TestServer, j: &External, events: Value) -> (u
     (s, b)
 }
 
+/// `POST /api/jobs/{id}/publisher-key/refresh` with the job's first key.
+async fn refresh_key(srv: &TestServer, j: &External) -> reqwest::Response {
+    let url = format!("{}/api/jobs/{}/publisher-key/refresh", srv.url, j.job);
+    srv.http.post(url).bearer_auth(&j.key).send().await.unwrap()
+}
+
 pub(crate) fn progress(n: u64, key: &str) -> Value {
     json!({"type": "progress", "key": key, "booksProcessed": n, "status": format!("Item {n}")})
 }
@@ -127,17 +133,7 @@ async fn published_events_reach_viewers_under_the_hubs_rules() {
     assert_eq!(result["books"], json!([]));
     let state = srv.wait_terminal(&j.job, &j.token).await;
     assert_eq!(state["lastSeq"], 5);
-    let (_, text) = (
-        0,
-        srv.http
-            .get(format!("{}/metrics", srv.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    let text = srv.metrics().await;
     for line in [
         "bookstrack_published_events_total{outcome=\"appended\"} 4",
         "bookstrack_published_events_total{outcome=\"duplicate\"} 1",
@@ -191,16 +187,7 @@ async fn only_the_publisher_key_publishes() {
         .await;
     assert_eq!(s, 401);
     // A rotated key: the new one works, the old one no longer.
-    let resp = srv
-        .http
-        .post(format!(
-            "{}/api/jobs/{}/publisher-key/refresh",
-            srv.url, j.job
-        ))
-        .bearer_auth(&j.key)
-        .send()
-        .await
-        .unwrap();
+    let resp = refresh_key(&srv, &j).await;
     assert_eq!(resp.status(), 200);
     let fresh: Value = resp.json().await.unwrap();
     let new_key = fresh["data"]["publisherKey"].as_str().unwrap();
@@ -209,26 +196,9 @@ async fn only_the_publisher_key_publishes() {
     assert_eq!(s, 401);
     let (s, _, _) = publish_raw(&srv, &j.job, new_key, body).await;
     assert_eq!(s, 200);
-    let again = srv
-        .http
-        .post(format!(
-            "{}/api/jobs/{}/publisher-key/refresh",
-            srv.url, j.job
-        ))
-        .bearer_auth(&j.key)
-        .send()
-        .await
-        .unwrap();
+    let again = refresh_key(&srv, &j).await;
     assert_eq!(again.status(), 409, "the replaced key");
-    let text = srv
-        .http
-        .get(format!("{}/metrics", srv.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = srv.metrics().await;
     assert!(text.contains("bookstrack_token_refreshes_total{credential=\"publisher\"} 1"));
 }
 
