@@ -8,13 +8,15 @@
 //!   `ws.rs`; the HTTP API by URL in `api.rs`;
 //! - [`Proxy`]: a TCP proxy that cuts connections, a flaky network;
 //! - [`Worker`]: the example publisher in Python (`examples/publisher`);
-//! - [`goodreads`]: Goodreads exports of any size, for tests and benches.
+//! - [`goodreads`]: Goodreads exports of any size, for tests and benches;
+//! - [`shelf`]: shelf photos, one drawn picture and a varied generator.
 
 mod api;
 pub mod goodreads;
 mod proc;
 mod proxy;
 mod server;
+pub mod shelf;
 mod worker;
 mod ws;
 
