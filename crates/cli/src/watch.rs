@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use bookstrack_client::{Client, ClientError, FileTokenStore, JobStream, StreamOptions};
-use bookstrack_protocol::{Envelope, Payload};
+use bookstrack_protocol::{Envelope, Payload, Pipeline};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
@@ -110,7 +110,7 @@ async fn follow(
         let b = ProgressBar::new(0);
         b.set_style(
             ProgressStyle::with_template(
-                "{bar:40.cyan/blue} {pos}/{len} rows  {per_sec}  eta {eta}  {wide_msg}",
+                "{bar:40.cyan/blue} {pos}/{len} {prefix}  {per_sec}  eta {eta}  {wide_msg}",
             )
             .expect("valid template"),
         );
@@ -132,6 +132,7 @@ async fn follow(
         if out.json {
             println!("{}", env.to_json());
         } else if let Some(b) = &bar {
+            b.set_prefix(unit(env.pipeline()));
             render(b, env.payload());
         } else {
             println!("{}", plain(&env));
@@ -168,6 +169,15 @@ async fn follow(
     }
 }
 
+/// What a pipeline counts: an import its rows, the others their books.
+fn unit(p: Pipeline) -> &'static str {
+    match p {
+        Pipeline::CsvImport => "rows",
+        Pipeline::BatchEnrichment | Pipeline::AiScan => "books",
+        Pipeline::Synthetic => "items",
+    }
+}
+
 fn render(bar: &ProgressBar, p: &Payload) {
     match p {
         Payload::JobStarted { total_count } => bar.set_length(*total_count),
@@ -189,7 +199,11 @@ fn render(bar: &ProgressBar, p: &Payload) {
 fn plain(env: &Envelope) -> String {
     let seq = env.seq().map(|s| format!("#{s} ")).unwrap_or_default();
     match env.payload() {
-        Payload::JobStarted { total_count } => format!("{seq}started: {total_count} rows"),
+        // A scan knows its books only once it has found them.
+        Payload::JobStarted { total_count: 0 } => format!("{seq}started"),
+        Payload::JobStarted { total_count } => {
+            format!("{seq}started: {total_count} {}", unit(env.pipeline()))
+        }
         Payload::JobProgress(u) => format!(
             "{seq}{:>5.1}% {}{}",
             u.progress * 100.0,
