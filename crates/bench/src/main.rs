@@ -13,6 +13,7 @@ mod enrich;
 mod import;
 mod load;
 mod server;
+mod shelves;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -43,6 +44,8 @@ enum Scenario {
     Enrich(enrich::EnrichArgs),
     #[command(flatten)]
     Load(load::LoadScenario),
+    /// The offline shelf scan on varied pictures beside one plain tesseract pass.
+    Shelves(shelves::ShelvesArgs),
     /// One load-generator process (started by the scenarios above).
     #[command(hide = true)]
     Worker(load::worker::WorkerArgs),
@@ -79,14 +82,18 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    // The internal subcommands never start a server.
-    if !matches!(cli.scenario, Scenario::Worker(_) | Scenario::Floor(_)) {
+    // The internal subcommands and the shelf scan never start a server.
+    if !matches!(
+        cli.scenario,
+        Scenario::Worker(_) | Scenario::Floor(_) | Scenario::Shelves(_)
+    ) {
         server::set_server_bin(cli.server_bin)?;
     }
     match cli.scenario {
         Scenario::Import(a) => import::import(a).await,
         Scenario::Enrich(a) => enrich::enrich(a.books, a.runs).await,
         Scenario::Load(s) => load::run(s).await,
+        Scenario::Shelves(a) => tokio::task::spawn_blocking(|| shelves::run(a)).await?,
         Scenario::Worker(a) => load::worker::run(a).await,
         Scenario::Floor(a) => tokio::task::spawn_blocking(|| load::floor::run(a)).await?,
     }

@@ -225,7 +225,9 @@ function render(job) {
   $('.pct', el).textContent = `${Math.round((v.progress ?? 0) * 100)}%`;
   // Progress events carry no ok/failed counts: shown once a snapshot or the end gives them.
   const known = v.status !== 'running' || v.success > 0 || v.failure > 0;
-  $('.counts', el).textContent = `${fmt(v.processed)} of ${fmt(v.total)} processed${known ? ` · ${fmt(v.success)} ok · ${fmt(v.failure)} failed` : ''}`;
+  // A scan counts books: read of found, matched to a known book or not.
+  const [done, ok, bad] = job.rec.pipeline === 'ai_scan' ? ['books read', 'matched', 'not matched'] : ['processed', 'ok', 'failed'];
+  $('.counts', el).textContent = `${fmt(v.processed)} of ${fmt(v.total)} ${done}${known ? ` · ${fmt(v.success)} ${ok} · ${fmt(v.failure)} ${bad}` : ''}`;
   $('.eta', el).textContent = eta(job);
   $('.current', el).textContent = v.title && v.status === 'running' ? `${v.text} — ${v.title}` : v.text;
 }

@@ -35,6 +35,9 @@ pub struct ProgressReport {
     pub errors: Vec<RowError>,
     /// Where to restart after a crash (pipeline-defined, e.g. input records consumed).
     pub cursor: u64,
+    /// A new total, once the pipeline knows it: a scan counts its books
+    /// only after finding them on every photo.
+    pub total: Option<u64>,
 }
 
 #[derive(Debug)]

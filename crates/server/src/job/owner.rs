@@ -273,6 +273,9 @@ impl Owner {
         s.success_count = r.success;
         s.failure_count = r.failure;
         s.current_status = r.status.clone();
+        if let Some(total) = r.total {
+            s.total_count = total;
+        }
         self.cursor = r.cursor;
         self.pending_items.extend(r.items);
         self.pending_errors.extend(r.errors);

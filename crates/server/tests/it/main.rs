@@ -8,7 +8,6 @@ mod common {
     pub use bookstrack_testkit::goodreads::{goodreads_csv, isbn13, HEADER as GOODREADS_HEADER};
     pub use bookstrack_testkit::*;
 }
-mod shelf;
 
 mod enrichment;
 mod flow;
@@ -18,6 +17,7 @@ mod publish;
 mod publish_limits;
 mod resume;
 mod scan;
+mod scan_uploads;
 mod store_contract;
 mod synthetic;
 mod timers;

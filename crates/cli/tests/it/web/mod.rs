@@ -5,8 +5,6 @@
 mod browser;
 mod results;
 mod samples;
-#[path = "../../../../server/tests/it/shelf.rs"]
-mod shelf;
 
 use crate::support::*;
 use browser::Browser;

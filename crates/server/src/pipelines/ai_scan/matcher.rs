@@ -111,59 +111,64 @@ pub fn similarity(line: &str, title: &str) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// Books found in one photo's lines, and suggestions from what is left.
-pub fn match_lines(
-    lines: &[Line],
-    known: &[Known],
-    photo: usize,
-) -> (Vec<Detected>, Vec<Detected>) {
-    let mut used = vec![false; lines.len()];
-    let mut found = Vec::new();
-    for k in known {
-        let best = lines
+/// One book as read (its lines, the title first), matched to a known
+/// book, or else a suggestion made of what it reads as; None when it
+/// reads as too little to suggest. The flag says whether it matched.
+pub fn match_book(lines: &[Line], known: &[Known], photo: usize) -> Option<(Detected, bool)> {
+    let first = lines.first()?;
+    let joined = lines
+        .iter()
+        .map(|l| l.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    // The title line first: the whole book's text only when it matches nothing.
+    for text in [first.text.as_str(), joined.as_str()] {
+        let best = known
             .iter()
-            .enumerate()
-            .filter(|(i, _)| !used[*i])
-            .map(|(i, l)| (i, similarity(&l.text, &k.title)))
+            .map(|k| (k, similarity(text, &k.title)))
             .max_by(|a, b| a.1.total_cmp(&b.1));
-        if let Some((i, score)) = best.filter(|(_, s)| *s >= MATCH_THRESHOLD) {
-            used[i] = true;
-            found.push(Detected {
-                title: k.title.clone(),
-                author: k.author.clone(),
-                confidence: (score * (0.5 + 0.5 * lines[i].confidence)).clamp(0.0, 1.0),
-                isbn: k.isbn13.clone(),
-                // An imported book keeps its id; any other gets the one an
-                // import of the same book would get.
-                work_id: Some(k.work_id.clone().unwrap_or_else(|| {
-                    let key = match &k.isbn13 {
-                        Some(i) => format!("isbn:{i}"),
-                        None => format!("t:{}", title_author_key(&k.title, k.author.as_deref())),
-                    };
-                    work_id_for(&key)
-                })),
-                photo,
-                read_as: lines[i].text.clone(),
-            });
+        if let Some((k, score)) = best.filter(|(_, s)| *s >= MATCH_THRESHOLD) {
+            return Some((
+                Detected {
+                    title: k.title.clone(),
+                    author: k.author.clone(),
+                    confidence: (score * (0.5 + 0.5 * first.confidence)).clamp(0.0, 1.0),
+                    isbn: k.isbn13.clone(),
+                    work_id: Some(known_work_id(k)),
+                    photo,
+                    read_as: text.to_string(),
+                },
+                true,
+            ));
         }
     }
-    let suggestions = lines
-        .iter()
-        .zip(&used)
-        .filter(|(l, u)| {
-            !**u && l.text.chars().filter(|c| c.is_alphabetic()).count() >= MIN_SUGGESTION_LETTERS
-        })
-        .map(|(l, _)| Detected {
-            title: l.text.clone(),
-            author: None,
-            confidence: (l.confidence * 0.5).clamp(0.0, 1.0),
-            isbn: None,
-            work_id: None,
-            photo,
-            read_as: l.text.clone(),
-        })
-        .collect();
-    (found, suggestions)
+    let letters = first.text.chars().filter(|c| c.is_alphabetic()).count();
+    (letters >= MIN_SUGGESTION_LETTERS).then(|| {
+        (
+            Detected {
+                title: first.text.clone(),
+                author: lines.get(1).map(|l| l.text.clone()),
+                confidence: (first.confidence * 0.5).clamp(0.0, 1.0),
+                isbn: None,
+                work_id: None,
+                photo,
+                read_as: joined.clone(),
+            },
+            false,
+        )
+    })
+}
+
+/// An imported book keeps its id; any other gets the one an import of
+/// the same book would get.
+fn known_work_id(k: &Known) -> String {
+    k.work_id.clone().unwrap_or_else(|| {
+        let key = match &k.isbn13 {
+            Some(i) => format!("isbn:{i}"),
+            None => format!("t:{}", title_author_key(&k.title, k.author.as_deref())),
+        };
+        work_id_for(&key)
+    })
 }
 
 #[cfg(test)]
@@ -196,39 +201,45 @@ mod tests {
     }
 
     #[test]
-    fn known_books_are_matched_and_the_rest_suggested() {
-        let lines = vec![
-            Line {
-                text: "THE TIME MACHlNE".into(),
-                confidence: 0.9,
-            },
-            Line {
-                text: "Unknown Spine Text".into(),
-                confidence: 0.8,
-            },
-            Line {
-                text: "~".into(),
-                confidence: 0.3,
-            },
-        ];
+    fn a_book_is_matched_or_else_suggested_or_dropped() {
+        let line = |t: &str, c| Line {
+            text: t.into(),
+            confidence: c,
+        };
         let known = vec![Known {
             title: "The Time Machine".into(),
             author: Some("H.G. Wells".into()),
             isbn13: Some("9780000000002".into()),
             work_id: None,
         }];
-        let (found, sugg) = match_lines(&lines, &known, 2);
-        assert_eq!(found.len(), 1);
-        assert_eq!(found[0].title, "The Time Machine");
-        assert_eq!(found[0].photo, 2);
-        assert!(found[0].confidence > 0.8);
+        let (found, matched) = match_book(
+            &[line("THE TIME MACHlNE", 0.9), line("WELLS", 0.8)],
+            &known,
+            2,
+        )
+        .unwrap();
+        assert!(matched);
+        assert_eq!((found.title.as_str(), found.photo), ("The Time Machine", 2));
+        assert!(found.confidence > 0.8);
         assert_eq!(
-            found[0].work_id.as_deref(),
+            found.work_id.as_deref(),
             Some(work_id_for("isbn:9780000000002").as_str()),
             "the id an import of the same book gets"
         );
-        assert_eq!(sugg.len(), 1);
-        assert_eq!(sugg[0].title, "Unknown Spine Text");
-        assert!(sugg[0].confidence < 0.5);
+        let (sugg, matched) = match_book(
+            &[line("Unknown Spine Text", 0.8), line("Some Author", 0.7)],
+            &known,
+            1,
+        )
+        .unwrap();
+        assert!(!matched);
+        assert_eq!(sugg.title, "Unknown Spine Text");
+        assert_eq!(sugg.author.as_deref(), Some("Some Author"));
+        assert!(sugg.confidence < 0.5);
+        assert!(
+            match_book(&[line("~", 0.3)], &known, 1).is_none(),
+            "too little to suggest"
+        );
+        assert!(match_book(&[], &known, 1).is_none());
     }
 }

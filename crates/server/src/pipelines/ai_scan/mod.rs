@@ -1,15 +1,22 @@
-//! `ai_scan`: photos of a bookshelf in, the books on it out. Stages, each a
-//! progress event: received, analysing, detected, matching.
+//! `ai_scan`: photos of a bookshelf in, the books on it out. First every
+//! photo's books are found (`Found 9 books on photo 1 of 2`), so the job
+//! knows its total, then they are read on every core (`Reading 3 of 9`),
+//! each a progress event that moves the bar and carries the book.
 
+mod books;
 pub mod gemini;
 pub mod image;
+mod ink;
+pub mod locate;
 pub mod matcher;
 pub mod ocr;
+pub mod parallel;
 mod tally;
+mod tesseract;
 
 use super::BuildError;
 use crate::config::ScanConfig;
-use crate::job::{JobContext, JobRunner, ProgressReport, Run, Stopped, Verdict};
+use crate::job::{JobContext, JobRunner, Run, Stopped, Verdict};
 use crate::store::LookupStore;
 use matcher::{Known, Line};
 use std::path::{Path, PathBuf};
@@ -19,27 +26,113 @@ use tally::Tally;
 /// Known books loaded to match against, at most.
 const KNOWN_LIMIT: u64 = 50_000;
 
-/// What reads the text off a shelf photo. Called on the blocking pool.
+/// A book found on a photo: read already (a provider that reads the whole
+/// photo at once), or located and waiting to be read.
+pub enum Found {
+    Read(Vec<Line>),
+    Unread(ocr::BookCrops),
+}
+
+/// Answers for books as they are read (index, lines): false to stop.
+pub type Sink<'a> = tesseract::Sink<'a>;
+
+/// What finds and reads the books on a shelf photo. Called on blocking
+/// threads, `read` on several at once.
 pub trait ScanProvider: Send + Sync {
-    fn read(&self, photo: &Path, mime: &str) -> Result<Vec<Line>, String>;
+    fn locate(&self, photo: &Path, mime: &str) -> Result<Vec<Found>, String>;
+    /// Reads `books` (each with its index), answering each into `sink`
+    /// with its lines, the title first (none when nothing is legible), as
+    /// soon as it is read; `scratch` is a folder of its own to work in.
+    fn read(&self, books: &[(usize, &Found)], scratch: &Path, sink: &mut Sink<'_>);
+}
+
+/// Answers the books a provider read with the photo.
+fn answer_read(books: &[(usize, &Found)], sink: &mut Sink<'_>) -> Vec<(usize, ocr::BookCrops)> {
+    let mut unread = Vec::new();
+    for (i, f) in books {
+        match f {
+            Found::Read(lines) => {
+                if !sink(*i, Ok(lines.clone())) {
+                    return Vec::new();
+                }
+            }
+            Found::Unread(c) => unread.push((*i, c.clone())),
+        }
+    }
+    unread
 }
 
 impl ScanProvider for ocr::Ocr {
-    fn read(&self, photo: &Path, _mime: &str) -> Result<Vec<Line>, String> {
-        let scratch = photo.with_extension("scratch");
-        std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
-        let r = ocr::Ocr::read(self, photo, &scratch);
-        let _ = std::fs::remove_dir_all(&scratch);
-        r
+    fn locate(&self, photo: &Path, _mime: &str) -> Result<Vec<Found>, String> {
+        let img = ::image::ImageReader::open(photo)
+            .and_then(::image::ImageReader::with_guessed_format)
+            .map_err(|e| format!("the photo cannot be opened: {e}"))?
+            .decode()
+            .map_err(|e| format!("the photo cannot be decoded: {e}"))?;
+        Ok(self
+            .find_books(&img.to_rgb8())
+            .into_iter()
+            .map(Found::Unread)
+            .collect())
     }
+
+    fn read(&self, books: &[(usize, &Found)], scratch: &Path, sink: &mut Sink<'_>) {
+        let unread = answer_read(books, sink);
+        let unread: Vec<(usize, &ocr::BookCrops)> = unread.iter().map(|(i, c)| (*i, c)).collect();
+        self.read_books(&unread, scratch, sink);
+    }
+}
+
+/// One photo found and read start to end, as the pipeline reads it but
+/// without a job: its books, each flagged whether it matched a known book.
+/// For benches and tests (`crates/bench/src/shelves.rs`).
+pub fn read_photo(
+    provider: &dyn ScanProvider,
+    photo: &Path,
+    mime: &str,
+    known: &[Known],
+    scratch: &Path,
+) -> Result<Vec<(matcher::Detected, bool)>, String> {
+    let found = provider.locate(photo, mime)?;
+    let mut out = Vec::new();
+    let mut failed = None;
+    parallel::in_order(
+        0,
+        found.len(),
+        readers(),
+        |share, sink| {
+            let books: Vec<(usize, &Found)> = share.iter().map(|&i| (i, &found[i])).collect();
+            provider.read(&books, &scratch.join(share[0].to_string()), sink);
+        },
+        |_, read| match read {
+            Ok(lines) => {
+                out.extend(matcher::match_book(&lines, known, 1));
+                true
+            }
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        },
+    );
+    failed.map_or(Ok(out), Err)
 }
 
 /// Gemini's client is async: it runs on the server's runtime.
 struct GeminiOnRuntime(gemini::Gemini, tokio::runtime::Handle);
 
 impl ScanProvider for GeminiOnRuntime {
-    fn read(&self, photo: &Path, mime: &str) -> Result<Vec<Line>, String> {
-        self.1.block_on(self.0.read(photo, mime))
+    fn locate(&self, photo: &Path, mime: &str) -> Result<Vec<Found>, String> {
+        let books = self.1.block_on(self.0.read(photo, mime))?;
+        Ok(books.into_iter().map(|l| Found::Read(vec![l])).collect())
+    }
+
+    fn read(&self, books: &[(usize, &Found)], _scratch: &Path, sink: &mut Sink<'_>) {
+        for (i, _) in answer_read(books, sink) {
+            if !sink(i, Err("gemini reads whole photos".into())) {
+                return;
+            }
+        }
     }
 }
 
@@ -73,6 +166,8 @@ pub fn provider(
 
 pub struct AiScan {
     photos: Vec<(PathBuf, String)>,
+    /// Where readers keep their crops: in the job's folder.
+    scratch: PathBuf,
     provider: Box<dyn ScanProvider>,
     store: Arc<dyn LookupStore>,
     runtime: tokio::runtime::Handle,
@@ -106,19 +201,11 @@ impl AiScan {
             .map_err(|_| BuildError::BadParams("no runtime".into()))?;
         Ok(AiScan {
             photos,
+            scratch: dir.join("scratch"),
             provider: provider(config, runtime.clone()).map_err(BuildError::BadParams)?,
             store,
             runtime,
         })
-    }
-}
-
-fn report(status: String, processed: u64) -> ProgressReport {
-    ProgressReport {
-        status,
-        processed,
-        cursor: processed,
-        ..Default::default()
     }
 }
 
@@ -128,10 +215,15 @@ impl JobRunner for AiScan {
     }
 }
 
+/// Threads reading books at once: one Tesseract pass per core.
+fn readers() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+}
+
 impl AiScan {
     fn run(self, ctx: &JobContext) -> Result<Verdict, Stopped> {
         let n = self.photos.len();
-        ctx.started(n as u64)?;
+        ctx.started(0)?;
         let known: Vec<Known> = self
             .runtime
             .block_on(self.store.known_books(KNOWN_LIMIT))
@@ -139,28 +231,59 @@ impl AiScan {
             .iter()
             .filter_map(|j| Known::from_json(j))
             .collect();
-        let start = ctx.resume.cursor as usize;
-        let mut tally = Tally::resumed(ctx.resume.success, ctx.resume.failure);
-        for (k, (photo, mime)) in self.photos.iter().enumerate().skip(start) {
-            let (num, done) = (k + 1, k as u64);
-            let mut r = report(format!("Photo {num} of {n} received"), done);
-            r.success = tally.success;
-            r.failure = tally.failure;
-            ctx.progress(r.clone())?;
-            r.status = format!("Analysing photo {num} of {n}");
-            ctx.progress(r.clone())?;
-            match self.provider.read(photo, mime) {
-                Ok(lines) => {
-                    r.status = format!("Detected {} candidates in photo {num} of {n}", lines.len());
-                    ctx.progress(r.clone())?;
-                    r.status = format!("Matching {num} of {n}");
-                    let (found, sugg) = matcher::match_lines(&lines, &known, num);
-                    tally.read(&mut r, found, sugg);
+        // Books read before a restart have their results stored already:
+        // they are found again and skipped.
+        let done = ctx.resume.cursor;
+        let mut tally = Tally::resumed(done, ctx.resume.success, ctx.resume.failure);
+        let mut found: Vec<(usize, Found)> = Vec::new();
+        for (k, (photo, mime)) in self.photos.iter().enumerate() {
+            let num = k + 1;
+            ctx.progress(tally.report(format!("Photo {num} of {n} received")))?;
+            ctx.progress(tally.report(format!("Analysing photo {num} of {n}")))?;
+            match self.provider.locate(photo, mime) {
+                Ok(books) => {
+                    tally.located(books.len() as u64);
+                    let mut r = tally.report(format!(
+                        "Found {} on photo {num} of {n}",
+                        plural(books.len(), "book")
+                    ));
+                    r.total = Some(tally.total);
+                    ctx.progress(r)?;
+                    found.extend(books.into_iter().map(|b| (num, b)));
                 }
-                Err(e) => tally.unreadable(&mut r, num, n, e),
+                Err(e) => ctx.progress(tally.unreadable(num, n, e))?,
             }
+        }
+        let total = found.len();
+        let mut stopped = Ok(());
+        parallel::in_order(
+            (done as usize).min(total),
+            total,
+            readers(),
+            |share, sink| {
+                let books: Vec<(usize, &Found)> = share.iter().map(|&i| (i, &found[i].1)).collect();
+                let scratch = self.scratch.join(format!("reader-{}", share[0]));
+                self.provider.read(&books, &scratch, sink);
+            },
+            |i, lines| {
+                let (photo, status) = (found[i].0, format!("Reading {} of {total}", i + 1));
+                let matched = lines.map(|l| matcher::match_book(&l, &known, photo));
+                stopped = ctx.progress(tally.book(status, photo, matched));
+                stopped.is_ok()
+            },
+        );
+        stopped?;
+        if let Some(r) = tally.counted() {
             ctx.progress(r)?;
         }
         Ok(tally.verdict(n))
+    }
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
     }
 }
