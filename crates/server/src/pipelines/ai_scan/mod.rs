@@ -94,28 +94,42 @@ pub fn read_photo(
     scratch: &Path,
 ) -> Result<Vec<(matcher::Detected, bool)>, String> {
     let found = provider.locate(photo, mime)?;
+    let found: Vec<&Found> = found.iter().collect();
     let mut out = Vec::new();
     let mut failed = None;
+    read_all(provider, &found, 0, scratch, |_, read| match read {
+        Ok(lines) => {
+            out.extend(matcher::match_book(&lines, known, 1));
+            true
+        }
+        Err(e) => {
+            failed = Some(e);
+            false
+        }
+    });
+    failed.map_or(Ok(out), Err)
+}
+
+/// Reads `found` from `from` on, one reader per core, answering each
+/// book's lines in order; each reader works in a folder of its own
+/// under `scratch`.
+fn read_all(
+    provider: &dyn ScanProvider,
+    found: &[&Found],
+    from: usize,
+    scratch: &Path,
+    answer: impl FnMut(usize, Result<Vec<Line>, String>) -> bool,
+) {
     parallel::in_order(
-        0,
+        from.min(found.len()),
         found.len(),
         readers(),
         |share, sink| {
-            let books: Vec<(usize, &Found)> = share.iter().map(|&i| (i, &found[i])).collect();
-            provider.read(&books, &scratch.join(share[0].to_string()), sink);
+            let books: Vec<(usize, &Found)> = share.iter().map(|&i| (i, found[i])).collect();
+            provider.read(&books, &scratch.join(format!("reader-{}", share[0])), sink);
         },
-        |_, read| match read {
-            Ok(lines) => {
-                out.extend(matcher::match_book(&lines, known, 1));
-                true
-            }
-            Err(e) => {
-                failed = Some(e);
-                false
-            }
-        },
+        answer,
     );
-    failed.map_or(Ok(out), Err)
 }
 
 /// Gemini's client is async: it runs on the server's runtime.
@@ -255,16 +269,13 @@ impl AiScan {
             }
         }
         let total = found.len();
+        let books: Vec<&Found> = found.iter().map(|(_, b)| b).collect();
         let mut stopped = Ok(());
-        parallel::in_order(
-            (done as usize).min(total),
-            total,
-            readers(),
-            |share, sink| {
-                let books: Vec<(usize, &Found)> = share.iter().map(|&i| (i, &found[i].1)).collect();
-                let scratch = self.scratch.join(format!("reader-{}", share[0]));
-                self.provider.read(&books, &scratch, sink);
-            },
+        read_all(
+            &*self.provider,
+            &books,
+            done as usize,
+            &self.scratch,
             |i, lines| {
                 let (photo, status) = (found[i].0, format!("Reading {} of {total}", i + 1));
                 let matched = lines.map(|l| matcher::match_book(&l, &known, photo));
