@@ -2,6 +2,7 @@
 
 mod alloc;
 mod catalog;
+mod import_enrich;
 mod publish;
 mod serve;
 mod tracing_init;
@@ -52,6 +53,9 @@ enum Command {
     /// Upload a library export to a server and show the import live.
     Import {
         file: PathBuf,
+        /// Then enrich the books imported, with their own progress and summary.
+        #[arg(long)]
+        enrich: bool,
         #[command(flatten)]
         server: ServerArg,
         #[command(flatten)]
@@ -135,7 +139,15 @@ async fn main() -> ExitCode {
 async fn run(cmd: Command) -> Result<ExitCode> {
     match cmd {
         Command::Serve(args) => serve::serve(*args).await.map(|()| ExitCode::SUCCESS),
-        Command::Import { file, server, out } => watch::import(&server.url, &file, &out).await,
+        Command::Import {
+            file,
+            enrich: true,
+            server,
+            out,
+        } => import_enrich::import_enrich(&server.url, &file, &out).await,
+        Command::Import {
+            file, server, out, ..
+        } => watch::import(&server.url, &file, &out).await,
         Command::Demo { file, out } => serve::demo(file, &out).await,
         Command::Catalog(CatalogCommand::Load { file, data_dir }) => {
             catalog::load(&file, &data_dir)

@@ -6,7 +6,7 @@ use bookstrack_client::{Client, ClientError, FileTokenStore, JobStream, StreamOp
 use bookstrack_protocol::{Envelope, Payload, Pipeline};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,7 +16,7 @@ use std::sync::Arc;
 pub struct OutputArgs {
     /// One event per line, as received.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// Exit codes: 0 complete, 1 job failed, 2 usage, 3 gave up reconnecting.
@@ -35,7 +35,7 @@ pub async fn import(server: &str, file: &Path, out: &OutputArgs) -> Result<ExitC
 
 /// Tokens are kept in the user's data dir while a job runs, so that
 /// `bookstrack watch JOB` can follow it without `--token`.
-fn options() -> StreamOptions {
+pub(crate) fn options() -> StreamOptions {
     StreamOptions {
         tokens: Arc::new(FileTokenStore::new(FileTokenStore::default_dir())),
         ..StreamOptions::default()
@@ -102,10 +102,41 @@ pub async fn watch(
 
 async fn follow(
     client: &Client,
-    mut events: JobStream,
+    events: JobStream,
     out: &OutputArgs,
     summary: bool,
 ) -> Result<ExitCode> {
+    let ended = follow_job(client, events, out, summary && !out.json).await?;
+    if let Some((result, results)) = &ended.output {
+        print_summary(result, results);
+    }
+    Ok(ended.code)
+}
+
+/// How a followed job ended: its exit code and, when it completed and its
+/// output was asked for, its `result` and its results.
+pub(crate) struct Ended {
+    pub code: ExitCode,
+    pub output: Option<(Map<String, Value>, Value)>,
+}
+
+impl Ended {
+    fn exit(code: u8) -> Ended {
+        Ended {
+            code: ExitCode::from(code),
+            output: None,
+        }
+    }
+}
+
+/// Shows a job's events until it ends; `fetch` also reads a completed
+/// job's results.
+pub(crate) async fn follow_job(
+    client: &Client,
+    mut events: JobStream,
+    out: &OutputArgs,
+    fetch: bool,
+) -> Result<Ended> {
     let bar = (!out.json && std::io::stderr().is_terminal()).then(|| {
         let b = ProgressBar::new(0);
         b.set_style(
@@ -125,7 +156,7 @@ async fn follow(
                     b.abandon();
                 }
                 eprintln!("gave up after {attempts} reconnect attempts: {last}");
-                return Ok(ExitCode::from(EXIT_GAVE_UP));
+                return Ok(Ended::exit(EXIT_GAVE_UP));
             }
             Err(e) => return Err(e.into()),
         };
@@ -151,21 +182,26 @@ async fn follow(
         );
     }
     let Some(end) = outcome else {
-        return Ok(ExitCode::from(EXIT_GAVE_UP));
+        return Ok(Ended::exit(EXIT_GAVE_UP));
     };
     match end.payload() {
         Payload::Error { error } => {
             eprintln!("job failed: {}: {}", error.code, error.message);
-            Ok(ExitCode::from(EXIT_FAILED))
+            Ok(Ended::exit(EXIT_FAILED))
         }
         Payload::JobComplete { result } => {
-            if summary && !out.json {
+            let output = if fetch {
                 let results = client.results(end.job_id(), events.token()).await?;
-                print_summary(result, &results);
-            }
-            Ok(ExitCode::SUCCESS)
+                Some((result.clone(), results))
+            } else {
+                None
+            };
+            Ok(Ended {
+                code: ExitCode::SUCCESS,
+                output,
+            })
         }
-        _ => Ok(ExitCode::from(EXIT_FAILED)),
+        _ => Ok(Ended::exit(EXIT_FAILED)),
     }
 }
 
@@ -225,7 +261,7 @@ fn plain(env: &Envelope) -> String {
     }
 }
 
-fn print_summary(result: &serde_json::Map<String, Value>, results: &Value) {
+pub(crate) fn print_summary(result: &Map<String, Value>, results: &Value) {
     if let Some(books) = result.get("books").and_then(Value::as_array) {
         println!("books found: {}", books.len());
         for b in books {

@@ -25,6 +25,7 @@ mod support {
 mod allocator;
 mod catalog;
 mod durability;
+mod import_enrich;
 mod publish;
 mod samples;
 mod scan;
