@@ -24,6 +24,9 @@ pub struct ServeArgs {
     max_rows: u64,
     #[arg(long, env = "BOOKSTRACK_MAX_VIEWERS_PER_JOB", default_value_t = config::DEFAULT_MAX_VIEWERS_PER_JOB)]
     max_viewers_per_job: usize,
+    /// Jobs one multiplexed socket (`/ws/jobs`) may follow at once.
+    #[arg(long, env = "BOOKSTRACK_MAX_JOBS_PER_SOCKET", default_value_t = config::DEFAULT_MAX_JOBS_PER_SOCKET)]
+    max_jobs_per_socket: usize,
     #[arg(long, env = "BOOKSTRACK_MAX_WS_MESSAGE_BYTES", default_value_t = config::DEFAULT_MAX_WS_MESSAGE_BYTES)]
     max_ws_message_bytes: usize,
     #[arg(long, env = "BOOKSTRACK_EVENT_RETENTION", default_value_t = config::DEFAULT_EVENT_RETENTION)]
@@ -181,6 +184,7 @@ impl ServeArgs {
         c.max_upload_bytes = self.max_upload_bytes;
         c.max_rows = self.max_rows;
         c.max_viewers_per_job = self.max_viewers_per_job;
+        c.max_jobs_per_socket = self.max_jobs_per_socket;
         c.max_ws_message_bytes = self.max_ws_message_bytes;
         c.event_retention = self.event_retention;
         c.token_ttl = Duration::from_secs(self.token_ttl_secs);

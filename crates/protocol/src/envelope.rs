@@ -259,6 +259,8 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timestamp: Option<i64>,
     },
+    /// Every event up to `seq` arrived (docs/PROTOCOL.md §22).
+    Ack { seq: u64 },
     #[serde(other)]
     Unknown,
 }

@@ -37,6 +37,9 @@ pub enum ErrorCode {
     JobEnded,
     /// Too many requests or jobs for a limit; `Retry-After` says when (HTTP 429).
     RateLimited,
+    /// A multiplexed socket already follows as many jobs as it may
+    /// (docs/PROTOCOL.md §22).
+    TooManySubscriptions,
 }
 
 impl ErrorCode {
@@ -59,6 +62,7 @@ impl ErrorCode {
             ErrorCode::StaleProgress => "STALE_PROGRESS",
             ErrorCode::JobEnded => "JOB_ENDED",
             ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
         }
     }
 }

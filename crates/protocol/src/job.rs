@@ -98,6 +98,10 @@ pub struct JobState {
     pub end_time: Option<i64>,
     pub version: u64,
     pub last_seq: u64,
+    /// The highest seq a client acknowledged (docs/PROTOCOL.md §22); absent
+    /// until one does. Kept by the store beside the state, not in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acked_seq: Option<u64>,
 }
 
 impl JobState {
@@ -115,6 +119,7 @@ impl JobState {
             end_time: None,
             version: 1,
             last_seq: 0,
+            acked_seq: None,
         }
     }
 

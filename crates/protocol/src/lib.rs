@@ -9,6 +9,7 @@ mod envelope;
 mod error_code;
 mod job;
 mod legacy;
+pub mod mux;
 pub mod publish;
 
 pub use api::{

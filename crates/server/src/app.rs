@@ -95,9 +95,11 @@ impl App {
     ) -> Result<Arc<App>, AppError> {
         let enricher = crate::pipelines::enrichment::enricher(&config.enrich, lookups.clone())
             .map_err(AppError::Config)?;
+        let metrics = Arc::new(Metrics::default());
+        let acks = crate::job::Acks::new(store.clone(), metrics.clone());
         let jobs = Arc::new(JobDeps {
             store,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             registry: Registry::default(),
             cancel,
             tracker: TaskTracker::new(),
@@ -105,6 +107,7 @@ impl App {
             cleanup: Arc::new(Notify::new()),
             limits: JobLimits::of(&config),
             spool_dir: config.uploads_dir(),
+            acks,
         });
         let pipelines = PipelineDeps {
             scan: config.scan.clone(),
@@ -268,16 +271,25 @@ impl App {
     }
 
     /// The job's state: the live owner's if it is running, else the stored one.
+    /// The freshest state: the owner's if the job runs here, else the
+    /// stored one; with the acked seq, which neither holds until written.
     pub async fn job_state(&self, job_id: &str) -> Result<Option<JobState>, StoreError> {
+        let mut state = None;
         if let Some(h) = self.jobs.registry.get(job_id) {
             let (tx, rx) = tokio::sync::oneshot::channel();
             if h.tx.send(crate::job::OwnerMsg::Snapshot(tx)).await.is_ok() {
-                if let Ok(state) = rx.await {
-                    return Ok(Some(state));
-                }
+                state = rx.await.ok();
             }
         }
-        self.jobs.store.job_state(job_id).await
+        let mut state = match state {
+            Some(s) => s,
+            None => match self.jobs.store.job_state(job_id).await? {
+                Some(s) => s,
+                None => return Ok(None),
+            },
+        };
+        state.acked_seq = self.jobs.acks.acked(job_id).await?;
+        Ok(Some(state))
     }
 
     /// Deletes every job that ended more than `job_retention` ago; returns how many.
@@ -290,6 +302,7 @@ impl App {
                 remove_input(Path::new(&path)).await;
             }
             store.delete_job(id).await?;
+            self.jobs.acks.forget(id);
             Metrics::inc(&self.jobs.metrics.jobs_cleaned);
         }
         Ok(ids.len())

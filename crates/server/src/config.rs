@@ -8,6 +8,8 @@ use std::time::Duration;
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 50 * 1024 * 1024;
 pub const DEFAULT_MAX_ROWS: u64 = 500_000;
 pub const DEFAULT_MAX_VIEWERS_PER_JOB: usize = 8;
+/// Jobs one multiplexed socket (`/ws/jobs`) may follow at once.
+pub const DEFAULT_MAX_JOBS_PER_SOCKET: usize = 256;
 pub const DEFAULT_MAX_WS_MESSAGE_BYTES: usize = 64 * 1024;
 pub const DEFAULT_EVENT_RETENTION: u64 = 1000;
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 7200;
@@ -178,6 +180,7 @@ pub struct Config {
     pub max_upload_bytes: u64,
     pub max_rows: u64,
     pub max_viewers_per_job: usize,
+    pub max_jobs_per_socket: usize,
     pub max_ws_message_bytes: usize,
     pub event_retention: u64,
     pub token_ttl: Duration,
@@ -205,6 +208,7 @@ impl Config {
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             max_rows: DEFAULT_MAX_ROWS,
             max_viewers_per_job: DEFAULT_MAX_VIEWERS_PER_JOB,
+            max_jobs_per_socket: DEFAULT_MAX_JOBS_PER_SOCKET,
             max_ws_message_bytes: DEFAULT_MAX_WS_MESSAGE_BYTES,
             event_retention: DEFAULT_EVENT_RETENTION,
             token_ttl: Duration::from_secs(DEFAULT_TOKEN_TTL_SECS),

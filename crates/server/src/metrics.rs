@@ -12,6 +12,7 @@ use crate::store::WriteStats;
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 use std::sync::Arc;
 
@@ -28,6 +29,12 @@ pub struct Metrics {
     pub jobs_started: Counter,
     pub jobs_finished: Counter,
     pub jobs_cleaned: Counter,
+    /// Acks kept (docs/PROTOCOL.md §22).
+    pub acks: Counter,
+    /// Jobs whose terminal event was sent and not yet acknowledged.
+    pub terminal_unacked: Gauge,
+    /// Jobs followed over multiplexed sockets now.
+    pub mux_subscriptions: Gauge,
     /// Viewers that came back with a `lastSeq`, by what they were owed.
     resumes: Family<Labels, Counter>,
     /// Token refreshes granted, by credential (viewer, publisher).
@@ -118,6 +125,17 @@ impl Metrics {
                 "jobs_cleaned",
                 "Finished jobs deleted after their retention",
             ),
+            acks: counter(r, "acks", "Client acknowledgements of a seq kept"),
+            terminal_unacked: gauge(
+                r,
+                "terminal_unacked",
+                "Jobs whose terminal event was sent to a viewer and not yet acknowledged",
+            ),
+            mux_subscriptions: gauge(
+                r,
+                "mux_subscriptions",
+                "Jobs followed over multiplexed sockets now",
+            ),
             resumes: family(
                 r,
                 "resumes",
@@ -200,6 +218,12 @@ impl Metrics {
         prometheus_text::encode(&mut out, &now).expect("a String takes every write");
         out
     }
+}
+
+fn gauge(r: &mut Registry, name: &str, help: &str) -> Gauge {
+    let g = Gauge::default();
+    r.register(name, help, g.clone());
+    g
 }
 
 fn family(r: &mut Registry, name: &str, help: &str) -> Family<Labels, Counter> {

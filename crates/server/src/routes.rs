@@ -29,6 +29,7 @@ pub fn router(app: Arc<App>) -> Router {
     router
         .route("/api/enrichment/start", post(http::enrichment::start))
         .route("/ws/progress", get(crate::ws::ws_progress))
+        .route("/ws/jobs", get(crate::ws::ws_jobs))
         .route("/api/job-state/{job_id}", get(http::jobs::job_state))
         .route("/api/jobs/{job_id}/results", get(http::jobs::results))
         .route("/api/token/refresh", post(http::token::refresh))

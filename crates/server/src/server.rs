@@ -55,6 +55,9 @@ impl Server {
             );
         }
         app.spawn_cleanup();
+        app.jobs
+            .acks
+            .spawn_writer(&app.jobs.tracker, app.jobs.cancel.clone());
         let listener = listen(addr).map_err(ServeError::Bind)?;
         Ok(Server { app, listener })
     }

@@ -13,6 +13,7 @@
 
 mod api;
 pub mod goodreads;
+mod mux;
 mod proc;
 mod proxy;
 mod server;
@@ -21,6 +22,7 @@ mod worker;
 mod ws;
 
 pub use api::{get, http, post_json, upload};
+pub use mux::MuxClient;
 pub use proc::ServerProc;
 pub use proxy::Proxy;
 pub use server::TestServer;

@@ -37,8 +37,14 @@ const MAX_CONTROL_PAYLOAD: usize = 125;
 /// A whole frame as the server sends it: FIN set, unmasked, `payload` after
 /// a 2-, 4- or 10-byte header.
 pub fn encode(opcode: OpCode, payload: &[u8]) -> Bytes {
+    encode_frame(opcode, payload, false)
+}
+
+/// As `encode`, with RSV1 set for a compressed message (RFC 7692 §6).
+pub fn encode_frame(opcode: OpCode, payload: &[u8], rsv1: bool) -> Bytes {
     let header = FrameHeader {
         opcode,
+        rsv1,
         ..FrameHeader::default()
     };
     let len = payload.len() as u64;
@@ -67,7 +73,7 @@ pub fn encode_close(code: CloseCode, reason: &str) -> Bytes {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Incoming {
     Text(String),
-    Binary,
+    Binary(Vec<u8>),
     Ping(Vec<u8>),
     Pong,
     /// The client's close code, if it gave one.
@@ -90,20 +96,33 @@ fn violation(code: CloseCode, reason: &'static str) -> Violation {
 /// buffer between messages: an idle socket costs nothing here.
 #[derive(Debug)]
 pub struct Decoder {
-    /// Largest frame and largest reassembled message, in payload bytes.
+    /// Largest frame and largest reassembled message, in payload bytes
+    /// (for a compressed message: both on the wire and once inflated).
     max_message: usize,
+    /// permessage-deflate was negotiated: RSV1 marks a compressed message.
+    deflate: bool,
     /// Bytes of a frame not complete yet.
     partial: Vec<u8>,
-    /// A fragmented data message being reassembled: its opcode and payload.
-    message: Option<(Data, Vec<u8>)>,
+    /// A fragmented data message being reassembled: its opcode, whether it
+    /// is compressed, and its payload.
+    message: Option<(Data, bool, Vec<u8>)>,
 }
 
 impl Decoder {
     pub fn new(max_message: usize) -> Decoder {
         Decoder {
             max_message,
+            deflate: false,
             partial: Vec::new(),
             message: None,
+        }
+    }
+
+    /// A decoder for a socket that negotiated permessage-deflate.
+    pub fn with_deflate(max_message: usize, deflate: bool) -> Decoder {
+        Decoder {
+            deflate,
+            ..Decoder::new(max_message)
         }
     }
 
@@ -143,7 +162,11 @@ impl Decoder {
             return Ok(None);
         }
         let (fin, opcode) = (buf[0] & 0x80 != 0, OpCode::from(buf[0] & 0x0F));
-        if buf[0] & 0x70 != 0 {
+        let rsv1 = buf[0] & 0x40 != 0;
+        // RSV1 is the compressed bit, on the first frame of a data message
+        // only, and only once negotiated (RFC 7692 §6).
+        let rsv1_allowed = self.deflate && matches!(opcode, OP_TEXT | OP_BINARY);
+        if buf[0] & 0x30 != 0 || (rsv1 && !rsv1_allowed) {
             return Err(violation(CLOSE_PROTOCOL_ERROR, "reserved bits set"));
         }
         if buf[1] & 0x80 == 0 {
@@ -165,7 +188,7 @@ impl Decoder {
                 "control frame fragmented or too long",
             ));
         }
-        let so_far = self.message.as_ref().map_or(0, |(_, m)| m.len()) as u64;
+        let so_far = self.message.as_ref().map_or(0, |(_, _, m)| m.len()) as u64;
         if len > self.max_message as u64 || (!control && so_far + len > self.max_message as u64) {
             return Err(violation(CLOSE_TOO_BIG, "message too big"));
         }
@@ -180,13 +203,13 @@ impl Decoder {
             .enumerate()
             .map(|(i, b)| b ^ mask[i % 4])
             .collect();
-        self.deliver(fin, opcode, payload, out)?;
+        self.deliver((fin, rsv1), opcode, payload, out)?;
         Ok(Some(at + len))
     }
 
     fn deliver(
         &mut self,
-        fin: bool,
+        (fin, rsv1): (bool, bool),
         opcode: OpCode,
         payload: Vec<u8>,
         out: &mut Vec<Incoming>,
@@ -213,10 +236,10 @@ impl Decoder {
                 out.push(Incoming::Close(code));
                 return Ok(());
             }
-            (OpCode::Data(d @ (Data::Text | Data::Binary)), None) => (d, payload),
-            (OP_CONTINUATION, Some((op, mut so_far))) => {
+            (OpCode::Data(d @ (Data::Text | Data::Binary)), None) => (d, rsv1, payload),
+            (OP_CONTINUATION, Some((op, z, mut so_far))) => {
                 so_far.extend_from_slice(&payload);
-                (op, so_far)
+                (op, z, so_far)
             }
             (OP_TEXT | OP_BINARY, Some(_)) => {
                 return Err(violation(
@@ -236,12 +259,25 @@ impl Decoder {
             self.message = Some(whole);
             return Ok(());
         }
-        out.push(match whole {
-            (Data::Text, bytes) => Incoming::Text(
+        let (op, compressed, bytes) = whole;
+        let bytes = if compressed {
+            super::deflate::inflate(&bytes, self.max_message).map_err(|e| match e {
+                super::deflate::InflateError::TooBig => {
+                    violation(CLOSE_TOO_BIG, "message too big once inflated")
+                }
+                super::deflate::InflateError::Corrupt => {
+                    violation(CLOSE_INVALID_DATA, "compressed message does not inflate")
+                }
+            })?
+        } else {
+            bytes
+        };
+        out.push(match op {
+            Data::Text => Incoming::Text(
                 String::from_utf8(bytes)
                     .map_err(|_| violation(CLOSE_INVALID_DATA, "text message is not UTF-8"))?,
             ),
-            _ => Incoming::Binary,
+            _ => Incoming::Binary(bytes),
         });
         Ok(())
     }

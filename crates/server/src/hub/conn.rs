@@ -8,7 +8,7 @@ use super::codec::{
 use super::driver::{Timing, CLOSE_GRACE};
 use super::frame::Protocol;
 use super::viewer::Viewer;
-use super::CLOSE_NORMAL;
+use super::{AckSink, CLOSE_NORMAL};
 use crate::clock;
 use bookstrack_protocol::{ClientMessage, Envelope, MessageFactory, V1Message};
 use std::task::{Context, Poll};
@@ -17,6 +17,11 @@ use tokio::time::Instant;
 /// Bytes read from a socket at a time, into a buffer that lives only for
 /// the read: clients send only small messages (`ready`, `ping`).
 const READ_CHUNK: usize = 1024;
+/// Bytes read from one socket per poll: a client that sends without pause
+/// cannot hold the task that drives its job's other sockets (or a
+/// multiplexed socket's task) beyond this; the rest is read on the next
+/// turn, after the others.
+pub const READ_BUDGET: usize = 64 * 1024;
 
 /// What every socket of a job is polled with in one turn.
 #[derive(Clone, Copy)]
@@ -28,6 +33,16 @@ pub(super) struct Turn<'a> {
     pub timing: Timing,
     /// The close a viewer gets once it has been sent everything.
     pub end: (CloseCode, &'static str),
+    /// Where a client's `ack` goes; `None` where nothing keeps them.
+    pub acks: Option<&'a dyn AckSink>,
+}
+
+/// Who answers a socket's data messages.
+pub(super) enum Answer<'a> {
+    /// The job's own socket: `ready`, `ping` and `ack`, answered here.
+    Job(&'a mut bool),
+    /// Handed to the caller, which answers them (`ws::mux`).
+    Collect(&'a mut Vec<Incoming>),
 }
 
 /// One socket's entry, kept small: most sockets are idle, and one holds
@@ -95,20 +110,33 @@ impl Conn {
     }
 
     fn control(&mut self, env: Envelope) {
-        let json = match self.viewer.protocol {
-            Protocol::V2 => env.to_json(),
-            Protocol::V1 => V1Message::from_envelope(&env).to_json(),
+        let wire = self.viewer.wire;
+        let frame = match (wire.msgpack, wire.protocol) {
+            (true, _) => wire.control(&env),
+            (false, Protocol::V2) => encode(OP_TEXT, env.to_json().as_bytes()),
+            (false, Protocol::V1) => {
+                encode(OP_TEXT, V1Message::from_envelope(&env).to_json().as_bytes())
+            }
         };
-        self.viewer.send_control(encode(OP_TEXT, json.as_bytes()));
+        self.viewer.send_control(frame);
     }
 
     /// Reads, answers, writes and keeps time; `false` once the socket is
     /// done with.
-    pub fn poll(&mut self, cx: &mut Context<'_>, turn: &Turn<'_>, ready: &mut bool) -> bool {
+    pub fn poll(&mut self, cx: &mut Context<'_>, turn: &Turn<'_>, answer: Answer<'_>) -> bool {
         let Some(incoming) = self.read(cx, turn.timing.max_message) else {
             return false;
         };
-        self.answer(incoming, turn, ready) && self.write(cx, turn.end) && self.keep_time(turn)
+        self.answer(incoming, turn, answer) && self.write(cx, turn.end) && self.keep_time(turn)
+    }
+
+    /// The next moment this socket must act (a ping, a pong or close deadline).
+    pub fn wake(&self) -> Instant {
+        self.wake
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing
     }
 
     /// What the client sent since the last poll (the early messages first);
@@ -121,9 +149,14 @@ impl Conn {
                 Poll::Pending => break,
                 Poll::Ready(Err(_)) => return None,
                 Poll::Ready(Ok(())) => match self.read_now(&mut incoming, max_message) {
-                    Ok(true) => {}
+                    Ok(Some(true)) => {}
+                    Ok(Some(false)) => {
+                        // The budget is spent: come back after the others.
+                        cx.waker().wake_by_ref();
+                        break;
+                    }
                     // End of stream: the client has gone.
-                    Ok(false) => return None,
+                    Ok(None) => return None,
                     Err(v) => {
                         self.done_reading = true;
                         self.close(v.code, v.reason);
@@ -135,7 +168,7 @@ impl Conn {
     }
 
     /// Answers each message; `false` once the closing handshake is done.
-    fn answer(&mut self, incoming: Vec<Incoming>, turn: &Turn<'_>, ready: &mut bool) -> bool {
+    fn answer(&mut self, incoming: Vec<Incoming>, turn: &Turn<'_>, mut answer: Answer<'_>) -> bool {
         for msg in incoming {
             self.heard = true;
             if self.awaiting_pong {
@@ -145,12 +178,17 @@ impl Conn {
                 }
             }
             match msg {
-                // A closing socket answers no more messages; nor does one
-                // refused before it knew its job.
-                Incoming::Text(_) if self.closing => {}
-                Incoming::Text(t) => self.answer_text(&t, turn, ready),
                 Incoming::Ping(payload) => self.viewer.send_control(encode(OP_PONG, &payload)),
-                Incoming::Pong | Incoming::Binary => {}
+                Incoming::Pong => {}
+                m @ (Incoming::Text(_) | Incoming::Binary(_)) => match &mut answer {
+                    Answer::Collect(out) if !self.closing => out.push(m),
+                    Answer::Collect(_) => {}
+                    Answer::Job(ready) => {
+                        if let Some(msg) = self.client_message(m) {
+                            self.answer_job(msg, turn, ready);
+                        }
+                    }
+                },
                 // Echo the close (RFC 6455 §5.5.1); ours, if sent, is
                 // the last word and the client has answered it.
                 Incoming::Close(code) => {
@@ -165,15 +203,43 @@ impl Conn {
         true
     }
 
-    fn answer_text(&mut self, text: &str, turn: &Turn<'_>, ready: &mut bool) {
+    /// A client message: JSON text, or MessagePack on a msgpack socket;
+    /// anything else is not one (and is ignored, as unknown types are).
+    fn client_message(&self, m: Incoming) -> Option<ClientMessage> {
+        match m {
+            Incoming::Text(t) => serde_json::from_str(&t).ok(),
+            Incoming::Binary(b) if self.viewer.wire.msgpack => rmp_serde::from_slice(&b).ok(),
+            _ => None,
+        }
+    }
+
+    fn answer_job(&mut self, msg: ClientMessage, turn: &Turn<'_>, ready: &mut bool) {
+        // A socket refused before it knew its job answers nothing.
         let Some(f) = turn.factory else { return };
-        match serde_json::from_str::<ClientMessage>(text) {
-            Ok(ClientMessage::Ready { .. }) => {
+        match msg {
+            // An ack is kept even while closing: the SDK acknowledges the
+            // terminal event, which the close follows at once.
+            ClientMessage::Ack { seq } => self.ack(f.job_id(), seq, turn),
+            // A closing socket answers nothing else.
+            _ if self.closing => {}
+            ClientMessage::Ready { .. } => {
                 self.control(f.ready_ack(clock::now_ms()));
                 *ready = true;
             }
-            Ok(ClientMessage::Ping { .. }) => self.control(f.pong(clock::now_ms())),
-            _ => {}
+            ClientMessage::Ping { .. } => self.control(f.pong(clock::now_ms())),
+            ClientMessage::Unknown => {}
+        }
+    }
+
+    /// Keeps an ack of a seq this socket was sent; an ack of one it was
+    /// never sent breaks the protocol (1008).
+    fn ack(&mut self, job_id: &str, seq: u64, turn: &Turn<'_>) {
+        if seq == 0 || seq > self.viewer.max_seq() {
+            self.close(CloseCode::Policy, "ack for a seq never sent");
+            return;
+        }
+        if let Some(acks) = turn.acks {
+            acks.ack(job_id, seq);
         }
     }
 
@@ -230,21 +296,32 @@ impl Conn {
         true
     }
 
-    /// Reads what has arrived without waiting; `Ok(false)` at end of stream.
-    /// The buffer lives only for the call, so an idle socket holds none.
-    fn read_now(&mut self, out: &mut Vec<Incoming>, max_message: usize) -> Result<bool, Violation> {
+    /// Reads what has arrived without waiting, up to `READ_BUDGET`:
+    /// `Some(true)` once drained, `Some(false)` with more to read, `None`
+    /// at end of stream. The buffer lives only for the call, so an idle
+    /// socket holds none.
+    fn read_now(
+        &mut self,
+        out: &mut Vec<Incoming>,
+        max_message: usize,
+    ) -> Result<Option<bool>, Violation> {
         let mut buf = [0u8; READ_CHUNK];
-        loop {
+        let mut read = 0;
+        while read < READ_BUDGET {
             let Some(socket) = self.viewer.socket() else {
-                return Ok(false);
+                return Ok(None);
             };
             match socket.try_read(&mut buf) {
-                Ok(0) => return Ok(false),
-                Ok(n) => self.feed(&buf[..n], out, max_message)?,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(true),
-                Err(_) => return Ok(false),
+                Ok(0) => return Ok(None),
+                Ok(n) => {
+                    read += n;
+                    self.feed(&buf[..n], out, max_message)?;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(Some(true)),
+                Err(_) => return Ok(None),
             }
         }
+        Ok(Some(false))
     }
 
     /// Decodes what arrived; the decoder is kept only while it holds part
@@ -255,10 +332,10 @@ impl Conn {
         out: &mut Vec<Incoming>,
         max_message: usize,
     ) -> Result<(), Violation> {
-        let mut decoder = self
-            .decoder
-            .take()
-            .map_or_else(|| Decoder::new(max_message), |d| *d);
+        let mut decoder = self.decoder.take().map_or_else(
+            || Decoder::with_deflate(max_message, self.viewer.wire.deflate),
+            |d| *d,
+        );
         decoder.feed(data, out)?;
         if !decoder.is_idle() {
             self.decoder = Some(Box::new(decoder));

@@ -10,10 +10,11 @@
 //! `Sockets` of their own (see `ws::session`).
 
 use super::codec::CloseCode;
-use super::conn::{Conn, Turn};
+use super::conn::{Answer, Conn, Turn};
 use super::frame::Frame;
+use super::relay::RelayTx;
 use super::viewer::Viewer;
-use super::{CLOSE_GOING_AWAY, CLOSE_NORMAL};
+use super::{AckSink, CLOSE_GOING_AWAY, CLOSE_NORMAL};
 use bookstrack_protocol::MessageFactory;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -49,6 +50,10 @@ pub struct Timing {
 /// The viewers' sockets of one job.
 pub struct Sockets {
     conns: Vec<Conn>,
+    /// Multiplexed sockets following this job, driven by their own tasks.
+    relays: Vec<RelayTx>,
+    /// Where the viewers' acks go.
+    acks: Option<Arc<dyn AckSink>>,
     timing: Timing,
     /// The close a viewer gets once it has been sent everything.
     end: (CloseCode, &'static str),
@@ -64,6 +69,8 @@ impl Sockets {
     pub fn new(timing: Timing, count: Arc<AtomicUsize>) -> Sockets {
         Sockets {
             conns: Vec::new(),
+            relays: Vec::new(),
+            acks: None,
             timing,
             end: (CLOSE_NORMAL, "job finished"),
             count,
@@ -72,12 +79,24 @@ impl Sockets {
         }
     }
 
+    /// Viewers: sockets of this job's own and multiplexed ones.
     pub fn len(&self) -> usize {
-        self.conns.len()
+        self.conns.len() + self.relays.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.conns.is_empty()
+        self.len() == 0
+    }
+
+    /// Where a client's `ack` of this job goes.
+    pub fn set_acks(&mut self, acks: Arc<dyn AckSink>) {
+        self.acks = Some(acks);
+    }
+
+    /// A multiplexed socket's relay, whose replay is already pushed.
+    pub fn add_relay(&mut self, relay: RelayTx) {
+        self.relays.push(relay);
+        self.update_count();
     }
 
     /// The close sent to viewers once they have everything: 1000 unless the
@@ -97,25 +116,34 @@ impl Sockets {
 
     /// Hands a live frame to every viewer, dropping those gone.
     pub fn push(&mut self, frame: &Arc<Frame>) {
-        let before = self.conns.len();
+        let before = self.len();
         self.conns.retain_mut(|c| c.viewer.push(frame.clone()));
-        if self.conns.len() != before {
+        self.relays.retain(|r| r.push(frame));
+        if self.len() != before {
             self.update_count();
         }
     }
 
-    /// Nothing more will come: each viewer closes once drained.
+    /// Nothing more will come: each viewer closes once drained, and each
+    /// relay, told so, is let go.
     pub fn finish(&mut self) {
         for c in &mut self.conns {
             c.viewer.finish();
         }
+        for r in self.relays.drain(..) {
+            r.finish();
+        }
+        self.update_count();
     }
 
-    /// Queues a close behind what each socket still has to send.
+    /// Queues a close behind what each socket still has to send. Relays
+    /// are let go: their sockets' tasks close them on shutdown themselves.
     pub fn close_all(&mut self, code: CloseCode, reason: &str) {
         for c in &mut self.conns {
             c.close(code, reason);
         }
+        self.relays.clear();
+        self.update_count();
     }
 
     /// Serves the sockets until every one has closed: within `CLOSE_GRACE`
@@ -159,9 +187,11 @@ impl Sockets {
                 factory,
                 timing: self.timing,
                 end: self.end,
+                acks: self.acks.as_deref(),
             };
             let before = self.conns.len();
-            self.conns.retain_mut(|c| c.poll(cx, &turn, &mut ready));
+            self.conns
+                .retain_mut(|c| c.poll(cx, &turn, Answer::Job(&mut ready)));
             if self.conns.len() != before {
                 self.update_count();
             }
@@ -189,6 +219,6 @@ impl Sockets {
     }
 
     fn update_count(&self) {
-        self.count.store(self.conns.len(), Ordering::Relaxed);
+        self.count.store(self.len(), Ordering::Relaxed);
     }
 }

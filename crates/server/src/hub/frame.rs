@@ -1,10 +1,14 @@
 //! An event serialised once, framed once, and shared by every viewer that
 //! receives it: a server frame is unmasked, so its bytes are the same on
-//! every socket.
+//! every socket. The same holds for each other encoding a socket may have
+//! negotiated (`Wire`): compressed (no context takeover, `hub::deflate`)
+//! and MessagePack frames are each made once per event, on first use.
 
-use super::codec::{encode, OP_TEXT};
+use super::codec::{encode, encode_frame, OP_BINARY, OP_TEXT};
+use super::deflate;
 use bookstrack_protocol::{Envelope, V1Message};
 use bytes::Bytes;
+use serde::Serialize;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -24,6 +28,57 @@ pub enum Protocol {
     V2,
 }
 
+/// How one socket's frames go on the wire: the message shapes (v1 or v2),
+/// JSON text or MessagePack binary (`bookstrack.msgpack`, v2 only), and
+/// whether data frames are compressed (permessage-deflate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Wire {
+    pub protocol: Protocol,
+    pub msgpack: bool,
+    pub deflate: bool,
+}
+
+impl Wire {
+    pub fn plain(protocol: Protocol) -> Wire {
+        Wire {
+            protocol,
+            ..Wire::default()
+        }
+    }
+
+    /// A message of the socket's own (`pong`, a notice), framed for this
+    /// socket alone: text JSON or MessagePack, never compressed (RFC 7692
+    /// lets each message choose).
+    pub fn control<T: Serialize>(&self, msg: &T) -> Bytes {
+        if self.msgpack {
+            encode(OP_BINARY, &to_msgpack(msg))
+        } else {
+            let json = serde_json::to_string(msg).expect("messages serialise");
+            encode(OP_TEXT, json.as_bytes())
+        }
+    }
+}
+
+impl From<Protocol> for Wire {
+    fn from(protocol: Protocol) -> Wire {
+        Wire::plain(protocol)
+    }
+}
+
+/// MessagePack with field names, so that a decoder sees the JSON shape.
+pub fn to_msgpack<T: Serialize>(msg: &T) -> Vec<u8> {
+    rmp_serde::to_vec_named(msg).expect("messages serialise to MessagePack")
+}
+
+/// The rarer encodings of a frame, made on first use.
+#[derive(Debug, Default)]
+struct Variants {
+    v2_deflate: OnceLock<Bytes>,
+    v1_deflate: OnceLock<Bytes>,
+    msgpack: OnceLock<Bytes>,
+    msgpack_deflate: OnceLock<Bytes>,
+}
+
 #[derive(Debug)]
 pub struct Frame {
     pub seq: Option<u64>,
@@ -34,6 +89,8 @@ pub struct Frame {
     v2: Bytes,
     /// Rendered on first use: most jobs never have a v1 viewer.
     v1: OnceLock<Bytes>,
+    /// One pointer until a viewer asks for another encoding.
+    variants: OnceLock<Box<Variants>>,
 }
 
 fn kind_of(env: &Envelope) -> FrameKind {
@@ -53,6 +110,7 @@ impl Frame {
             built: Instant::now(),
             v2: encode(OP_TEXT, json.as_bytes()),
             v1: OnceLock::new(),
+            variants: OnceLock::new(),
         })
     }
 
@@ -66,17 +124,52 @@ impl Frame {
         Some(Frame::new(&env, json))
     }
 
-    /// The frame as it goes on the wire to a viewer of `protocol`.
-    pub fn wire(&self, protocol: Protocol) -> &[u8] {
-        match protocol {
-            Protocol::V2 => &self.v2,
-            Protocol::V1 => self.v1.get_or_init(|| {
-                let env: Envelope =
-                    serde_json::from_slice(payload(&self.v2)).expect("own frame parses");
-                encode(OP_TEXT, V1Message::from_envelope(&env).to_json().as_bytes())
-            }),
+    /// The frame as it goes on the wire to a viewer of `wire`.
+    pub fn wire(&self, wire: Wire) -> &[u8] {
+        match (wire.msgpack, wire.protocol, wire.deflate) {
+            (false, Protocol::V2, false) => &self.v2,
+            (false, Protocol::V1, false) => self.v1(),
+            (false, Protocol::V2, true) => self
+                .variants()
+                .v2_deflate
+                .get_or_init(|| compressed(OP_TEXT, payload(&self.v2))),
+            (false, Protocol::V1, true) => self
+                .variants()
+                .v1_deflate
+                .get_or_init(|| compressed(OP_TEXT, payload(self.v1()))),
+            (true, _, false) => self.msgpack(),
+            (true, _, true) => self
+                .variants()
+                .msgpack_deflate
+                .get_or_init(|| compressed(OP_BINARY, payload(self.msgpack()))),
         }
     }
+
+    fn variants(&self) -> &Variants {
+        self.variants.get_or_init(Box::default)
+    }
+
+    fn envelope(&self) -> Envelope {
+        serde_json::from_slice(payload(&self.v2)).expect("own frame parses")
+    }
+
+    fn v1(&self) -> &Bytes {
+        self.v1.get_or_init(|| {
+            let v1 = V1Message::from_envelope(&self.envelope()).to_json();
+            encode(OP_TEXT, v1.as_bytes())
+        })
+    }
+
+    fn msgpack(&self) -> &Bytes {
+        self.variants()
+            .msgpack
+            .get_or_init(|| encode(OP_BINARY, &to_msgpack(&self.envelope())))
+    }
+}
+
+/// A data frame with RSV1 set, its payload compressed on its own.
+fn compressed(opcode: super::codec::OpCode, data: &[u8]) -> Bytes {
+    encode_frame(opcode, &deflate::compress(data), true)
 }
 
 /// The payload of a frame built by `encode`.

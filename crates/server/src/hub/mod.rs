@@ -11,16 +11,27 @@
 
 pub mod codec;
 mod conn;
+pub mod deflate;
 mod driver;
 mod frame;
 mod metrics;
+mod relay;
+mod solo;
 mod viewer;
 
-pub use codec::CloseCode;
+pub use codec::{CloseCode, Incoming};
 pub use driver::{Connection, Sockets, Timing, CLOSE_GRACE};
-pub use frame::{Frame, FrameKind, Protocol};
+pub use frame::{to_msgpack, Frame, FrameKind, Protocol, Wire};
 pub use metrics::{HubMetrics, LatencyHistogram};
+pub use relay::{relay, RelayRx, RelayTx};
+pub use solo::{Solo, SoloEvent};
 pub use viewer::{Flushed, Viewer};
+
+/// Where a client's `ack` of a job's seq goes (`job::Acks` keeps them):
+/// called from the task that drives the socket, so it must not wait.
+pub trait AckSink: Send + Sync {
+    fn ack(&self, job_id: &str, seq: u64);
+}
 
 /// The close a viewer gets once its job has sent everything.
 pub const CLOSE_NORMAL: CloseCode = CloseCode::Normal;

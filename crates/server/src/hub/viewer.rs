@@ -9,7 +9,7 @@
 //! waiting progress frame (newest wins); terminal and other frames are
 //! always kept, and there are few of them.
 
-use super::frame::{Frame, FrameKind, Protocol};
+use super::frame::{Frame, FrameKind, Wire};
 use super::metrics::HubMetrics;
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -30,9 +30,9 @@ enum Out {
 }
 
 impl Out {
-    fn bytes(&self, protocol: Protocol) -> &[u8] {
+    fn bytes(&self, wire: Wire) -> &[u8] {
         match self {
-            Out::Live(f) | Out::Replay(f) => f.wire(protocol),
+            Out::Live(f) | Out::Replay(f) => f.wire(wire),
             Out::Control(b) => b,
         }
     }
@@ -93,37 +93,41 @@ pub struct Flushed {
 /// drives that socket: no `Arc`, no lock, and the stream itself inline, so
 /// that an idle socket costs one small allocation here.
 pub struct Viewer {
-    pub protocol: Protocol,
+    pub wire: Wire,
     /// Event frames written whole, for the per-socket histogram.
     sent: u32,
+    /// The highest seq handed to this viewer: a client may acknowledge up
+    /// to here and no further (docs/PROTOCOL.md §22).
+    max_seq: u64,
     capacity: usize,
     q: Queue,
     metrics: Arc<HubMetrics>,
 }
 
 impl Viewer {
-    pub fn new(protocol: Protocol, capacity: usize, metrics: Arc<HubMetrics>) -> Viewer {
-        Self::build(protocol, capacity, metrics, None)
+    pub fn new(wire: impl Into<Wire>, capacity: usize, metrics: Arc<HubMetrics>) -> Viewer {
+        Self::build(wire.into(), capacity, metrics, None)
     }
 
     pub fn with_socket(
-        protocol: Protocol,
+        wire: impl Into<Wire>,
         capacity: usize,
         metrics: Arc<HubMetrics>,
         socket: TcpStream,
     ) -> Viewer {
-        Self::build(protocol, capacity, metrics, Some(socket))
+        Self::build(wire.into(), capacity, metrics, Some(socket))
     }
 
     fn build(
-        protocol: Protocol,
+        wire: Wire,
         capacity: usize,
         metrics: Arc<HubMetrics>,
         socket: Option<TcpStream>,
     ) -> Viewer {
         Viewer {
-            protocol,
+            wire,
             sent: 0,
+            max_seq: 0,
             capacity: capacity.max(1),
             q: Queue {
                 socket,
@@ -155,17 +159,27 @@ impl Viewer {
         self.q.socket.as_ref()
     }
 
+    /// The highest seq this viewer has been handed.
+    pub fn max_seq(&self) -> u64 {
+        self.max_seq
+    }
+
+    fn note_seq(&mut self, frame: &Frame) {
+        self.max_seq = self.max_seq.max(frame.seq.unwrap_or(0));
+    }
+
     /// A live frame; `false` once the viewer has gone away.
     pub fn push(&mut self, frame: Arc<Frame>) -> bool {
-        let q = &mut self.q;
-        if q.closed || q.sealed {
+        if self.q.closed || self.q.sealed {
             return false;
         }
+        self.note_seq(&frame);
+        let q = &mut self.q;
         if frame.kind == FrameKind::Terminal {
             q.finished = true;
         }
         if q.waiting.is_empty() {
-            let wire = frame.wire(self.protocol);
+            let wire = frame.wire(self.wire);
             match write_now(q.socket.as_ref(), wire) {
                 Ok(n) if n == wire.len() => {
                     self.wrote_event(Some(&frame));
@@ -196,7 +210,7 @@ impl Viewer {
 
     /// A frame of the socket's own, kept in order with the events.
     pub fn send_control(&mut self, frame: Bytes) {
-        self.enqueue([Out::Control(frame)]);
+        self.enqueue([Out::Control(frame)], false);
     }
 
     /// The close frame: the last frame this viewer sends, whatever the
@@ -209,15 +223,26 @@ impl Viewer {
     /// Replayed frames bypass the bound: a resume must be gap-free, and the
     /// replay is itself bounded by the event retention.
     pub fn push_replay(&mut self, frames: impl IntoIterator<Item = Arc<Frame>>) {
-        self.enqueue(frames.into_iter().map(Out::Replay));
+        self.enqueue(frames.into_iter().map(Out::Replay), true);
     }
 
-    fn enqueue(&mut self, items: impl IntoIterator<Item = Out>) {
+    /// Live frames of several jobs (a multiplexed socket, `ws::mux`), kept
+    /// whole: the caller bounds what it hands over, and coalesces per job
+    /// before it does (`hub::relay`). One job's terminal event does not
+    /// finish the socket: the others go on.
+    pub fn push_relayed(&mut self, frames: impl IntoIterator<Item = Arc<Frame>>) {
+        self.enqueue(frames.into_iter().map(Out::Live), false);
+    }
+
+    fn enqueue(&mut self, items: impl IntoIterator<Item = Out>, terminal_finishes: bool) {
         if self.q.closed || self.q.sealed {
             return;
         }
         for item in items {
-            if item.is_terminal() {
+            if let Out::Live(f) | Out::Replay(f) = &item {
+                self.max_seq = self.max_seq.max(f.seq.unwrap_or(0));
+            }
+            if terminal_finishes && item.is_terminal() {
                 self.q.finished = true;
             }
             self.q.waiting.push_back(item);
@@ -239,7 +264,7 @@ impl Viewer {
             };
             let mut slices = Vec::with_capacity(q.waiting.len().min(MAX_IOVECS));
             for (i, out) in q.waiting.iter().take(MAX_IOVECS).enumerate() {
-                let bytes = out.bytes(self.protocol);
+                let bytes = out.bytes(self.wire);
                 slices.push(IoSlice::new(if i == 0 {
                     &bytes[q.written..]
                 } else {
@@ -269,7 +294,7 @@ impl Viewer {
     /// Drops from the queue the `n` bytes the kernel took.
     fn advance(&mut self, mut n: usize) {
         while let Some(front) = self.q.waiting.front() {
-            let left = front.bytes(self.protocol).len() - self.q.written;
+            let left = front.bytes(self.wire).len() - self.q.written;
             if n < left {
                 self.q.written += n;
                 return;
@@ -307,6 +332,7 @@ impl Viewer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::Protocol;
     use bookstrack_protocol::{MessageFactory, Pipeline, ProgressUpdate};
 
     fn progress(f: &MessageFactory, seq: u64) -> Arc<Frame> {

@@ -31,6 +31,8 @@ pub struct JobDeps {
     pub limits: JobLimits,
     /// Where uploads are spooled, one file or folder per job id.
     pub spool_dir: PathBuf,
+    /// Clients' acknowledgements, kept durably.
+    pub acks: Arc<super::Acks>,
 }
 
 /// The configuration an owner reads, taken from [`Config`] once.
@@ -39,6 +41,8 @@ pub struct JobLimits {
     /// How long a new job waits for its first viewer's `ready`.
     pub ready_timeout: Duration,
     pub max_viewers_per_job: usize,
+    /// Jobs a multiplexed socket may follow (`ws::mux`).
+    pub max_jobs_per_socket: usize,
     pub event_retention: u64,
     /// Recent frames each live job keeps in memory to serve resumes.
     pub replay_cache: usize,
@@ -54,6 +58,7 @@ impl JobLimits {
         JobLimits {
             ready_timeout: config.ready_timeout,
             max_viewers_per_job: config.max_viewers_per_job,
+            max_jobs_per_socket: config.max_jobs_per_socket,
             event_retention: config.event_retention,
             replay_cache: config.replay_cache,
             throttle_override: config.throttle_override,
@@ -110,6 +115,7 @@ mod tests {
             cleanup: Arc::new(Notify::new()),
             limits: JobLimits::of(&config),
             spool_dir: config.uploads_dir(),
+            acks: crate::job::Acks::new(store.clone(), Arc::new(Metrics::default())),
         });
         let state = JobState::new("j", Pipeline::Synthetic, 0);
         let (_, token_hash) = crate::token::generate();

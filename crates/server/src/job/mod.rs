@@ -2,14 +2,16 @@
 //! live owners, and the contract a pipeline implements to run under an
 //! owner. The viewers an owner fans out to are `crate::hub`'s.
 
+mod acks;
 mod deps;
 mod owner;
 mod registry;
 mod replay;
 
+pub use acks::Acks;
 pub use deps::{remove_input, JobDeps, JobLimits};
 pub(crate) use owner::{spawn_owner, OwnerStart, Resumed as OwnerResumed};
-pub use owner::{OwnerMsg, SubscribeError, Subscription};
+pub use owner::{Follow, OwnerMsg, SubscribeError, Subscription};
 pub use registry::{JobHandle, Registry};
 pub use replay::{count_resume, replay_from_store};
 

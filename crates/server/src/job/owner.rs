@@ -9,7 +9,7 @@ mod publish;
 
 use super::{JobDeps, JobRunner, PipelineMsg, ProgressReport};
 use crate::clock;
-use crate::hub::{Connection, Frame, FrameKind, Sockets};
+use crate::hub::{Connection, Frame, FrameKind, RelayTx, Sockets};
 use crate::metrics::Metrics;
 use crate::store::{EventKind, StoreResult, StoredEvent};
 use bookstrack_protocol::{
@@ -40,6 +40,8 @@ pub const SEQ_RESERVE: u64 = 64;
 
 pub enum OwnerMsg {
     Subscribe(Box<Subscription>),
+    /// A multiplexed socket's subscription (`ws::mux`); counts as `ready`.
+    Follow(Box<Follow>),
     /// Start now, as if a viewer had sent `{"type":"ready"}`.
     Ready,
     /// The current state, fresher than the throttled checkpoint.
@@ -53,6 +55,13 @@ pub struct Subscription {
     pub conn: Connection,
     pub last_seq: u64,
     pub reply: oneshot::Sender<Result<(), (SubscribeError, Connection)>>,
+}
+
+/// A relay to fill from `last_seq` on; answered with the job's pipeline.
+pub struct Follow {
+    pub relay: RelayTx,
+    pub last_seq: u64,
+    pub reply: oneshot::Sender<Result<(), SubscribeError>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,7 +145,11 @@ pub(crate) fn spawn_owner(deps: &Arc<JobDeps>, start: OwnerStart) {
         factory: MessageFactory::new(job_id, start.state.pipeline),
         state: start.state,
         ring: VecDeque::new(),
-        sockets: Sockets::new(deps.limits.timing, viewer_count),
+        sockets: {
+            let mut s = Sockets::new(deps.limits.timing, viewer_count);
+            s.set_acks(deps.acks.clone());
+            s
+        },
         pending_items: Vec::new(),
         pending_errors: Vec::new(),
         pending_events: Vec::new(),
@@ -178,6 +191,11 @@ impl Owner {
                     msg = rx.recv() => match msg {
                         Some(OwnerMsg::Ready) => break,
                         Some(OwnerMsg::Subscribe(sub)) => Box::pin(self.subscribe(*sub)).await,
+                        Some(OwnerMsg::Follow(f)) => {
+                            if Box::pin(self.follow(*f)).await {
+                                break;
+                            }
+                        }
                         Some(OwnerMsg::Snapshot(reply)) => {
                             let _ = reply.send(self.state.clone());
                         }
@@ -207,6 +225,9 @@ impl Owner {
                         let _ = reply.send(self.state.clone());
                     }
                     Some(OwnerMsg::Subscribe(sub)) => Box::pin(self.subscribe(*sub)).await,
+                    Some(OwnerMsg::Follow(f)) => {
+                        Box::pin(self.follow(*f)).await;
+                    }
                     Some(OwnerMsg::Pipeline(m)) => {
                         if self.on_pipeline(m).await {
                             break;

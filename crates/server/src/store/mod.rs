@@ -271,6 +271,10 @@ pub trait JobStore: Send + Sync + 'static {
     /// The earliest end time of a job not yet deleted.
     async fn earliest_end(&self) -> StoreResult<Option<i64>>;
     async fn input_path(&self, job_id: &str) -> StoreResult<Option<String>>;
+    /// Raises each job's acknowledged seq to the one given (never lowers it).
+    async fn record_acks(&self, acks: Vec<(String, u64)>) -> StoreResult<()>;
+    /// The highest seq a client acknowledged, if any did.
+    async fn acked_seq(&self, job_id: &str) -> StoreResult<Option<u64>>;
     async fn delete_job(&self, job_id: &str) -> StoreResult<()>;
     /// An external job's publisher credential, kept like the viewers' token.
     async fn publisher_token(&self, job_id: &str) -> StoreResult<Option<TokenRecord>>;

@@ -97,8 +97,13 @@ pub(super) fn open(path: &Path) -> StoreResult<Connection> {
 /// The schema's versions, in order: a data dir at `PRAGMA user_version` n
 /// runs migrations n.. and ends at `MIGRATIONS.len()`. Append, never edit:
 /// a data dir already past a step never runs it again.
-const MIGRATIONS: &[fn(&Connection) -> rusqlite::Result<()>] =
-    &[v1_tables, v2_seq_reservation, v3_event_kinds, v4_publishers];
+const MIGRATIONS: &[fn(&Connection) -> rusqlite::Result<()>] = &[
+    v1_tables,
+    v2_seq_reservation,
+    v3_event_kinds,
+    v4_publishers,
+    v5_acks,
+];
 
 fn v1_tables(c: &Connection) -> rusqlite::Result<()> {
     c.execute_batch(V1_TABLES)
@@ -138,6 +143,13 @@ fn v4_publishers(c: &Connection) -> rusqlite::Result<()> {
             previous_hash BLOB
          );",
     )
+}
+
+/// Acknowledgements (docs/PROTOCOL.md §22): the highest seq a client
+/// acknowledged, beside the state the owner writes, so that neither
+/// overwrites the other.
+fn v5_acks(c: &Connection) -> rusqlite::Result<()> {
+    c.execute_batch("ALTER TABLE jobs ADD COLUMN acked_seq INTEGER")
 }
 
 /// Brings the database to the newest schema, one transaction per step, so

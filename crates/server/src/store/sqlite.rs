@@ -99,13 +99,20 @@ impl JobStore for SqliteStore {
     async fn job_state(&self, job_id: &str) -> StoreResult<Option<JobState>> {
         let id = job_id.to_string();
         self.read(move |c| {
-            let s: Option<String> = c
-                .query_row("SELECT state FROM jobs WHERE job_id = ?1", [&id], |r| {
-                    r.get(0)
-                })
+            let s: Option<(String, Option<i64>)> = c
+                .query_row(
+                    "SELECT state, acked_seq FROM jobs WHERE job_id = ?1",
+                    [&id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
                 .optional()
                 .map_err(db)?;
-            s.map(|s| parse_state(&s)).transpose()
+            s.map(|(s, acked)| {
+                let mut state = parse_state(&s)?;
+                state.acked_seq = acked.map(|a| a as u64);
+                Ok(state)
+            })
+            .transpose()
         })
         .await
     }
@@ -307,6 +314,35 @@ impl JobStore for SqliteStore {
             .optional()
             .map_err(db)?
             .flatten())
+        })
+        .await
+    }
+
+    async fn record_acks(&self, acks: Vec<(String, u64)>) -> StoreResult<()> {
+        self.write(move |tx| {
+            let mut st = tx
+                .prepare_cached(
+                    "UPDATE jobs SET acked_seq = MAX(COALESCE(acked_seq, 0), ?2) WHERE job_id = ?1",
+                )
+                .map_err(db)?;
+            for (id, seq) in &acks {
+                st.execute(params![id, *seq as i64]).map_err(db)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn acked_seq(&self, job_id: &str) -> StoreResult<Option<u64>> {
+        let id = job_id.to_string();
+        self.read(move |c| {
+            let v: Option<Option<i64>> = c
+                .query_row("SELECT acked_seq FROM jobs WHERE job_id = ?1", [&id], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(db)?;
+            Ok(v.flatten().map(|a| a as u64))
         })
         .await
     }

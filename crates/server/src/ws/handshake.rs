@@ -18,6 +18,65 @@ use tokio::net::TcpStream;
 pub struct Upgrade {
     accept: HeaderValue,
     on_upgrade: OnUpgrade,
+    /// The client offered permessage-deflate in a form we take.
+    pub deflate: bool,
+    /// The subprotocol chosen from the client's list, if any.
+    pub subprotocol: Option<&'static str>,
+}
+
+/// What the 101 answers to an accepted deflate offer: no context takeover
+/// either way (`hub::deflate`).
+const DEFLATE_RESPONSE: &str =
+    "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+
+/// Whether one extension offer is a permessage-deflate we can answer with
+/// `DEFLATE_RESPONSE`: every parameter known, and no smaller server window
+/// than ours asked for (miniz_oxide compresses with a 32 KiB window).
+fn deflate_offer_ok(offer: &str) -> bool {
+    let mut parts = offer.split(';').map(str::trim);
+    if !parts
+        .next()
+        .is_some_and(|n| n.eq_ignore_ascii_case("permessage-deflate"))
+    {
+        return false;
+    }
+    parts.all(|p| {
+        let (name, value) = p.split_once('=').map_or((p, None), |(n, v)| {
+            (n.trim(), Some(v.trim().trim_matches('"')))
+        });
+        match name.to_ascii_lowercase().as_str() {
+            "server_no_context_takeover" | "client_no_context_takeover" => value.is_none(),
+            "client_max_window_bits" => {
+                value.is_none_or(|v| v.parse::<u8>().is_ok_and(|b| (8..=15).contains(&b)))
+            }
+            "server_max_window_bits" => value == Some("15"),
+            _ => false,
+        }
+    })
+}
+
+fn offers_deflate(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(deflate_offer_ok)
+}
+
+/// Our subprotocols, in our order of preference, from the client's list.
+fn choose_subprotocol(headers: &HeaderMap) -> Option<&'static str> {
+    use bookstrack_protocol::mux::{JSON_SUBPROTOCOL, MSGPACK_SUBPROTOCOL};
+    let offered: Vec<&str> = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    [MSGPACK_SUBPROTOCOL, JSON_SUBPROTOCOL]
+        .into_iter()
+        .find(|p| offered.contains(p))
 }
 
 fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
@@ -66,6 +125,8 @@ impl Upgrade {
         Ok(Upgrade {
             accept: HeaderValue::from_str(&accept).expect("base64 is a header value"),
             on_upgrade,
+            deflate: offers_deflate(h),
+            subprotocol: choose_subprotocol(h),
         })
     }
 
@@ -76,6 +137,7 @@ impl Upgrade {
         F: FnOnce(TcpStream, Vec<u8>) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        let (deflate, subprotocol) = (self.deflate, self.subprotocol);
         let on_upgrade = self.on_upgrade;
         let fut = async move {
             let upgraded = match on_upgrade.await {
@@ -97,12 +159,61 @@ impl Upgrade {
             }
         };
         tracker.spawn(fut);
-        Response::builder()
+        let mut r = Response::builder()
             .status(StatusCode::SWITCHING_PROTOCOLS)
             .header(header::CONNECTION, "upgrade")
             .header(header::UPGRADE, "websocket")
-            .header(header::SEC_WEBSOCKET_ACCEPT, self.accept)
-            .body(axum::body::Body::empty())
-            .expect("valid response")
+            .header(header::SEC_WEBSOCKET_ACCEPT, self.accept);
+        if deflate {
+            r = r.header(header::SEC_WEBSOCKET_EXTENSIONS, DEFLATE_RESPONSE);
+        }
+        if let Some(p) = subprotocol {
+            r = r.header(header::SEC_WEBSOCKET_PROTOCOL, p);
+        }
+        r.body(axum::body::Body::empty()).expect("valid response")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deflate_offers_we_take_and_those_we_do_not() {
+        for ok in [
+            "permessage-deflate",
+            "permessage-deflate; client_max_window_bits",
+            "permessage-deflate; client_max_window_bits=10; server_no_context_takeover",
+            "PerMessage-Deflate; server_max_window_bits=15",
+        ] {
+            assert!(deflate_offer_ok(ok), "{ok}");
+        }
+        for no in [
+            "x-webkit-deflate-frame",
+            "permessage-deflate; server_max_window_bits=10",
+            "permessage-deflate; client_max_window_bits=20",
+            "permessage-deflate; mystery",
+        ] {
+            assert!(!deflate_offer_ok(no), "{no}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::SEC_WEBSOCKET_EXTENSIONS,
+            HeaderValue::from_static(
+                "permessage-deflate; server_max_window_bits=9, permessage-deflate",
+            ),
+        );
+        assert!(offers_deflate(&h), "the second offer is taken");
+    }
+
+    #[test]
+    fn msgpack_is_chosen_when_offered() {
+        let mut h = HeaderMap::new();
+        assert_eq!(choose_subprotocol(&h), None);
+        h.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("chat, bookstrack.msgpack"),
+        );
+        assert_eq!(choose_subprotocol(&h), Some("bookstrack.msgpack"));
     }
 }

@@ -2,11 +2,15 @@
 //! socket to its job's owner, which drives it from then on (`crate::hub`).
 
 mod handshake;
+mod mux;
+mod mux_subs;
+
+pub use mux::ws_jobs;
 
 use crate::api_error::{auth_err, ApiErr};
 use crate::app::App;
 use crate::auth::authorize;
-use crate::hub::{CloseCode, Connection, Protocol, Sockets, Viewer};
+use crate::hub::{CloseCode, Connection, Protocol, Sockets, Viewer, Wire};
 use crate::job::{replay_from_store, JobDeps, OwnerMsg, SubscribeError, Subscription};
 use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
@@ -88,9 +92,21 @@ pub async fn ws_progress(State(app): State<Arc<App>>, req: Request) -> Response 
     let tracker = app.jobs.tracker.clone();
     // Tracked so that shutdown waits for the 1001 close.
     let jobs = app.jobs.clone();
+    let wire = wire_of(&upgrade, protocol);
     upgrade.respond(&tracker, move |socket, early| {
-        session(jobs, socket, early, job_id, last_seq, protocol)
+        session(jobs, socket, early, job_id, last_seq, wire)
     })
+}
+
+/// The socket's encoding, from what its upgrade negotiated. MessagePack
+/// carries the v2 envelope whatever `protocol` says.
+fn wire_of(upgrade: &Upgrade, protocol: Protocol) -> Wire {
+    let msgpack = upgrade.subprotocol == Some(bookstrack_protocol::mux::MSGPACK_SUBPROTOCOL);
+    Wire {
+        protocol: if msgpack { Protocol::V2 } else { protocol },
+        msgpack,
+        deflate: upgrade.deflate,
+    }
 }
 
 /// Where a new socket went.
@@ -159,6 +175,10 @@ async fn from_store(
         Err(e) => return Err((CLOSE_INTERNAL, e.to_string(), conn)),
     };
     crate::job::count_resume(&jobs.metrics, last_seq, &frames);
+    if state.status.is_terminal() && state.acked_seq < Some(state.last_seq) && !frames.is_empty() {
+        jobs.acks.terminal_sent(job_id, state.last_seq);
+    }
+    sockets.set_acks(jobs.acks.clone());
     conn.viewer.push_replay(frames);
     conn.viewer.finish();
     if !state.status.is_terminal() {
@@ -174,12 +194,12 @@ async fn session(
     early: Vec<u8>,
     job_id: String,
     last_seq: u64,
-    protocol: Protocol,
+    wire: Wire,
 ) {
     // Small frames go out as soon as they are written, not after an ACK.
     let _ = socket.set_nodelay(true);
     let viewer = Viewer::with_socket(
-        protocol,
+        wire,
         jobs.limits.viewer_queue,
         jobs.metrics.hub.clone(),
         socket,

@@ -9,9 +9,11 @@ mod common {
     pub use bookstrack_testkit::*;
 }
 
+mod deflate;
 mod enrichment;
 mod flow;
 mod formats;
+mod mux;
 mod properties;
 mod publish;
 mod publish_limits;

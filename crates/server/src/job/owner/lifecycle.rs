@@ -52,6 +52,9 @@ impl Owner {
             0,
         )
         .await;
+        if !self.sockets.is_empty() {
+            self.deps.acks.terminal_sent(&self.state.job_id, seq);
+        }
         self.fan_out(Frame::new(&env, json));
         self.ended();
         self.remove_input().await;
@@ -73,6 +76,9 @@ impl Owner {
         while let Some(msg) = rx.recv().await {
             match msg {
                 OwnerMsg::Subscribe(sub) => Box::pin(self.subscribe(*sub)).await,
+                OwnerMsg::Follow(f) => {
+                    Box::pin(self.follow(*f)).await;
+                }
                 OwnerMsg::Snapshot(reply) => {
                     let _ = reply.send(self.state.clone());
                 }

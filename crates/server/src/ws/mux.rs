@@ -1,0 +1,96 @@
+//! `GET /ws/jobs`: one socket, many jobs (docs/PROTOCOL.md §22).
+//!
+//! No token in the URL: each `subscribe` carries its job's token. The
+//! socket has a task of its own (`hub::Solo`), since no one job's owner can
+//! drive it; each job it follows is a relay its owner fills as it fills its
+//! own viewers' sockets (`hub::relay`), so a job's events are still framed
+//! once, and resume, `job_state`, coalescing and sticky terminal events
+//! hold per job as on `/ws/progress`. The subscriptions are `mux_subs`.
+
+use super::handshake::Upgrade;
+use super::mux_subs::Subs;
+use super::wire_of;
+use crate::app::App;
+use crate::hub::{Connection, Protocol, Solo, SoloEvent, Viewer, CLOSE_GOING_AWAY};
+use crate::job::JobDeps;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+/// Frames the socket may have waiting before the task stops taking more
+/// from its relays: past it, each job's relay coalesces its own progress.
+const ROOM: usize = 32;
+/// Replies (notices, pongs) a client may leave unread before the socket
+/// is closed with 1008: a client that floods requests and never reads
+/// cannot grow the server's memory.
+pub const MAX_UNREAD_REPLIES: usize = 256;
+/// How often live subscriptions' tokens are checked for expiry.
+const EXPIRY_CHECK: Duration = Duration::from_secs(1);
+
+pub async fn ws_jobs(State(app): State<Arc<App>>, req: Request) -> Response {
+    let (mut parts, _body) = req.into_parts();
+    let upgrade = match Upgrade::check(&mut parts) {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    let wire = wire_of(&upgrade, Protocol::V2);
+    let jobs = app.jobs.clone();
+    let tracker = jobs.tracker.clone();
+    upgrade.respond(&tracker, move |socket, early| {
+        session(jobs, socket, early, wire)
+    })
+}
+
+async fn session(jobs: Arc<JobDeps>, socket: TcpStream, early: Vec<u8>, wire: crate::hub::Wire) {
+    let _ = socket.set_nodelay(true);
+    let viewer = Viewer::with_socket(
+        wire,
+        jobs.limits.viewer_queue,
+        jobs.metrics.hub.clone(),
+        socket,
+    );
+    let mut solo = Solo::new(Connection { viewer, early }, jobs.limits.timing);
+    let wake = Arc::new(Notify::new());
+    let mut subs = Subs::new(jobs.clone(), wake.clone());
+    let mut expiry = tokio::time::interval(EXPIRY_CHECK);
+    let mut shutting_down = false;
+    loop {
+        let room = if subs.waiting() { ROOM } else { 0 };
+        let event = tokio::select! {
+            e = solo.serve(room, None) => e,
+            _ = wake.notified() => SoloEvent::Room,
+            _ = expiry.tick() => {
+                subs.expire(&mut solo);
+                SoloEvent::Room
+            }
+            _ = jobs.cancel.cancelled(), if !shutting_down => {
+                shutting_down = true;
+                solo.close(CLOSE_GOING_AWAY, "server shutting down");
+                SoloEvent::Room
+            }
+        };
+        match event {
+            SoloEvent::Gone => break,
+            SoloEvent::Messages(msgs) => {
+                for m in msgs {
+                    subs.handle(m, &mut solo).await;
+                }
+            }
+            SoloEvent::Room => {}
+        }
+        if solo.viewer().queued() > MAX_UNREAD_REPLIES + ROOM && !solo.is_closing() {
+            solo.close(
+                crate::hub::CloseCode::Policy,
+                "too many replies left unread",
+            );
+        }
+        if !solo.is_closing() {
+            subs.forward(&mut solo, ROOM);
+        }
+    }
+    // Dropping the subscriptions lets their owners drop the relays.
+    drop(subs);
+}
