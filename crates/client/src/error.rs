@@ -27,6 +27,10 @@ pub enum ClientError {
     Unauthorized(String),
     #[error("cancelled")]
     Cancelled,
+    /// A wait cut short by a pause or a `reconnect_now`; never returned
+    /// to the caller.
+    #[error("interrupted")]
+    Interrupted,
     #[error("the server sent a malformed message: {0}")]
     Protocol(String),
 }

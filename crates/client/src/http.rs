@@ -224,14 +224,25 @@ impl Client {
         )
     }
 
-    pub(crate) fn ws_url(&self, job_id: &str, token: &str, last_seq: u64) -> String {
-        let ws = if let Some(rest) = self.base.strip_prefix("https://") {
+    /// Follows many jobs over one socket (`/ws/jobs`); add them with
+    /// [`MuxStream::add`] or [`MuxStream::add_started`].
+    pub fn follow_many(&self, opts: StreamOptions) -> crate::MuxStream {
+        crate::MuxStream::new(self.clone(), opts)
+    }
+
+    /// The server's address with a WebSocket scheme.
+    pub(crate) fn ws_base(&self) -> String {
+        if let Some(rest) = self.base.strip_prefix("https://") {
             format!("wss://{rest}")
         } else if let Some(rest) = self.base.strip_prefix("http://") {
             format!("ws://{rest}")
         } else {
             self.base.clone()
-        };
+        }
+    }
+
+    pub(crate) fn ws_url(&self, job_id: &str, token: &str, last_seq: u64) -> String {
+        let ws = self.ws_base();
         format!("{ws}/ws/progress?jobId={job_id}&token={token}&lastSeq={last_seq}")
     }
 }

@@ -17,6 +17,40 @@ pub struct StoredToken {
     pub refreshable_from: Option<i64>,
 }
 
+impl StoredToken {
+    /// A token whose expiry is not known.
+    pub fn bare(token: impl Into<String>) -> StoredToken {
+        StoredToken {
+            token: token.into(),
+            expires_at: None,
+            refreshable_from: None,
+        }
+    }
+
+    /// The token a refresh gave, with the same refresh window as this one.
+    pub fn renewed(&self, token: String, expires_at: Option<i64>) -> StoredToken {
+        let window = self
+            .expires_at
+            .zip(self.refreshable_from)
+            .map(|(e, f)| e - f);
+        StoredToken {
+            token,
+            expires_at,
+            refreshable_from: expires_at.zip(window).map(|(e, w)| e - w),
+        }
+    }
+}
+
+impl From<&bookstrack_protocol::JobStarted> for StoredToken {
+    fn from(s: &bookstrack_protocol::JobStarted) -> StoredToken {
+        StoredToken {
+            token: s.token.clone(),
+            expires_at: s.expires_at,
+            refreshable_from: s.refreshable_from,
+        }
+    }
+}
+
 pub trait TokenStore: Send + Sync {
     fn get(&self, job_id: &str) -> Option<StoredToken>;
     fn put(&self, job_id: &str, token: &StoredToken) -> std::io::Result<()>;

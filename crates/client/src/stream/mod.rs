@@ -1,8 +1,14 @@
 //! One job's events as a stream that outlives its connections: each event
 //! is delivered once and in order (resumed by `lastSeq` after any drop),
-//! the token is refreshed inside its refresh window, and `cancel()` stops
-//! everything at once, including a backoff in progress.
+//! the token is refreshed inside its refresh window, the terminal event is
+//! acknowledged, and a [`StreamControl`] pauses, resumes, reconnects or
+//! cancels it at once, including a backoff in progress.
 
+mod pause;
+mod refresh;
+
+use crate::control::{State, StreamControl};
+use crate::wire::{decode, open, Encoding, Socket};
 use crate::{
     Client, ClientError, MemoryTokenStore, ReconnectPolicy, ResyncPolicy, StoredToken, TokenStore,
 };
@@ -12,17 +18,19 @@ use bookstrack_protocol::{
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_util::sync::CancellationToken;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 #[derive(Clone)]
 pub struct StreamOptions {
     pub reconnect: ReconnectPolicy,
     pub resync: ResyncPolicy,
     pub tokens: Arc<dyn TokenStore>,
+    /// JSON (the default) or MessagePack frames.
+    pub encoding: Encoding,
+    /// Offer permessage-deflate; the server's events then arrive compressed.
+    pub compress: bool,
 }
 
 impl Default for StreamOptions {
@@ -31,6 +39,8 @@ impl Default for StreamOptions {
             reconnect: ReconnectPolicy::default(),
             resync: ResyncPolicy::default(),
             tokens: Arc::new(MemoryTokenStore::default()),
+            encoding: Encoding::Json,
+            compress: false,
         }
     }
 }
@@ -45,14 +55,14 @@ impl CancelHandle {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
 
-fn until(at_ms: i64) -> Duration {
+pub(crate) fn until(at_ms: i64) -> Duration {
     Duration::from_millis((at_ms - now_ms()).max(0) as u64)
 }
 
@@ -68,6 +78,8 @@ type Next = Option<Result<Envelope, ClientError>>;
 enum Step {
     Cancelled,
     Refresh,
+    /// Paused, resumed or told to reconnect.
+    Control,
     Frame(Option<Result<Message, WsError>>),
 }
 
@@ -81,6 +93,14 @@ pub struct JobStream {
     connected_once: bool,
     done: bool,
     cancel: CancellationToken,
+    control: StreamControl,
+    state: watch::Receiver<State>,
+    /// The `reconnect_now` count acted on so far.
+    reconnects_seen: u64,
+    /// Connect without backoff (after a pause or a `reconnect_now`).
+    connect_now: bool,
+    /// The socket a terminal event arrived on, until it is acknowledged.
+    closing: Option<Socket>,
     pending: Option<Envelope>,
     /// Successful reconnects so far.
     pub reconnects: u32,
@@ -98,6 +118,7 @@ impl JobStream {
         if let Err(e) = opts.tokens.put(&job_id, &token) {
             tracing::warn!(error = %e, "could not store the job's token");
         }
+        let (control, state) = StreamControl::new();
         JobStream {
             client,
             job_id,
@@ -107,7 +128,12 @@ impl JobStream {
             last_seq: 0,
             connected_once: false,
             done: false,
-            cancel: CancellationToken::new(),
+            cancel: control.token().clone(),
+            control,
+            state,
+            reconnects_seen: 0,
+            connect_now: false,
+            closing: None,
             pending: None,
             reconnects: 0,
             refreshes: 0,
@@ -116,6 +142,25 @@ impl JobStream {
 
     pub fn cancel_handle(&self) -> CancelHandle {
         CancelHandle(self.cancel.clone())
+    }
+
+    /// Pauses, resumes, reconnects or cancels this stream from anywhere.
+    pub fn control(&self) -> StreamControl {
+        self.control.clone()
+    }
+
+    /// Closes the socket with 1000 and keeps the position (`resume` goes on).
+    pub fn pause(&self) {
+        self.control.pause();
+    }
+
+    pub fn resume(&self) {
+        self.control.resume();
+    }
+
+    /// Reconnects at once, skipping what is left of a backoff.
+    pub fn reconnect_now(&self) {
+        self.control.reconnect_now();
     }
 
     pub fn last_seq(&self) -> u64 {
@@ -127,59 +172,12 @@ impl JobStream {
         &self.token.token
     }
 
-    /// Halfway through the refresh window, when both ends are known.
-    fn refresh_due(&self) -> Option<i64> {
-        let (from, exp) = (self.token.refreshable_from?, self.token.expires_at?);
-        Some(from + (exp - from) / 2)
-    }
-
-    async fn refresh(&mut self) -> Result<(), ClientError> {
-        match self
-            .client
-            .refresh_token(&self.job_id, &self.token.token)
-            .await
-        {
-            Ok(r) => {
-                let window = match (self.token.refreshable_from, self.token.expires_at) {
-                    (Some(f), Some(e)) => Some(e - f),
-                    _ => None,
-                };
-                let expires_at = r.expires_at.parse::<i64>().ok();
-                self.token = StoredToken {
-                    token: r.token,
-                    expires_at,
-                    refreshable_from: expires_at.zip(window).map(|(e, w)| e - w),
-                };
-                self.refreshes += 1;
-                if let Err(e) = self.opts.tokens.put(&self.job_id, &self.token) {
-                    tracing::warn!(error = %e, "could not store the refreshed token");
-                }
-                Ok(())
-            }
-            Err(e) => {
-                // Another holder of the token refreshed it first: use theirs.
-                if let Some(t) = self
-                    .opts
-                    .tokens
-                    .get(&self.job_id)
-                    .filter(|t| t.token != self.token.token)
-                {
-                    self.token = t;
-                    return Ok(());
-                }
-                // No proactive retry loop: the next reconnect will tell.
-                self.token.refreshable_from = None;
-                Err(e)
-            }
-        }
-    }
-
     async fn try_connect(&mut self) -> Result<(), Attempt> {
         let url = self
             .client
             .ws_url(&self.job_id, &self.token.token, self.last_seq);
-        match tokio_tungstenite::connect_async(url).await {
-            Ok((mut ws, _)) => {
+        match open(&url, self.opts.encoding, self.opts.compress).await {
+            Ok(mut ws) => {
                 let ready = serde_json::to_string(&ClientMessage::Ready { timestamp: None })
                     .expect("serialises");
                 ws.send(Message::text(ready))
@@ -221,7 +219,7 @@ impl JobStream {
     /// attempt, resyncs over HTTP.
     async fn establish(&mut self) -> Result<(), ClientError> {
         let mut last = String::from("connection lost");
-        if !self.connected_once {
+        if !self.connected_once || std::mem::take(&mut self.connect_now) {
             match self.try_connect().await {
                 Ok(()) => return Ok(()),
                 Err(Attempt::Fatal(e)) => return Err(e),
@@ -230,9 +228,12 @@ impl JobStream {
         }
         let policy = self.opts.reconnect;
         for n in 0..policy.max_attempts {
+            let mut state = self.state.clone();
             tokio::select! {
                 _ = self.cancel.cancelled() => return Err(ClientError::Cancelled),
                 _ = tokio::time::sleep(policy.delay(n)) => {}
+                // A pause or a `reconnect_now`: `next` acts on it.
+                _ = state.changed() => return Err(ClientError::Interrupted),
             }
             if self.refresh_due().is_some_and(|d| d <= now_ms()) {
                 let _ = self.refresh().await;
@@ -274,7 +275,8 @@ impl JobStream {
 
     fn finish(&mut self) {
         self.done = true;
-        self.socket = None;
+        // Kept for the terminal event's ack, then dropped.
+        self.closing = self.socket.take();
         if let Err(e) = self.opts.tokens.delete(&self.job_id) {
             tracing::warn!(error = %e, "could not delete the job's token");
         }
@@ -287,6 +289,10 @@ impl JobStream {
         loop {
             if let Some(end) = self.held_or_ended() {
                 return end;
+            }
+            if self.state.borrow().paused {
+                self.wait_resumed().await;
+                continue;
             }
             if self.socket.is_none() {
                 if let Some(end) = self.reconnect().await {
@@ -320,7 +326,14 @@ impl JobStream {
 
     /// Connects (again); `Some` with what `next` returns once it gives up.
     async fn reconnect(&mut self) -> Option<Next> {
-        let e = self.establish().await.err()?;
+        let e = match self.establish().await {
+            Ok(()) => return None,
+            Err(ClientError::Interrupted) => {
+                self.on_control().await;
+                return None;
+            }
+            Err(e) => e,
+        };
         if matches!(e, ClientError::JobGone) {
             self.finish();
         }
@@ -338,9 +351,11 @@ impl JobStream {
     async fn wait(&mut self) -> Step {
         let due = self.refresh_due();
         let cancel = self.cancel.clone();
+        let mut state = self.state.clone();
         let ws = self.socket.as_mut().expect("connected");
         tokio::select! {
             _ = cancel.cancelled() => Step::Cancelled,
+            _ = state.changed() => Step::Control,
             _ = async {
                 match due {
                     Some(at) => tokio::time::sleep(until(at)).await,
@@ -355,25 +370,32 @@ impl JobStream {
     async fn on_step(&mut self, step: Step) -> Option<Next> {
         match step {
             Step::Cancelled => {}
+            Step::Control => self.on_control().await,
             Step::Refresh => {
                 if let Err(e) = self.refresh().await {
                     tracing::warn!(error = %e, "token refresh failed");
                 }
             }
-            Step::Frame(Some(Ok(Message::Text(t)))) => return self.on_text(t.as_str()),
             Step::Frame(Some(Ok(Message::Close(_))) | None | Some(Err(_))) => self.socket = None,
-            Step::Frame(Some(Ok(_))) => {}
+            Step::Frame(Some(Ok(m))) => {
+                let next = match decode::<Envelope>(&m)? {
+                    Ok(env) => self.on_envelope(env),
+                    Err(e) => Some(Some(Err(ClientError::Protocol(e)))),
+                };
+                if let Some(Some(Ok(env))) = &next {
+                    if env.payload().is_terminal() {
+                        self.acknowledge(env.seq().unwrap_or(0)).await;
+                    }
+                }
+                return next;
+            }
         }
         None
     }
 
     /// A server message: a job event not seen yet is `next`'s answer;
     /// replies to our own messages and events already delivered are not.
-    fn on_text(&mut self, text: &str) -> Option<Next> {
-        let env: Envelope = match serde_json::from_str(text) {
-            Ok(e) => e,
-            Err(e) => return Some(Some(Err(ClientError::Protocol(e.to_string())))),
-        };
+    fn on_envelope(&mut self, env: Envelope) -> Option<Next> {
         match env.payload() {
             Payload::Pong {} | Payload::Ping {} | Payload::ReadyAck {} => None,
             Payload::JobState { state } => {
