@@ -8,6 +8,7 @@ mod serve;
 mod tracing_init;
 use tracing_init::init_tracing;
 mod watch;
+mod watch_many;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -100,10 +101,13 @@ enum Command {
         #[command(flatten)]
         server: ServerArg,
     },
-    /// Follow a job that is already running.
+    /// Follow jobs that are already running: one, or several over one
+    /// socket with a bar each.
     Watch {
-        job_id: String,
-        /// Defaults to the token kept when this user started the job.
+        #[arg(required = true)]
+        job_ids: Vec<String>,
+        /// Defaults to the token kept when this user started the job (one
+        /// job only: several jobs use their kept tokens).
         #[arg(long, env = "BOOKSTRACK_TOKEN")]
         token: Option<String>,
         #[command(flatten)]
@@ -167,10 +171,17 @@ async fn run(cmd: Command) -> Result<ExitCode> {
         } => watch::enrich(&server.url, isbns, file.as_deref(), &out).await,
         Command::Publish { args, server } => publish::publish(&server.url, args).await,
         Command::Watch {
-            job_id,
+            job_ids,
             token,
             server,
             out,
-        } => watch::watch(&server.url, &job_id, token.as_deref(), &out).await,
+        } => match job_ids.as_slice() {
+            [one] => watch::watch(&server.url, one, token.as_deref(), &out).await,
+            _ if token.is_some() => {
+                eprintln!("error: --token follows one job; several use their kept tokens");
+                Ok(ExitCode::from(2))
+            }
+            many => watch_many::watch_many(&server.url, many, &out).await,
+        },
     }
 }

@@ -20,8 +20,8 @@ pub struct OutputArgs {
 }
 
 /// Exit codes: 0 complete, 1 job failed, 2 usage, 3 gave up reconnecting.
-const EXIT_FAILED: u8 = 1;
-const EXIT_GAVE_UP: u8 = 3;
+pub(crate) const EXIT_FAILED: u8 = 1;
+pub(crate) const EXIT_GAVE_UP: u8 = 3;
 
 pub async fn import(server: &str, file: &Path, out: &OutputArgs) -> Result<ExitCode> {
     let client = Client::new(server)?;
@@ -139,12 +139,7 @@ pub(crate) async fn follow_job(
 ) -> Result<Ended> {
     let bar = (!out.json && std::io::stderr().is_terminal()).then(|| {
         let b = ProgressBar::new(0);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{bar:40.cyan/blue} {pos}/{len} {prefix}  {per_sec}  eta {eta}  {wide_msg}",
-            )
-            .expect("valid template"),
-        );
+        b.set_style(bar_style());
         b
     });
     let mut outcome: Option<Envelope> = None;
@@ -205,8 +200,15 @@ pub(crate) async fn follow_job(
     }
 }
 
+pub(crate) fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{bar:40.cyan/blue} {pos}/{len} {prefix}  {per_sec}  eta {eta}  {wide_msg}",
+    )
+    .expect("valid template")
+}
+
 /// What a pipeline counts: an import its rows, the others their books.
-fn unit(p: Pipeline) -> &'static str {
+pub(crate) fn unit(p: Pipeline) -> &'static str {
     match p {
         Pipeline::CsvImport => "rows",
         Pipeline::BatchEnrichment | Pipeline::AiScan => "books",
@@ -214,7 +216,7 @@ fn unit(p: Pipeline) -> &'static str {
     }
 }
 
-fn render(bar: &ProgressBar, p: &Payload) {
+pub(crate) fn render(bar: &ProgressBar, p: &Payload) {
     match p {
         Payload::JobStarted { total_count } => bar.set_length(*total_count),
         Payload::JobProgress(u) => {
@@ -232,7 +234,7 @@ fn render(bar: &ProgressBar, p: &Payload) {
     }
 }
 
-fn plain(env: &Envelope) -> String {
+pub(crate) fn plain(env: &Envelope) -> String {
     let seq = env.seq().map(|s| format!("#{s} ")).unwrap_or_default();
     match env.payload() {
         // A scan knows its books only once it has found them.

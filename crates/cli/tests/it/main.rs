@@ -29,4 +29,5 @@ mod import_enrich;
 mod publish;
 mod samples;
 mod scan;
+mod watch_many;
 mod web;
