@@ -268,3 +268,56 @@ async fn more_books_than_one_enrichment_takes_fail_after_the_import_summary() {
     );
     assert!(asked(&ol).await.is_empty());
 }
+
+/// The acceptance run on a real Goodreads export (`BOOKSTRACK_SAMPLES_DIR`,
+/// set by `scripts/test` when `../shared/samples` exists; never committed):
+/// both phases complete and are summarised, the enrichment covering every
+/// book imported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_goodreads_export_imports_then_enriches() {
+    let Ok(samples) = std::env::var("BOOKSTRACK_SAMPLES_DIR") else {
+        eprintln!("BOOKSTRACK_SAMPLES_DIR not set: no real export to import and enrich");
+        return;
+    };
+    let mut exports: Vec<PathBuf> = std::fs::read_dir(&samples)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            name.starts_with("goodreads_") && name.ends_with(".csv")
+        })
+        .collect();
+    exports.sort();
+    let file = exports
+        .first()
+        .expect("a Goodreads export among the samples")
+        .clone();
+    let dir = tempfile::tempdir().unwrap();
+    let (_ol, srv) = start(&dir.path().join("data"), &[]).await;
+    let out = import_enrich(&srv.url, file.clone(), dir.path().join("tokens"), &[]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}: {}",
+        file.display(),
+        failure(&out)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let import = section(&stdout, "import summary:");
+    let count = |prefix: &str| -> u64 {
+        import
+            .iter()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    // Rows merged into an earlier one are not books of their own.
+    let books = count("succeeded   ") - count("duplicates  ");
+    assert!(books > 0, "{stdout}");
+    let enrichment = section(&stdout, "enrichment summary:");
+    assert_eq!(
+        enrichment.first().copied(),
+        Some(format!("total       {books}").as_str()),
+        "every imported book enriched: {stdout}"
+    );
+}

@@ -268,3 +268,76 @@ async fn msgpack_frames_carry_exactly_the_json_events() {
     let events = until_all_end(&mut mux, 1).await;
     assert_eq!(events[id.as_str()], json_events);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refreshed_token_is_handed_over_and_an_expired_one_ends_the_subscription() {
+    let srv = server(|c| {
+        c.token_ttl = std::time::Duration::from_secs(2);
+        c.token_refresh_window = std::time::Duration::from_secs(2);
+    })
+    .await;
+    let jobs = jobs(&srv, 2, 2, 3_600_000).await;
+    let mut mux = MuxClient::connect(&srv.url, None).await;
+    for (id, token) in &jobs {
+        mux.subscribe(id, token, 0).await;
+        mux.notice("subscribed").await;
+    }
+    // Halfway through their life, job 0's token is refreshed over HTTP and
+    // handed to its subscription: it now outlives job 1's by a second.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let (id0, old0) = &jobs[0];
+    let (status, body) = srv
+        .post_json(
+            "/api/token/refresh",
+            &json!({"jobId": id0, "oldToken": old0}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let new0 = body["token"].as_str().unwrap();
+    mux.send(json!({"type": "token", "jobId": id0, "token": old0}))
+        .await;
+    let e = mux.notice("error").await;
+    assert_eq!(
+        e["payload"]["error"]["code"], "INVALID_TOKEN",
+        "the old one is dead: {e}"
+    );
+    mux.send(json!({"type": "token", "jobId": id0, "token": new0}))
+        .await;
+    assert_eq!(mux.notice("token_accepted").await["jobId"], id0.as_str());
+    // Job 1's token expires on the live socket: the client is told.
+    let e = mux.notice("error").await;
+    assert_eq!(e["jobId"], jobs[1].0.as_str(), "{e}");
+    assert_eq!(e["payload"]["error"]["code"], "TOKEN_EXPIRED");
+    assert!(srv
+        .metrics()
+        .await
+        .contains("bookstrack_mux_subscriptions 1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_floods_requests_and_never_reads_is_closed_1008() {
+    let srv = server(|_| {}).await;
+    let mut mux = MuxClient::connect(&srv.url, None).await;
+    // 200,000 pings: 4 MB sent, ~19 MB of pongs the client never reads,
+    // far more than the socket buffers hold.
+    let batch: Vec<Message> = (0..200_000)
+        .map(|_| Message::text(r#"{"type":"ping"}"#))
+        .collect();
+    let mut stream = futures_util::stream::iter(batch.into_iter().map(Ok));
+    let sent = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        mux.ws.send_all(&mut stream),
+    )
+    .await;
+    // The server may close before all is sent: either way it closed.
+    let _ = sent;
+    let mut pongs = 0;
+    let code = loop {
+        match mux.next().await {
+            Ok(_) => pongs += 1,
+            Err(code) => break code,
+        }
+    };
+    assert_eq!(code, Some(1008), "after {pongs} pongs");
+    assert!(pongs < 200_000, "closed before answering everything");
+}
