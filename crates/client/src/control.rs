@@ -14,6 +14,22 @@ pub(crate) struct State {
     pub reconnects: u64,
 }
 
+/// What the newest state asks of a stream that has acted on `seen`
+/// reconnects so far: close its socket with this reason (and connect
+/// again, at once, once not paused).
+pub(crate) fn take_change(rx: &mut watch::Receiver<State>, seen: &mut u64) -> Option<&'static str> {
+    let state = *rx.borrow_and_update();
+    if state.reconnects != *seen {
+        *seen = state.reconnects;
+        return Some(if state.paused {
+            "paused"
+        } else {
+            "reconnecting"
+        });
+    }
+    state.paused.then_some("paused")
+}
+
 /// Stops, pauses, resumes or reconnects a stream from anywhere.
 #[derive(Clone)]
 pub struct StreamControl {

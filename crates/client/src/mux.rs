@@ -5,7 +5,7 @@
 //! events acknowledged, and the same pause / resume / reconnect-now /
 //! cancel as a single job's stream (`StreamControl`).
 
-use crate::control::{State, StreamControl};
+use crate::control::{take_change, State, StreamControl};
 use crate::stream::until;
 use crate::wire::{decode, open, Socket};
 use crate::{Client, ClientError, StoredToken, StreamOptions};
@@ -15,8 +15,6 @@ use futures_util::{SinkExt, StreamExt};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
 /// What a [`MuxStream`] yields.
@@ -141,6 +139,7 @@ impl MuxStream {
                 return Some(Err(ClientError::Cancelled));
             }
             if self.state.borrow().paused {
+                self.close("paused").await;
                 let cancel = self.control.token().clone();
                 tokio::select! {
                     _ = cancel.cancelled() => {}
@@ -281,26 +280,14 @@ impl MuxStream {
     }
 
     async fn on_control(&mut self) {
-        let state = *self.state.borrow_and_update();
-        if state.paused {
-            self.close("paused").await;
-            self.connect_now = true;
-        }
-        if state.reconnects != self.reconnects_seen {
-            self.reconnects_seen = state.reconnects;
-            self.close("reconnecting").await;
+        if let Some(reason) = take_change(&mut self.state, &mut self.reconnects_seen) {
+            self.close(reason).await;
             self.connect_now = true;
         }
     }
 
     async fn close(&mut self, reason: &str) {
-        if let Some(mut ws) = self.socket.take() {
-            let frame = CloseFrame {
-                code: CloseCode::Normal,
-                reason: reason.to_string().into(),
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
-        }
+        crate::wire::close(self.socket.take(), reason).await;
     }
 
     async fn on_event(&mut self, env: Envelope) {

@@ -57,6 +57,21 @@ pub(crate) async fn open(url: &str, encoding: Encoding, compress: bool) -> Resul
     Ok(ws)
 }
 
+/// Closes with 1000 and `reason`, without waiting for the server's answer
+/// (at most a second for the close frame to go out).
+pub(crate) async fn close(ws: Option<Socket>, reason: &str) {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    if let Some(mut ws) = ws {
+        let frame = CloseFrame {
+            code: CloseCode::Normal,
+            reason: reason.to_string().into(),
+        };
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_secs(1), ws.close(Some(frame))).await;
+    }
+}
+
 /// A server message decoded: JSON text or MessagePack binary; `None` for
 /// frames that carry no message (ping, pong, close).
 pub(crate) fn decode<T: DeserializeOwned>(m: &Message) -> Option<Result<T, String>> {

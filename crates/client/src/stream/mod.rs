@@ -291,6 +291,7 @@ impl JobStream {
                 return end;
             }
             if self.state.borrow().paused {
+                self.close_socket("paused").await;
                 self.wait_resumed().await;
                 continue;
             }

@@ -2,24 +2,18 @@
 //! terminal event's acknowledgement on the socket it came on.
 
 use super::JobStream;
+use crate::control::take_change;
+use crate::wire::close;
 use bookstrack_protocol::ClientMessage;
 use futures_util::SinkExt;
 use std::time::Duration;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
 impl JobStream {
     /// Acts on a pause, a resume or a `reconnect_now`.
     pub(super) async fn on_control(&mut self) {
-        let state = *self.state.borrow_and_update();
-        if state.paused {
-            self.close_socket("paused").await;
-            self.connect_now = true;
-        }
-        if state.reconnects != self.reconnects_seen {
-            self.reconnects_seen = state.reconnects;
-            self.close_socket("reconnecting").await;
+        if let Some(reason) = take_change(&mut self.state, &mut self.reconnects_seen) {
+            self.close_socket(reason).await;
             self.connect_now = true;
         }
     }
@@ -36,13 +30,7 @@ impl JobStream {
     /// Closes with 1000 and `reason`, without waiting for the server's
     /// answer: the position is kept, and the next connection resumes.
     pub(super) async fn close_socket(&mut self, reason: &str) {
-        if let Some(mut ws) = self.socket.take() {
-            let frame = CloseFrame {
-                code: CloseCode::Normal,
-                reason: reason.to_string().into(),
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
-        }
+        close(self.socket.take(), reason).await;
     }
 
     /// Tells the server the terminal event arrived (docs/PROTOCOL.md §22).

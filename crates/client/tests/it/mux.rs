@@ -233,5 +233,6 @@ async fn msgpack_and_deflate_read_the_json_events_and_terminals_are_acked() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("the terminal event was never acknowledged");
+    let state = client.job_state(&id, &token.token).await.unwrap();
+    panic!("the terminal event was never acknowledged: {state:?}");
 }
