@@ -13,6 +13,7 @@ mod deflate;
 mod enrichment;
 mod flow;
 mod formats;
+mod interop;
 mod mux;
 mod properties;
 mod publish;
