@@ -206,7 +206,7 @@ impl PyClient {
             match self.child.try_wait() {
                 Ok(Some(status)) => break status,
                 Ok(None) if Instant::now() < self.deadline => {
-                    tokio::time::sleep(Duration::from_millis(20)).await
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 Ok(None) => self.fail("closed its stdout but did not exit"),
                 Err(e) => self.fail(&format!("could not be waited for: {e}")),
