@@ -1,5 +1,6 @@
 //! `bookstrack-bench live` end to end, small: the server, the load-generator
-//! processes and the report, and nchan beside it when it is installed.
+//! processes and the report, and nchan beside it when it is installed; and
+//! the other load scenarios (`published`, `encodings`) as small.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -148,4 +149,56 @@ fn published_reports_external_jobs_beside_internal_ones() {
         out.contains("external / internal, median of the runs' ratios"),
         "{out}"
     );
+}
+
+/// `encodings`: every encoding measured under every load, each checked
+/// against plain JSON's events, and smaller on the wire than it.
+#[test]
+fn encodings_reports_bytes_and_cpu_of_every_encoding() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bookstrack-bench"))
+        .args(["encodings", "--rows", "200", "--viewers", "1,3"])
+        .args(["--synthetic", "2x3", "--steps", "20", "--interval-ms", "10"])
+        .args(["--rounds", "1"])
+        .arg("--server-bin")
+        .arg(server_bin())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // round, load, jobs, viewers, encoding, events, delivered, bytes, …
+    let runs: Vec<Vec<&str>> = stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() == 12 && f[0] == "1")
+        .collect();
+    assert_eq!(runs.len(), 12, "{stdout}");
+    for (load, jobs, viewers, events) in [
+        ("import", 1, 1, 102),
+        ("import", 1, 3, 102),
+        ("synthetic", 2, 3, 44),
+    ] {
+        let of = |enc: &str| {
+            runs.iter()
+                .find(|f| f[1] == load && f[3] == viewers.to_string() && f[4] == enc)
+                .unwrap_or_else(|| panic!("no {load} {viewers} {enc} row: {stdout}"))
+        };
+        let json_bytes: u64 = of("json")[7].parse().unwrap();
+        for enc in ["json", "deflate", "msgpack", "msgpack+deflate"] {
+            let f = of(enc);
+            assert_eq!(f[2], jobs.to_string());
+            assert_eq!(f[5], events.to_string(), "{enc}: {stdout}");
+            let delivered: u64 = f[6].parse().unwrap();
+            assert_eq!(delivered, events * viewers);
+            let bytes: u64 = f[7].parse().unwrap();
+            if enc != "json" {
+                assert!(bytes < json_bytes, "{enc}: {bytes} of {json_bytes} bytes");
+            }
+        }
+    }
+    assert!(stdout.contains("medians of 1 rounds"), "{stdout}");
+    assert!(stdout.contains("extra over json: deflate"), "{stdout}");
 }

@@ -1,8 +1,10 @@
 //! `bookstrack-bench idle|live|reconnect|persist`: a load generator in
 //! processes of its own (`bookstrack-bench worker`), against a `bookstrack
 //! serve` child and, side by side in the same run, nchan with the same
-//! clients.
+//! clients. `encodings` holds its viewers in this process instead
+//! (`rawws`), each counting the bytes it reads.
 
+mod encodings;
 pub mod floor;
 mod idle;
 mod live;
@@ -10,6 +12,7 @@ mod nchan;
 mod persist;
 mod publish;
 mod published;
+mod rawws;
 mod reconnect;
 mod scenarios;
 mod stats;

@@ -81,6 +81,10 @@ pub enum LoadScenario {
         #[command(flatten)]
         load: LoadArgs,
     },
+    /// Bytes on the wire and server CPU per delivered event for plain JSON,
+    /// permessage-deflate, MessagePack and both, taking turns: an import
+    /// followed by V viewers, and synthetic jobs with many viewers each.
+    Encodings(super::encodings::EncodingsArgs),
     /// State writes per progress update under the throttle, and write cost.
     Persist {
         #[arg(long, default_value_t = 1000)]
@@ -328,7 +332,7 @@ impl Attached {
 }
 
 /// User plus system CPU time of a process, in seconds.
-fn cpu_secs(pid: u32) -> f64 {
+pub(super) fn cpu_secs(pid: u32) -> f64 {
     let Some(f) = super::stat_fields(pid) else {
         return 0.0;
     };
@@ -382,6 +386,7 @@ pub async fn run(s: LoadScenario) -> Result<()> {
             seconds,
             load,
         } => super::persist::persist(jobs, rate, seconds, load.runs).await,
+        LoadScenario::Encodings(a) => super::encodings::encodings(a).await,
     }
 }
 
