@@ -17,7 +17,9 @@ Prints, on stdout:
     # extensions: <negotiated, as the server answered them, or none>
     # subprotocol: <negotiated, or none>
     # response-extensions: <the 101's Sec-WebSocket-Extensions, or none>
-    # started                  (ready sent, or the subscribed notice read)
+    # started                  (ready sent, or the subscribed notice read;
+                               "# started: ..." when an ended job's replay
+                               and close came before the ready could go)
     {...}                      each job event (a message with a seq), one
                                JSON line, keys sorted
     # compressed: N of M       how many of the M events came compressed
@@ -36,6 +38,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import CONT, CTRL_OPCODES
+from websockets.protocol import State
 
 MSGPACK = "bookstrack.msgpack"
 TERMINAL = ("job_complete", "error")
@@ -123,8 +126,17 @@ async def follow(base, mode, endpoint, job_id, token):
 
         # Requests are JSON text on either encoding.
         if endpoint == "job":
-            await ws.send(json.dumps({"type": "ready"}))
-            out("# started")
+            # An ended job is replayed and closed at once, before any ready:
+            # its events and the close may all be in already. Sending then
+            # would wait for the TCP close (close_timeout, 10 s), which does
+            # not come in while more than max_queue messages sit unread
+            # (websockets stops reading). Nothing is awaited between this
+            # check and send's own, so the state cannot change in between.
+            if ws.protocol.state is State.OPEN:
+                await ws.send(json.dumps({"type": "ready"}))
+                out("# started")
+            else:
+                out("# started: no ready, the server had already closed")
         else:
             await ws.send(
                 json.dumps(
