@@ -281,15 +281,18 @@ impl App {
                 state = rx.await.ok();
             }
         }
-        let mut state = match state {
-            Some(s) => s,
-            None => match self.jobs.store.job_state(job_id).await? {
-                Some(s) => s,
-                None => return Ok(None),
-            },
-        };
-        state.acked_seq = self.jobs.acks.acked(job_id).await?;
-        Ok(Some(state))
+        let acks = &self.jobs.acks;
+        match state {
+            Some(mut s) => {
+                s.acked_seq = acks.acked(job_id).await?;
+                Ok(Some(s))
+            }
+            // The stored state carries the written acks already.
+            None => Ok(self.jobs.store.job_state(job_id).await?.map(|mut s| {
+                s.acked_seq = s.acked_seq.max(acks.pending(job_id));
+                s
+            })),
+        }
     }
 
     /// Deletes every job that ended more than `job_retention` ago; returns how many.

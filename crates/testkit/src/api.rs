@@ -45,6 +45,28 @@ pub async fn upload(url: &str, csv: Vec<u8>) -> (String, String) {
 }
 
 /// GETs `path` with `token` as bearer: the status and the JSON answer.
+/// Starts `count` synthetic jobs of `steps` steps, `interval_ms` apart, on
+/// a server run with synthetic jobs enabled: (job id, token) each.
+pub async fn synthetic_jobs(
+    url: &str,
+    count: usize,
+    steps: u64,
+    interval_ms: u64,
+) -> Vec<(String, String)> {
+    let body = serde_json::json!({"count": count, "steps": steps, "intervalMs": interval_ms});
+    let (status, body) = post_json(&http(), url, "/api/synthetic/jobs", &body).await;
+    assert_eq!(status, 202, "{body}");
+    body["data"]["jobs"]
+        .as_array()
+        .expect("the jobs started")
+        .iter()
+        .map(|j| {
+            let field = |k: &str| j[k].as_str().expect("jobId and token").to_string();
+            (field("jobId"), field("token"))
+        })
+        .collect()
+}
+
 pub async fn get(url: &str, path: &str, token: &str) -> (u16, Value) {
     let r = http()
         .get(format!("{url}{path}"))

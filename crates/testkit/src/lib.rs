@@ -21,7 +21,7 @@ pub mod shelf;
 mod worker;
 mod ws;
 
-pub use api::{get, http, post_json, upload};
+pub use api::{get, http, post_json, synthetic_jobs, upload};
 pub use mux::MuxClient;
 pub use proc::ServerProc;
 pub use proxy::Proxy;

@@ -5,32 +5,10 @@
 
 use crate::support::*;
 use bookstrack_client::{FileTokenStore, StoredToken, TokenStore};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Output;
-
-async fn synthetic_jobs(url: &str, count: usize) -> Vec<(String, String)> {
-    let (status, body) = post_json(
-        &http(),
-        url,
-        "/api/synthetic/jobs",
-        &json!({"count": count, "steps": 25, "intervalMs": 20}),
-    )
-    .await;
-    assert_eq!(status, 202, "{body}");
-    body["data"]["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| {
-            (
-                j["jobId"].as_str().unwrap().into(),
-                j["token"].as_str().unwrap().into(),
-            )
-        })
-        .collect()
-}
 
 async fn watch(url: &str, tokens: &Path, args: &[&str]) -> Output {
     let mut cmd = std::process::Command::new(BOOKSTRACK);
@@ -49,7 +27,7 @@ async fn several_jobs_over_one_socket_each_once_and_in_order() {
     let srv = ServerProc::start(BOOKSTRACK, data.path(), 0, &["--enable-synthetic-jobs"]);
     let tokens = tempfile::tempdir().unwrap();
     let store = FileTokenStore::new(tokens.path().to_path_buf());
-    let jobs = synthetic_jobs(&srv.url, 3).await;
+    let jobs = synthetic_jobs(&srv.url, 3, 25, 20).await;
     for (id, token) in &jobs {
         store.put(id, &StoredToken::bare(token.clone())).unwrap();
     }

@@ -2,7 +2,7 @@
 //! another holder refreshed first.
 
 use super::JobStream;
-use crate::{ClientError, StoredToken};
+use crate::ClientError;
 
 impl JobStream {
     /// Halfway through the refresh window, when both ends are known.
@@ -18,16 +18,7 @@ impl JobStream {
             .await
         {
             Ok(r) => {
-                let window = match (self.token.refreshable_from, self.token.expires_at) {
-                    (Some(f), Some(e)) => Some(e - f),
-                    _ => None,
-                };
-                let expires_at = r.expires_at.parse::<i64>().ok();
-                self.token = StoredToken {
-                    token: r.token,
-                    expires_at,
-                    refreshable_from: expires_at.zip(window).map(|(e, w)| e - w),
-                };
+                self.token = self.token.renewed(r.token, r.expires_at.parse().ok());
                 self.refreshes += 1;
                 if let Err(e) = self.opts.tokens.put(&self.job_id, &self.token) {
                     tracing::warn!(error = %e, "could not store the refreshed token");

@@ -66,7 +66,7 @@ impl From<Protocol> for Wire {
 }
 
 /// MessagePack with field names, so that a decoder sees the JSON shape.
-pub fn to_msgpack<T: Serialize>(msg: &T) -> Vec<u8> {
+fn to_msgpack<T: Serialize>(msg: &T) -> Vec<u8> {
     rmp_serde::to_vec_named(msg).expect("messages serialise to MessagePack")
 }
 

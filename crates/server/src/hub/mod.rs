@@ -21,7 +21,7 @@ mod viewer;
 
 pub use codec::{CloseCode, Incoming};
 pub use driver::{Connection, Sockets, Timing, CLOSE_GRACE};
-pub use frame::{to_msgpack, Frame, FrameKind, Protocol, Wire};
+pub use frame::{Frame, FrameKind, Protocol, Wire};
 pub use metrics::{HubMetrics, LatencyHistogram};
 pub use relay::{relay, RelayRx, RelayTx};
 pub use solo::{Solo, SoloEvent};

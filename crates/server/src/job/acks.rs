@@ -75,6 +75,19 @@ impl Acks {
         self.metrics.terminal_unacked.set(u.len() as i64);
     }
 
+    /// An ended job's events were replayed to a viewer (`frames_sent`):
+    /// its terminal event waits for an ack unless one already covers it.
+    pub fn replayed(&self, state: &bookstrack_protocol::JobState, frames_sent: bool) {
+        if frames_sent && state.status.is_terminal() && state.acked_seq < Some(state.last_seq) {
+            self.terminal_sent(&state.job_id, state.last_seq);
+        }
+    }
+
+    /// The highest ack still being gathered (not yet in the store).
+    pub fn pending(&self, job_id: &str) -> Option<u64> {
+        lock(&self.pending).get(job_id).copied()
+    }
+
     /// The job is deleted: nothing of it is kept here either.
     pub fn forget(&self, job_id: &str) {
         let mut u = lock(&self.unacked);
@@ -85,7 +98,7 @@ impl Acks {
 
     /// The highest acked seq: written, or still being gathered.
     pub async fn acked(&self, job_id: &str) -> StoreResult<Option<u64>> {
-        let pending = lock(&self.pending).get(job_id).copied();
+        let pending = self.pending(job_id);
         let stored = self.store.acked_seq(job_id).await?;
         Ok(pending.max(stored))
     }

@@ -175,9 +175,7 @@ async fn from_store(
         Err(e) => return Err((CLOSE_INTERNAL, e.to_string(), conn)),
     };
     crate::job::count_resume(&jobs.metrics, last_seq, &frames);
-    if state.status.is_terminal() && state.acked_seq < Some(state.last_seq) && !frames.is_empty() {
-        jobs.acks.terminal_sent(job_id, state.last_seq);
-    }
+    jobs.acks.replayed(&state, !frames.is_empty());
     sockets.set_acks(jobs.acks.clone());
     conn.viewer.push_replay(frames);
     conn.viewer.finish();

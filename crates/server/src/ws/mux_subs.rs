@@ -64,9 +64,8 @@ impl Subs {
     }
 
     fn error(&self, solo: &mut Solo, job_id: Option<&str>, (code, message): Refused) {
-        let wire: Wire = solo.viewer().wire;
-        let n = Notice::error(job_id, clock::now_ms(), code, message);
-        solo.viewer().send_control(wire.control(&n));
+        let error = bookstrack_protocol::ApiError { code, message };
+        self.notice(solo, job_id, NoticePayload::Error { error });
     }
 
     /// Answers one client message.
@@ -252,9 +251,7 @@ impl Subs {
         .await
         .map_err(internal)?;
         crate::job::count_resume(&self.jobs.metrics, last_seq, &frames);
-        if !frames.is_empty() && state.acked_seq < Some(state.last_seq) {
-            self.jobs.acks.terminal_sent(job_id, state.last_seq);
-        }
+        self.jobs.acks.replayed(&state, !frames.is_empty());
         relay.push_replay(frames);
         relay.finish();
         Ok(state.pipeline)

@@ -5,7 +5,7 @@
 
 use crate::common::*;
 use flate2::{Compress, Compression, FlushCompress};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -88,18 +88,9 @@ async fn upgrade(srv: &TestServer, path: &str) -> (TcpStream, String) {
 }
 
 async fn job(srv: &TestServer, steps: u64, interval_ms: u64) -> (String, String) {
-    let (status, body) = srv
-        .post_json(
-            "/api/synthetic/jobs",
-            &json!({"count": 1, "steps": steps, "intervalMs": interval_ms}),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let j = &body["data"]["jobs"][0];
-    (
-        j["jobId"].as_str().unwrap().into(),
-        j["token"].as_str().unwrap().into(),
-    )
+    synthetic_jobs(&srv.url, 1, steps, interval_ms)
+        .await
+        .remove(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

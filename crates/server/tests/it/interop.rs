@@ -9,7 +9,7 @@
 //! neither the tests skip, or fail under `CI=true`.
 
 use crate::common::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -240,18 +240,9 @@ impl Drop for PyClient {
 }
 
 async fn synthetic_job(srv: &TestServer) -> (String, String) {
-    let (status, body) = srv
-        .post_json(
-            "/api/synthetic/jobs",
-            &json!({"count": 1, "steps": STEPS, "intervalMs": INTERVAL_MS}),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let j = &body["data"]["jobs"][0];
-    (
-        j["jobId"].as_str().unwrap().into(),
-        j["token"].as_str().unwrap().into(),
-    )
+    synthetic_jobs(&srv.url, 1, STEPS, INTERVAL_MS)
+        .await
+        .remove(0)
 }
 
 fn is_terminal(m: &Value) -> bool {

@@ -24,24 +24,7 @@ async fn jobs(
     steps: u64,
     interval_ms: u64,
 ) -> Vec<(String, String)> {
-    let (status, body) = srv
-        .post_json(
-            "/api/synthetic/jobs",
-            &json!({"count": count, "steps": steps, "intervalMs": interval_ms}),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    body["data"]["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| {
-            (
-                j["jobId"].as_str().unwrap().to_string(),
-                j["token"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    synthetic_jobs(&srv.url, count, steps, interval_ms).await
 }
 
 /// Reads until every job in `want` has sent its terminal event; returns
