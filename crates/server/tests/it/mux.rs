@@ -140,7 +140,7 @@ async fn the_jobs_per_socket_limit_holds_at_its_edge() {
 
 /// The job state's `ackedSeq` once it is written.
 async fn acked_seq(srv: &TestServer, id: &str, token: &str, want: u64) -> Value {
-    for _ in 0..100 {
+    for _ in 0..500 {
         let (_, s) = srv.get(&format!("/api/job-state/{id}"), Some(token)).await;
         if s["ackedSeq"] == want {
             return s;
