@@ -9,6 +9,7 @@
 // binary, and the figures in BENCHMARKS.md were measured so.
 #[path = "../../cli/src/alloc.rs"]
 mod alloc;
+mod attacks;
 mod enrich;
 mod import;
 mod load;
@@ -44,6 +45,9 @@ enum Scenario {
     Enrich(enrich::EnrichArgs),
     #[command(flatten)]
     Load(load::LoadScenario),
+    /// What one client with no credentials can make the server hold or
+    /// delay: each attack against a fresh server, memory and victim delay.
+    Attacks(attacks::AttackArgs),
     /// The offline shelf scan on varied pictures beside one plain tesseract pass.
     Shelves(shelves::ShelvesArgs),
     /// One load-generator process (started by the scenarios above).
@@ -91,6 +95,7 @@ async fn run(cli: Cli) -> Result<()> {
     }
     match cli.scenario {
         Scenario::Import(a) => import::import(a).await,
+        Scenario::Attacks(a) => attacks::run(a).await,
         Scenario::Enrich(a) => enrich::enrich(a.books, a.runs).await,
         Scenario::Load(s) => load::run(s).await,
         Scenario::Shelves(a) => tokio::task::spawn_blocking(|| shelves::run(a)).await?,

@@ -86,6 +86,11 @@ impl ServerChild {
         self.child.id()
     }
 
+    /// Whether the process has exited (reaped if so).
+    pub(crate) fn exited(&mut self) -> Result<bool> {
+        Ok(self.child.try_wait()?.is_some())
+    }
+
     /// Peak resident set size so far, from the kernel's own accounting.
     pub(crate) fn peak_rss_kib(&self) -> Result<u64> {
         crate::load::status_kib(self.child.id(), "VmHWM").context("no VmHWM in /proc status")
