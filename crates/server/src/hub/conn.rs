@@ -135,14 +135,16 @@ impl Conn {
 
     /// Queues a reply to the client, unless it has left
     /// `--max-unread-replies` of them unread: then the socket is closed
-    /// with 1008 and nothing more of it is read, so a client that asks
+    /// with 1008 and nothing more is answered, so a client that asks
     /// without reading cannot grow the server's memory.
     pub fn reply(&mut self, frame: bytes::Bytes, turn: &Turn<'_>) {
         if self.closing {
             return;
         }
         if self.viewer.unread_replies() >= turn.timing.max_unread_replies {
-            self.done_reading = true;
+            // Reading goes on, answering nothing: the client's input is
+            // drained, so that closing does not reset the connection
+            // under the close frame.
             self.close(CloseCode::Policy, CLOSE_UNREAD_REASON);
             return;
         }

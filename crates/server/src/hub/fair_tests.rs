@@ -41,8 +41,16 @@ async fn until_buffered(s: &TcpStream, n: usize) {
     panic!("{n} bytes never arrived");
 }
 
-/// Counts the whole server frames readable now on a client socket.
-fn frames_readable(s: &TcpStream) -> usize {
+/// Counts the whole server frames readable now on a client socket (once
+/// tokio has seen it readable: `try_read` alone trusts readiness already
+/// seen). No turn runs meanwhile: only the test polls the sockets.
+async fn frames_readable(s: &TcpStream) -> usize {
+    if tokio::time::timeout(Duration::from_secs(2), s.readable())
+        .await
+        .is_err()
+    {
+        return 0;
+    }
     let mut bytes = Vec::new();
     let mut buf = [0u8; 65536];
     while let Ok(n) = s.try_read(&mut buf) {
@@ -102,12 +110,12 @@ async fn a_flooding_socket_does_not_hold_up_its_co_viewer() {
     .await;
 
     assert_eq!(
-        frames_readable(&co_client),
+        frames_readable(&co_client).await,
         1,
         "the co-viewer was answered in the first turn"
     );
     let flooder_answered =
-        frames_readable(&flood_client) + sockets.conns[0].viewer.unread_replies();
+        frames_readable(&flood_client).await + sockets.conns[0].viewer.unread_replies();
     // A turn decodes whole 1 KiB reads: at most that many pings past the count.
     let bound = READ_MESSAGES + 1024 / ping.len();
     assert!(
