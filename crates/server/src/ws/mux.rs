@@ -89,18 +89,16 @@ async fn session(
             SoloEvent::Gone => break,
             SoloEvent::Messages(msgs) => {
                 for m in msgs {
-                    // Every request may be answered: past the bound, the
-                    // client is not reading its answers (1008).
-                    if solo.viewer().unread_replies() >= max_unread {
-                        solo.close(crate::hub::CloseCode::Policy, CLOSE_UNREAD_REASON);
-                    }
-                    if solo.is_closing() {
-                        break;
-                    }
                     subs.handle(m, &mut solo).await;
                 }
             }
             SoloEvent::Room => {}
+        }
+        // Every request may be answered: past the bound, the client is
+        // not reading its answers (1008). A turn reads at most 256
+        // messages (`hub::conn::READ_MESSAGES`), so this is checked often.
+        if solo.viewer().unread_replies() > max_unread && !solo.is_closing() {
+            solo.close(crate::hub::CloseCode::Policy, CLOSE_UNREAD_REASON);
         }
         if !solo.is_closing() {
             subs.forward(&mut solo, ROOM);
