@@ -41,6 +41,18 @@ pub struct ServeArgs {
     job_retention_secs: u64,
     #[arg(long, env = "BOOKSTRACK_WS_PING_INTERVAL_SECS", default_value_t = config::DEFAULT_WS_PING_INTERVAL_SECS)]
     ws_ping_interval_secs: u64,
+    /// A socket that does not answer a ping within this is closed (1001).
+    #[arg(long, env = "BOOKSTRACK_WS_PONG_TIMEOUT_SECS", default_value_t = config::DEFAULT_WS_PONG_TIMEOUT_SECS)]
+    ws_pong_timeout_secs: u64,
+    /// Replies a socket's client may leave unread before it is closed (1008).
+    #[arg(long, env = "BOOKSTRACK_MAX_UNREAD_REPLIES", default_value_t = config::DEFAULT_MAX_UNREAD_REPLIES)]
+    max_unread_replies: usize,
+    /// WebSockets held at once; past it an upgrade gets 503.
+    #[arg(long, env = "BOOKSTRACK_MAX_SOCKETS", default_value_t = config::DEFAULT_MAX_SOCKETS)]
+    max_sockets: usize,
+    /// WebSockets one client address holds at once; past it 429.
+    #[arg(long, env = "BOOKSTRACK_MAX_SOCKETS_PER_CLIENT", default_value_t = config::DEFAULT_MAX_SOCKETS_PER_CLIENT)]
+    max_sockets_per_client: usize,
     #[arg(long, env = "BOOKSTRACK_VIEWER_QUEUE", default_value_t = config::DEFAULT_VIEWER_QUEUE)]
     viewer_queue: usize,
     #[arg(long, env = "BOOKSTRACK_MAX_RUNNING_JOBS", default_value_t = config::DEFAULT_MAX_RUNNING_JOBS)]
@@ -192,6 +204,10 @@ impl ServeArgs {
         c.ready_timeout = Duration::from_secs(self.ready_timeout_secs);
         c.job_retention = Duration::from_secs(self.job_retention_secs);
         c.ws_ping_interval = Duration::from_secs(self.ws_ping_interval_secs.max(1));
+        c.ws_pong_timeout = Duration::from_secs(self.ws_pong_timeout_secs.max(1));
+        c.max_unread_replies = self.max_unread_replies.max(1);
+        c.max_sockets = self.max_sockets;
+        c.max_sockets_per_client = self.max_sockets_per_client;
         c.viewer_queue = self.viewer_queue;
         c.max_running_jobs = self.max_running_jobs;
         c.synthetic_jobs = self.enable_synthetic_jobs;

@@ -22,3 +22,8 @@ pub use legacy::{V1Data, V1Message};
 
 /// The envelope `version` field. The iOS client's decoders require it (docs/PROTOCOL.md §7).
 pub const PROTOCOL_VERSION: &str = "1.0.0";
+
+/// The close code of a `/ws/progress` socket whose token expired while it
+/// was open (docs/PROTOCOL.md §14, §15): refresh the token, or take the one
+/// already refreshed, and reconnect at once from `lastSeq`.
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;

@@ -38,6 +38,8 @@ pub struct App {
     pub config: Config,
     /// What every job's owner is handed.
     pub jobs: Arc<JobDeps>,
+    /// The socket limits and the viewers of ended jobs (`crate::ws`).
+    pub ws: Arc<crate::ws::WsState>,
     /// What every pipeline is built with.
     pub pipelines: PipelineDeps,
 }
@@ -120,6 +122,7 @@ impl App {
             },
         };
         Ok(Arc::new(App {
+            ws: crate::ws::WsState::new(&config),
             config,
             jobs,
             pipelines,

@@ -28,8 +28,22 @@ pub async fn authorize(
     job_id: &str,
     presented: Option<&str>,
 ) -> Result<(), AuthError> {
+    authorize_until(store, metrics, job_id, presented)
+        .await
+        .map(|_| ())
+}
+
+/// `authorize`, answering when the token expires (ms): a socket opened
+/// with it is closed then (`hub::conn`, docs/PROTOCOL.md §14).
+pub async fn authorize_until(
+    store: &dyn JobStore,
+    metrics: &Metrics,
+    job_id: &str,
+    presented: Option<&str>,
+) -> Result<i64, AuthError> {
     let record = store.token(job_id).await.map_err(AuthError::Store)?;
-    check(metrics, record.as_ref(), presented).map_err(AuthError::Denied)
+    check(metrics, record.as_ref(), presented).map_err(AuthError::Denied)?;
+    Ok(record.map_or(0, |r| r.expires_at))
 }
 
 /// Checks `presented` against a credential's record (a job's token, or an

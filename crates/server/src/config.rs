@@ -18,6 +18,13 @@ pub const DEFAULT_READY_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_JOB_RETENTION_SECS: u64 = 24 * 3600;
 pub const DEFAULT_WS_PING_INTERVAL_SECS: u64 = 30;
 pub const DEFAULT_WS_PONG_TIMEOUT_SECS: u64 = 10;
+/// Replies (pongs, `ready_ack`, notices) one socket's client may leave
+/// unread before the socket is closed with 1008 (docs/PROTOCOL.md §17).
+pub const DEFAULT_MAX_UNREAD_REPLIES: usize = 256;
+/// WebSockets the server holds at once (`/ws/progress` and `/ws/jobs`).
+pub const DEFAULT_MAX_SOCKETS: usize = 19_000;
+/// WebSockets one client address holds at once.
+pub const DEFAULT_MAX_SOCKETS_PER_CLIENT: usize = 1_000;
 /// Frames a viewer may have queued before its progress events are coalesced.
 pub const DEFAULT_VIEWER_QUEUE: usize = 64;
 /// Recent frames each live job keeps in memory to serve resumes without a read.
@@ -189,6 +196,9 @@ pub struct Config {
     pub job_retention: Duration,
     pub ws_ping_interval: Duration,
     pub ws_pong_timeout: Duration,
+    pub max_unread_replies: usize,
+    pub max_sockets: usize,
+    pub max_sockets_per_client: usize,
     pub viewer_queue: usize,
     pub replay_cache: usize,
     pub max_running_jobs: usize,
@@ -217,6 +227,9 @@ impl Config {
             job_retention: Duration::from_secs(DEFAULT_JOB_RETENTION_SECS),
             ws_ping_interval: Duration::from_secs(DEFAULT_WS_PING_INTERVAL_SECS),
             ws_pong_timeout: Duration::from_secs(DEFAULT_WS_PONG_TIMEOUT_SECS),
+            max_unread_replies: DEFAULT_MAX_UNREAD_REPLIES,
+            max_sockets: DEFAULT_MAX_SOCKETS,
+            max_sockets_per_client: DEFAULT_MAX_SOCKETS_PER_CLIENT,
             viewer_queue: DEFAULT_VIEWER_QUEUE,
             replay_cache: DEFAULT_REPLAY_CACHE,
             max_running_jobs: DEFAULT_MAX_RUNNING_JOBS,
@@ -239,6 +252,7 @@ impl Config {
             ping_interval: self.ws_ping_interval,
             pong_timeout: self.ws_pong_timeout,
             max_message: self.max_ws_message_bytes,
+            max_unread_replies: self.max_unread_replies,
         }
     }
 

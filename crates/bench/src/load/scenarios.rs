@@ -116,7 +116,17 @@ pub(super) fn addr_of(url: &str) -> Result<SocketAddr> {
 }
 
 pub(super) async fn start_ours(dir: &std::path::Path, extra: &[&str]) -> Result<ServerChild> {
-    let mut args = vec!["--enable-synthetic-jobs", "--max-running-jobs", "1000000"];
+    // Every viewer comes from this one machine: the socket limits must
+    // not be what a load test measures.
+    let mut args = vec![
+        "--enable-synthetic-jobs",
+        "--max-running-jobs",
+        "1000000",
+        "--max-sockets",
+        "1000000",
+        "--max-sockets-per-client",
+        "1000000",
+    ];
     args.extend_from_slice(extra);
     ServerChild::start_with(&dir.join("data"), &args)
 }

@@ -377,6 +377,12 @@ impl JobStream {
                     tracing::warn!(error = %e, "token refresh failed");
                 }
             }
+            Step::Frame(Some(Ok(Message::Close(Some(f)))))
+                if u16::from(f.code) == bookstrack_protocol::CLOSE_TOKEN_EXPIRED =>
+            {
+                self.socket = None;
+                return self.on_token_expired().await;
+            }
             Step::Frame(Some(Ok(Message::Close(_))) | None | Some(Err(_))) => self.socket = None,
             Step::Frame(Some(Ok(m))) => {
                 let next = match decode::<Envelope>(&m)? {

@@ -1,7 +1,7 @@
 //! The token's refresh inside its window, and the handing over of a token
 //! another holder refreshed first.
 
-use super::JobStream;
+use super::{now_ms, JobStream, Next};
 use crate::ClientError;
 
 impl JobStream {
@@ -41,5 +41,21 @@ impl JobStream {
                 Err(e)
             }
         }
+    }
+
+    /// The server closed the socket because the token it was opened with
+    /// expired (4001, docs/PROTOCOL.md §14): reconnect at once, without a
+    /// backoff, with a token still good: the one refreshed in its window,
+    /// or one refreshed now (or taken from another holder that did).
+    /// Without one the stream ends: an expired token cannot be renewed.
+    pub(super) async fn on_token_expired(&mut self) -> Option<Next> {
+        let still_good = self.token.expires_at.is_some_and(|at| at > now_ms());
+        if !still_good && self.refresh().await.is_err() {
+            self.done = true;
+            let e = ClientError::Unauthorized("the token expired".into());
+            return Some(Some(Err(e)));
+        }
+        self.connect_now = true;
+        None
     }
 }

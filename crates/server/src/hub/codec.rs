@@ -92,6 +92,35 @@ fn violation(code: CloseCode, reason: &'static str) -> Violation {
     Violation { code, reason }
 }
 
+/// Whether a client may send `code` in a close frame (RFC 6455 §7.4): the
+/// codes defined for use on the wire (1000-1003, 1007-1014, the last three
+/// from the IANA registry) and the registered and private ranges
+/// (3000-4999). 1004-1006 and 1015 are reserved (never on the wire), the
+/// rest unassigned: a client that sends one broke the protocol, and the
+/// server answers 1002 rather than echoing it.
+pub fn close_code_allowed(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+/// A close frame's code, checked, with its reason checked for UTF-8
+/// (RFC 6455 §5.5.1: 1007 if it is not).
+fn close_code(payload: &[u8]) -> Result<Option<CloseCode>, Violation> {
+    match payload.len() {
+        0 => Ok(None),
+        1 => Err(violation(CLOSE_PROTOCOL_ERROR, "close payload of one byte")),
+        _ => {
+            let code = u16::from_be_bytes([payload[0], payload[1]]);
+            if !close_code_allowed(code) {
+                return Err(violation(CLOSE_PROTOCOL_ERROR, "close code not allowed"));
+            }
+            if std::str::from_utf8(&payload[2..]).is_err() {
+                return Err(violation(CLOSE_INVALID_DATA, "close reason is not UTF-8"));
+            }
+            Ok(Some(CloseCode::from(code)))
+        }
+    }
+}
+
 /// Reads client frames from whatever pieces the socket hands over. Holds no
 /// buffer between messages: an idle socket costs nothing here.
 #[derive(Debug)]
@@ -181,6 +210,14 @@ impl Decoder {
             126 | 127 => return Ok(None),
             n => (n as u64, 2),
         };
+        // RFC 6455 §5.2: the most significant bit of a 64-bit length MUST
+        // be 0; such a frame is malformed, not merely too big.
+        if len >> 63 != 0 {
+            return Err(violation(
+                CLOSE_PROTOCOL_ERROR,
+                "payload length with its top bit set",
+            ));
+        }
         let control = matches!(opcode, OpCode::Control(_));
         if control && (!fin || len > MAX_CONTROL_PAYLOAD as u64) {
             return Err(violation(
@@ -226,14 +263,7 @@ impl Decoder {
                 return Ok(());
             }
             (OP_CLOSE, _) => {
-                let code = match payload.len() {
-                    0 => None,
-                    1 => return Err(violation(CLOSE_PROTOCOL_ERROR, "close payload of one byte")),
-                    _ => Some(CloseCode::from(u16::from_be_bytes([
-                        payload[0], payload[1],
-                    ]))),
-                };
-                out.push(Incoming::Close(code));
+                out.push(Incoming::Close(close_code(&payload)?));
                 return Ok(());
             }
             (OpCode::Data(d @ (Data::Text | Data::Binary)), None) => (d, rsv1, payload),
@@ -352,6 +382,48 @@ mod tests {
         for code in 0..=u16::MAX {
             assert_eq!(u16::from(CloseCode::from(code)), code);
         }
+    }
+
+    fn close_frame(code: u16, reason: &[u8]) -> Vec<u8> {
+        let mut payload = code.to_be_bytes().to_vec();
+        payload.extend_from_slice(reason);
+        client_frame(true, OP_CLOSE, &payload)
+    }
+
+    #[test]
+    fn reserved_and_unassigned_close_codes_are_protocol_errors() {
+        let bad = (0..=999)
+            .chain([1004, 1005, 1006, 1015])
+            .chain(1016..=2999)
+            .chain(5000..=u16::MAX);
+        for code in bad {
+            let e = decode(100, &close_frame(code, b"")).unwrap_err();
+            assert_eq!(e.code, CLOSE_PROTOCOL_ERROR, "{code}");
+        }
+        let good = (1000..=1003).chain(1007..=1014).chain(3000..=4999);
+        for code in good {
+            let out = decode(100, &close_frame(code, b"bye")).unwrap();
+            assert_eq!(out, vec![Incoming::Close(Some(CloseCode::from(code)))]);
+        }
+    }
+
+    #[test]
+    fn a_close_reason_that_is_not_utf8_is_1007() {
+        let e = decode(100, &close_frame(1000, &[0xff, 0xfe])).unwrap_err();
+        assert_eq!(e.code, CLOSE_INVALID_DATA);
+        assert!(decode(100, &close_frame(1000, "fin é".as_bytes())).is_ok());
+    }
+
+    #[test]
+    fn a_64_bit_length_with_its_top_bit_set_is_1002_not_1009() {
+        let mut f = vec![0x81, 0x80 | 127];
+        f.extend_from_slice(&(1u64 << 63 | 1u64 << 40).to_be_bytes());
+        f.extend_from_slice(&[0; 4]);
+        let e = decode(1 << 20, &f).unwrap_err();
+        assert_eq!(e.code, CLOSE_PROTOCOL_ERROR, "{e}");
+        // Without the top bit, the same header is only too big.
+        f[2] &= 0x7f;
+        assert_eq!(decode(1 << 20, &f).unwrap_err().code, CLOSE_TOO_BIG);
     }
 
     #[test]

@@ -5,10 +5,11 @@
 use super::codec::{
     encode, encode_close, CloseCode, Decoder, Incoming, Violation, OP_PING, OP_PONG, OP_TEXT,
 };
-use super::driver::{Timing, CLOSE_GRACE};
+use super::driver::{Connection, Timing, CLOSE_GRACE};
 use super::frame::Protocol;
+use super::slots::Slot;
 use super::viewer::Viewer;
-use super::{AckSink, CLOSE_NORMAL};
+use super::{AckSink, CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_TOKEN_EXPIRED};
 use crate::clock;
 use bookstrack_protocol::{ClientMessage, Envelope, MessageFactory, V1Message};
 use std::task::{Context, Poll};
@@ -22,6 +23,13 @@ const READ_CHUNK: usize = 1024;
 /// multiplexed socket's task) beyond this; the rest is read on the next
 /// turn, after the others.
 pub const READ_BUDGET: usize = 64 * 1024;
+/// Messages decoded from one socket per poll, whatever their size: each
+/// may cost an answer, so a flood of tiny `ping`s is cut into turns by
+/// count as well as by bytes (`hub::fair_tests`).
+pub const READ_MESSAGES: usize = 256;
+
+/// The reason of the 1008 close for a client that leaves its replies unread.
+pub const CLOSE_UNREAD_REASON: &str = "too many replies left unread";
 
 /// What every socket of a job is polled with in one turn.
 #[derive(Clone, Copy)]
@@ -55,11 +63,17 @@ pub(super) struct Conn {
     early: Box<[Incoming]>,
     /// When `Sockets` took the socket, for the lifetime histogram.
     opened: std::time::Instant,
-    /// The client sent something since the last ping tick.
-    heard: bool,
+    /// When the client last sent anything: a ping goes out once it has
+    /// been silent for the ping interval (docs/PROTOCOL.md §11).
+    heard: Instant,
     /// The next ping tick, or the pong deadline while a ping is out, or the
     /// close deadline once closing.
-    pub wake: Instant,
+    wake: Instant,
+    /// When the token the socket was opened with expires: the socket is
+    /// then closed with 4001 (docs/PROTOCOL.md §14).
+    expires: Option<Instant>,
+    /// Counts the socket against `--max-sockets` and its client's limit.
+    _slot: Option<Slot>,
     awaiting_pong: bool,
     /// Our close frame is queued; `wake` is then the last moment to wait.
     closing: bool,
@@ -80,15 +94,25 @@ impl Drop for Conn {
 
 impl Conn {
     /// Takes a socket with the bytes its client sent behind the upgrade.
-    pub fn new(viewer: Viewer, early: &[u8], timing: Timing) -> Conn {
+    pub fn new(c: Connection, timing: Timing) -> Conn {
+        let Connection {
+            viewer,
+            early,
+            expires,
+            slot,
+        } = c;
+        let early = &early[..];
         viewer.metrics().open_sockets.inc();
+        let now = Instant::now();
         let mut conn = Conn {
             viewer,
             decoder: None,
             early: Box::default(),
             opened: std::time::Instant::now(),
-            heard: true,
-            wake: Instant::now() + timing.ping_interval,
+            heard: now,
+            wake: now + timing.ping_interval,
+            expires,
+            _slot: slot,
             awaiting_pong: false,
             closing: false,
             done_reading: false,
@@ -109,7 +133,25 @@ impl Conn {
         }
     }
 
-    fn control(&mut self, env: Envelope) {
+    /// Queues a reply to the client, unless it has left
+    /// `--max-unread-replies` of them unread: then the socket is closed
+    /// with 1008 and nothing more is answered, so a client that asks
+    /// without reading cannot grow the server's memory.
+    pub fn reply(&mut self, frame: bytes::Bytes, turn: &Turn<'_>) {
+        if self.closing {
+            return;
+        }
+        if self.viewer.unread_replies() >= turn.timing.max_unread_replies {
+            // Reading goes on, answering nothing: the client's input is
+            // drained, so that closing does not reset the connection
+            // under the close frame.
+            self.close(CloseCode::Policy, CLOSE_UNREAD_REASON);
+            return;
+        }
+        self.viewer.send_control(frame);
+    }
+
+    fn control(&mut self, env: Envelope, turn: &Turn<'_>) {
         let wire = self.viewer.wire;
         let frame = match (wire.msgpack, wire.protocol) {
             (true, _) => wire.control(&env),
@@ -118,7 +160,7 @@ impl Conn {
                 encode(OP_TEXT, V1Message::from_envelope(&env).to_json().as_bytes())
             }
         };
-        self.viewer.send_control(frame);
+        self.reply(frame, turn);
     }
 
     /// Reads, answers, writes and keeps time; `false` once the socket is
@@ -130,9 +172,13 @@ impl Conn {
         self.answer(incoming, turn, answer) && self.write(cx, turn.end) && self.keep_time(turn)
     }
 
-    /// The next moment this socket must act (a ping, a pong or close deadline).
+    /// The next moment this socket must act (a ping, a pong or close
+    /// deadline, its token's expiry).
     pub fn wake(&self) -> Instant {
-        self.wake
+        match self.expires {
+            Some(e) if !self.closing => self.wake.min(e),
+            _ => self.wake,
+        }
     }
 
     pub fn is_closing(&self) -> bool {
@@ -170,7 +216,7 @@ impl Conn {
     /// Answers each message; `false` once the closing handshake is done.
     fn answer(&mut self, incoming: Vec<Incoming>, turn: &Turn<'_>, mut answer: Answer<'_>) -> bool {
         for msg in incoming {
-            self.heard = true;
+            self.heard = turn.now;
             if self.awaiting_pong {
                 self.awaiting_pong = false;
                 if !self.closing {
@@ -178,7 +224,7 @@ impl Conn {
                 }
             }
             match msg {
-                Incoming::Ping(payload) => self.viewer.send_control(encode(OP_PONG, &payload)),
+                Incoming::Ping(payload) => self.reply(encode(OP_PONG, &payload), turn),
                 Incoming::Pong => {}
                 m @ (Incoming::Text(_) | Incoming::Binary(_)) => match &mut answer {
                     Answer::Collect(out) if !self.closing => out.push(m),
@@ -223,10 +269,10 @@ impl Conn {
             // A closing socket answers nothing else.
             _ if self.closing => {}
             ClientMessage::Ready { .. } => {
-                self.control(f.ready_ack(clock::now_ms()));
+                self.control(f.ready_ack(clock::now_ms()), turn);
                 *ready = true;
             }
-            ClientMessage::Ping { .. } => self.control(f.pong(clock::now_ms())),
+            ClientMessage::Ping { .. } => self.control(f.pong(clock::now_ms()), turn),
             ClientMessage::Unknown => {}
         }
     }
@@ -269,34 +315,43 @@ impl Conn {
         }
     }
 
-    /// Pings a silent client, drops one that does not answer, and ends a
-    /// close the client never answered; `false` once the socket is done
-    /// with.
+    /// Pings a client silent for the ping interval, closes one that does
+    /// not answer within the pong timeout (1001) or whose token has expired
+    /// (4001), and ends a close the client never answered; `false` once the
+    /// socket is done with.
     fn keep_time(&mut self, turn: &Turn<'_>) -> bool {
+        if !self.closing && self.expires.is_some_and(|e| turn.now >= e) {
+            self.close(CLOSE_TOKEN_EXPIRED, "token expired");
+            return true;
+        }
         if turn.now < self.wake {
             return true;
         }
-        if self.closing || self.awaiting_pong {
-            if !self.closing {
-                tracing::debug!(
-                    job_id = turn.factory.map(MessageFactory::job_id),
-                    "closing a socket that stopped answering pings"
-                );
-            }
+        if self.closing {
             return false;
         }
-        if self.heard {
-            self.wake = turn.now + turn.timing.ping_interval;
+        if self.awaiting_pong {
+            tracing::debug!(
+                job_id = turn.factory.map(MessageFactory::job_id),
+                "closing a socket that stopped answering pings"
+            );
+            self.awaiting_pong = false;
+            self.close(CLOSE_GOING_AWAY, "ping timeout");
+            return true;
+        }
+        let silent_until = self.heard + turn.timing.ping_interval;
+        if turn.now < silent_until {
+            self.wake = silent_until;
         } else {
             self.viewer.send_control(encode(OP_PING, b""));
             self.awaiting_pong = true;
             self.wake = turn.now + turn.timing.pong_timeout;
         }
-        self.heard = false;
         true
     }
 
-    /// Reads what has arrived without waiting, up to `READ_BUDGET`:
+    /// Reads what has arrived without waiting, up to `READ_BUDGET` bytes
+    /// or `READ_MESSAGES` messages:
     /// `Some(true)` once drained, `Some(false)` with more to read, `None`
     /// at end of stream. The buffer lives only for the call, so an idle
     /// socket holds none.
@@ -316,6 +371,9 @@ impl Conn {
                 Ok(n) => {
                     read += n;
                     self.feed(&buf[..n], out, max_message)?;
+                    if out.len() >= READ_MESSAGES {
+                        return Ok(Some(false));
+                    }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(Some(true)),
                 Err(_) => return Ok(None),
@@ -343,3 +401,7 @@ impl Conn {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "conn_tests.rs"]
+mod tests;

@@ -36,15 +36,33 @@ pub struct Connection {
     pub viewer: Viewer,
     /// Bytes the client sent right behind its upgrade request.
     pub early: Vec<u8>,
+    /// When the token it was opened with expires (`None`: never checked).
+    pub expires: Option<Instant>,
+    /// Its place in the socket limits, given back when it closes.
+    pub slot: Option<super::Slot>,
 }
 
-/// Pings and message size, built by the caller from its configuration
-/// (`Config::hub_timing`).
+impl Connection {
+    pub fn new(viewer: Viewer, early: Vec<u8>) -> Connection {
+        Connection {
+            viewer,
+            early,
+            expires: None,
+            slot: None,
+        }
+    }
+}
+
+/// Pings, message size and the replies bound, built by the caller from
+/// its configuration (`Config::hub_timing`).
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
     pub ping_interval: Duration,
     pub pong_timeout: Duration,
     pub max_message: usize,
+    /// Replies (pongs, `ready_ack`, notices) a client may leave unread
+    /// before its socket is closed with 1008.
+    pub max_unread_replies: usize,
 }
 
 /// The viewers' sockets of one job.
@@ -107,7 +125,7 @@ impl Sockets {
 
     /// Takes over a socket whose viewer already holds its replay.
     pub fn add(&mut self, c: Connection) {
-        let conn = Conn::new(c.viewer, &c.early, self.timing);
+        let conn = Conn::new(c, self.timing);
         // Most jobs have one viewer: no room for four.
         self.conns.reserve_exact(1);
         self.conns.push(conn);
@@ -195,7 +213,7 @@ impl Sockets {
             if self.conns.len() != before {
                 self.update_count();
             }
-            let Some(next) = self.conns.iter().map(|c| c.wake).min() else {
+            let Some(next) = self.conns.iter().map(Conn::wake).min() else {
                 self.timer_at = None;
                 break;
             };
@@ -222,3 +240,7 @@ impl Sockets {
         self.count.store(self.len(), Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+#[path = "fair_tests.rs"]
+mod fair_tests;

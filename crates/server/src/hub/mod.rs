@@ -16,14 +16,17 @@ mod driver;
 mod frame;
 mod metrics;
 mod relay;
+mod slots;
 mod solo;
 mod viewer;
 
 pub use codec::{CloseCode, Incoming};
+pub use conn::CLOSE_UNREAD_REASON;
 pub use driver::{Connection, Sockets, Timing, CLOSE_GRACE};
 pub use frame::{Frame, FrameKind, Protocol, Wire};
 pub use metrics::{HubMetrics, LatencyHistogram};
 pub use relay::{relay, RelayRx, RelayTx};
+pub use slots::{Slot, SlotRefused, Slots};
 pub use solo::{Solo, SoloEvent};
 pub use viewer::{Flushed, Viewer};
 
@@ -35,5 +38,9 @@ pub trait AckSink: Send + Sync {
 
 /// The close a viewer gets once its job has sent everything.
 pub const CLOSE_NORMAL: CloseCode = CloseCode::Normal;
-/// The close every viewer gets when the server shuts down.
+/// The close every viewer gets when the server shuts down, and a socket
+/// that stopped answering pings (`ping timeout`).
 pub const CLOSE_GOING_AWAY: CloseCode = CloseCode::Away;
+/// The close of a socket whose token expired while it was open.
+pub const CLOSE_TOKEN_EXPIRED: CloseCode =
+    CloseCode::Library(bookstrack_protocol::CLOSE_TOKEN_EXPIRED);

@@ -32,7 +32,7 @@ pub struct Solo {
 impl Solo {
     pub fn new(c: Connection, timing: Timing) -> Solo {
         Solo {
-            conn: Conn::new(c.viewer, &c.early, timing),
+            conn: Conn::new(c, timing),
             timing,
         }
     }

@@ -51,6 +51,9 @@ struct Queue {
     waiting: VecDeque<Out>,
     /// Bytes of the front frame the kernel has already taken.
     written: usize,
+    /// Frames of the socket's own (`Out::Control`) waiting: replies the
+    /// client has not taken (`hub::conn` bounds them).
+    controls: usize,
     closed: bool,
     /// A close frame is queued or sent: nothing may follow it on the wire.
     sealed: bool,
@@ -65,6 +68,7 @@ impl Queue {
     fn close(&mut self) {
         self.closed = true;
         self.waiting.clear();
+        self.controls = 0;
         self.socket = None;
     }
 }
@@ -245,6 +249,9 @@ impl Viewer {
             if terminal_finishes && item.is_terminal() {
                 self.q.finished = true;
             }
+            if matches!(item, Out::Control(_)) {
+                self.q.controls += 1;
+            }
             self.q.waiting.push_back(item);
         }
         let _ = self.flush();
@@ -304,7 +311,8 @@ impl Viewer {
             match self.q.waiting.pop_front() {
                 Some(Out::Live(f)) => self.wrote_event(Some(&f)),
                 Some(Out::Replay(_)) => self.wrote_event(None),
-                _ => {}
+                Some(Out::Control(_)) => self.q.controls -= 1,
+                None => {}
             }
         }
     }
@@ -313,6 +321,7 @@ impl Viewer {
     /// finished once these are written.
     #[cfg(test)]
     fn drain_into(&mut self, out: &mut Vec<Arc<Frame>>) -> bool {
+        self.q.controls = 0;
         out.extend(self.q.waiting.drain(..).filter_map(|o| match o {
             Out::Live(f) | Out::Replay(f) => Some(f),
             Out::Control(_) => None,
@@ -326,6 +335,12 @@ impl Viewer {
 
     pub fn queued(&self) -> usize {
         self.q.waiting.len()
+    }
+
+    /// Frames of the socket's own (pongs, `ready_ack`, notices, pings)
+    /// waiting for the client to read them.
+    pub fn unread_replies(&self) -> usize {
+        self.q.controls
     }
 }
 

@@ -7,7 +7,7 @@
 use crate::api_error::ApiErr;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bookstrack_protocol::ErrorCode;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
@@ -88,31 +88,77 @@ fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
+/// The one value of a header that must appear exactly once; `Err` with
+/// what is wrong with it otherwise.
+fn single<'h>(h: &'h HeaderMap, name: header::HeaderName) -> Result<&'h HeaderValue, &'static str> {
+    let mut all = h.get_all(name).iter();
+    match (all.next(), all.next()) {
+        (Some(v), None) => Ok(v),
+        (None, _) => Err("missing"),
+        (Some(_), Some(_)) => Err("given more than once"),
+    }
+}
+
+/// A `Sec-WebSocket-Key` is the base64 of 16 bytes (RFC 6455 §4.2.1 item 5).
+fn key_ok(key: &HeaderValue) -> bool {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(key.as_bytes())
+        .is_ok_and(|k| k.len() == 16)
+}
+
+/// 426 with the version we speak (RFC 6455 §4.4): a missing or other
+/// `Sec-WebSocket-Version`.
+fn wrong_version() -> Response {
+    let mut r = ApiErr::new(
+        StatusCode::UPGRADE_REQUIRED,
+        ErrorCode::InvalidRequest,
+        "Sec-WebSocket-Version must be 13",
+    )
+    .into_response();
+    r.headers_mut().insert(
+        header::SEC_WEBSOCKET_VERSION,
+        HeaderValue::from_static("13"),
+    );
+    r
+}
+
 impl Upgrade {
-    pub fn check(parts: &mut Parts) -> Result<Upgrade, ApiErr> {
-        let bad = |m: &str| ApiErr::bad_request(ErrorCode::InvalidRequest, m);
+    /// The checks of RFC 6455 §4.2.1 (and RFC 9112 §3.2 for `Host`): a
+    /// refusal is the §2 envelope, 400 but for the version (426).
+    pub fn check(parts: &mut Parts) -> Result<Upgrade, Response> {
+        let bad = |m: String| ApiErr::bad_request(ErrorCode::InvalidRequest, m).into_response();
         if parts.method != Method::GET {
             return Err(ApiErr::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 ErrorCode::InvalidRequest,
                 "a WebSocket upgrade must be a GET",
-            ));
+            )
+            .into_response());
         }
         let h = &parts.headers;
+        if let Err(why) = single(h, header::HOST) {
+            return Err(bad(format!("the Host header is {why}")));
+        }
         if !has_token(h, header::CONNECTION, "upgrade") {
-            return Err(bad("the Connection header does not include 'upgrade'"));
+            return Err(bad(
+                "the Connection header does not include 'upgrade'".into()
+            ));
         }
         if !has_token(h, header::UPGRADE, "websocket") {
-            return Err(bad("the Upgrade header is not 'websocket'"));
+            return Err(bad("the Upgrade header is not 'websocket'".into()));
         }
-        if h.get(header::SEC_WEBSOCKET_VERSION)
-            .map(HeaderValue::as_bytes)
-            != Some(b"13")
-        {
-            return Err(bad("Sec-WebSocket-Version must be 13"));
+        if single(h, header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Ok(b"13") {
+            return Err(wrong_version());
         }
-        let Some(key) = h.get(header::SEC_WEBSOCKET_KEY) else {
-            return Err(bad("the Sec-WebSocket-Key header is missing"));
+        let key = match single(h, header::SEC_WEBSOCKET_KEY) {
+            Ok(k) if key_ok(k) => k,
+            Ok(_) => {
+                return Err(bad(
+                    "the Sec-WebSocket-Key header is not the base64 of 16 bytes".into(),
+                ))
+            }
+            Err(why) => return Err(bad(format!("the Sec-WebSocket-Key header is {why}"))),
         };
         let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
         let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
@@ -120,7 +166,8 @@ impl Upgrade {
                 StatusCode::UPGRADE_REQUIRED,
                 ErrorCode::InvalidRequest,
                 "this connection cannot be upgraded",
-            ));
+            )
+            .into_response());
         };
         Ok(Upgrade {
             accept: HeaderValue::from_str(&accept).expect("base64 is a header value"),
@@ -204,6 +251,23 @@ mod tests {
             ),
         );
         assert!(offers_deflate(&h), "the second offer is taken");
+    }
+
+    #[test]
+    fn a_key_is_the_base64_of_16_bytes() {
+        for ok in ["dGhlIHNhbXBsZSBub25jZQ==", "AAAAAAAAAAAAAAAAAAAAAA=="] {
+            assert!(key_ok(&HeaderValue::from_static(ok)), "{ok}");
+        }
+        // 15 and 17 bytes, not base64, no padding, empty.
+        for no in [
+            "AAAAAAAAAAAAAAAAAAAA",
+            "AAAAAAAAAAAAAAAAAAAAAAA=",
+            "not base64 at all!!!!!==",
+            "dGhlIHNhbXBsZSBub25jZQ",
+            "",
+        ] {
+            assert!(!key_ok(&HeaderValue::from_static(no)), "{no}");
+        }
     }
 
     #[test]

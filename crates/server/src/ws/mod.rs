@@ -1,27 +1,83 @@
 //! `GET /ws/progress`: authenticate before the upgrade, then hand the
 //! socket to its job's owner, which drives it from then on (`crate::hub`).
 
+mod ended;
 mod handshake;
 mod mux;
 mod mux_subs;
 
+pub use ended::{EndedJobs, EndedViewer};
 pub use mux::ws_jobs;
 
 use crate::api_error::{auth_err, ApiErr};
 use crate::app::App;
-use crate::auth::authorize;
-use crate::hub::{CloseCode, Connection, Protocol, Sockets, Viewer, Wire};
-use crate::job::{replay_from_store, JobDeps, OwnerMsg, SubscribeError, Subscription};
-use axum::extract::{Query, Request, State};
+use crate::auth::authorize_until;
+use crate::clock;
+use crate::config::Config;
+use crate::hub::{
+    CloseCode, Connection, Protocol, Slot, SlotRefused, Slots, Sockets, Viewer, Wire,
+};
+use crate::job::{JobDeps, OwnerMsg, SubscribeError, Subscription};
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bookstrack_protocol::{ErrorCode, MessageFactory};
 use handshake::Upgrade;
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+/// What the sockets of every job share: the socket limits and the viewers
+/// of ended jobs.
+pub struct WsState {
+    pub slots: Arc<Slots>,
+    pub ended: Arc<EndedJobs>,
+}
+
+impl WsState {
+    pub fn new(config: &Config) -> Arc<WsState> {
+        Arc::new(WsState {
+            slots: Slots::new(config.max_sockets, config.max_sockets_per_client),
+            ended: EndedJobs::new(config.max_viewers_per_job),
+        })
+    }
+
+    /// A place for one more socket of the request's client: 503 once the
+    /// server holds `--max-sockets`, 429 once the client address holds
+    /// `--max-sockets-per-client` (docs/PROTOCOL.md §17).
+    fn slot(&self, parts: &Parts) -> Result<Slot, ApiErr> {
+        let client = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(a)| a.ip());
+        self.slots.acquire(client).map_err(|e| {
+            let status = match e {
+                SlotRefused::Total(_) => StatusCode::SERVICE_UNAVAILABLE,
+                SlotRefused::Client(_) => StatusCode::TOO_MANY_REQUESTS,
+            };
+            ApiErr::new(status, ErrorCode::TooManyConnections, e.to_string())
+                .retry_after(SOCKETS_RETRY_AFTER)
+        })
+    }
+}
+
+/// The `Retry-After` of a socket refused for the socket limits.
+const SOCKETS_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+fn too_many_viewers(max: usize) -> Response {
+    ApiErr::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::TooManyConnections,
+        format!("this job already has {max} viewers"),
+    )
+    .into_response()
+}
 
 /// The job named is not one the server knows.
 pub const CLOSE_POLICY: CloseCode = CloseCode::Policy;
@@ -51,7 +107,7 @@ pub async fn ws_progress(State(app): State<Arc<App>>, req: Request) -> Response 
     let Some(job_id) = q.job_id.filter(|j| !j.is_empty()) else {
         return ApiErr::bad_request(ErrorCode::InvalidRequest, "jobId is required").into_response();
     };
-    if let Err(e) = authorize(
+    let expires_at = match authorize_until(
         app.jobs.store.as_ref(),
         &app.jobs.metrics,
         &job_id,
@@ -59,8 +115,9 @@ pub async fn ws_progress(State(app): State<Arc<App>>, req: Request) -> Response 
     )
     .await
     {
-        return auth_err(e).into_response();
-    }
+        Ok(at) => at,
+        Err(e) => return auth_err(e).into_response(),
+    };
     let protocol = match q.protocol.as_deref() {
         None | Some("v2") => Protocol::V2,
         Some("v1") => Protocol::V1,
@@ -72,30 +129,59 @@ pub async fn ws_progress(State(app): State<Arc<App>>, req: Request) -> Response 
             .into_response()
         }
     };
-    let handle = app.jobs.registry.get(&job_id);
-    if let Some(h) = &handle {
-        let max = app.jobs.limits.max_viewers_per_job;
-        if h.viewer_count() >= max {
-            return ApiErr::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                ErrorCode::TooManyConnections,
-                format!("this job already has {max} viewers"),
-            )
-            .into_response();
+    // A live job's viewers are counted by its owner, an ended job's here.
+    let ended = match app.jobs.registry.get(&job_id) {
+        Some(h) if h.viewer_count() >= app.jobs.limits.max_viewers_per_job => {
+            return too_many_viewers(app.jobs.limits.max_viewers_per_job)
         }
-    }
+        Some(_) => None,
+        None => match app.ws.ended.join(&job_id) {
+            Ok(v) => Some(v),
+            Err(max) => return too_many_viewers(max),
+        },
+    };
     let upgrade = match Upgrade::check(&mut parts) {
         Ok(u) => u,
+        Err(e) => return e,
+    };
+    let slot = match app.ws.slot(&parts) {
+        Ok(s) => s,
         Err(e) => return e.into_response(),
+    };
+    let admit = Admit {
+        expires: Some(Instant::now() + clock::until(expires_at)),
+        slot,
+        ended,
     };
     let last_seq = q.last_seq.unwrap_or(0);
     let tracker = app.jobs.tracker.clone();
     // Tracked so that shutdown waits for the 1001 close.
-    let jobs = app.jobs.clone();
+    let (jobs, ws) = (app.jobs.clone(), app.ws.clone());
     let wire = wire_of(&upgrade, protocol);
     upgrade.respond(&tracker, move |socket, early| {
-        session(jobs, socket, early, job_id, last_seq, wire)
+        let target = Target {
+            job_id,
+            last_seq,
+            wire,
+        };
+        session(jobs, ws, socket, early, target, admit)
     })
+}
+
+/// What a socket was admitted with, before its upgrade was answered.
+struct Admit {
+    /// When the token it presented expires.
+    expires: Option<Instant>,
+    slot: Slot,
+    /// Its place among an ended job's viewers, if the job had no owner.
+    ended: Option<EndedViewer>,
+}
+
+/// The job a socket follows, from where, in which encoding.
+struct Target {
+    job_id: String,
+    last_seq: u64,
+    wire: Wire,
 }
 
 /// The socket's encoding, from what its upgrade negotiated. MessagePack
@@ -149,32 +235,38 @@ async fn to_owner(jobs: &JobDeps, conn: Connection, job_id: &str, last_seq: u64)
 
 /// A viewer of a job with no owner gets the logged events after
 /// `last_seq`, then a close: 1000 if the job has ended, 1013 if it has not
-/// (it is being recovered, and cannot progress here).
+/// (it is being recovered, and cannot progress here). It counts among the
+/// job's viewers (`ended`, taken now if the job was live at the upgrade)
+/// until its socket closes, and shares the events with the others.
 async fn from_store(
     jobs: &JobDeps,
+    ws: &WsState,
+    ended: Option<EndedViewer>,
     sockets: &mut Sockets,
     mut conn: Connection,
-    job_id: &str,
-    last_seq: u64,
-) -> Result<MessageFactory, (CloseCode, String, Connection)> {
-    let state = match jobs.store.job_state(job_id).await {
+    t: &Target,
+) -> Result<(MessageFactory, EndedViewer), (CloseCode, String, Connection)> {
+    let viewer = match ended.map_or_else(|| ws.ended.join(&t.job_id), Ok) {
+        Ok(v) => v,
+        Err(max) => {
+            let m = format!("this job already has {max} viewers");
+            return Err((CLOSE_TRY_AGAIN, m, conn));
+        }
+    };
+    let state = match jobs.store.job_state(&t.job_id).await {
         Ok(Some(s)) => s,
         Ok(None) => return Err((CLOSE_POLICY, "job not found".into(), conn)),
         Err(e) => return Err((CLOSE_INTERNAL, e.to_string(), conn)),
     };
-    let frames = match replay_from_store(
-        jobs.store.as_ref(),
-        &state,
-        last_seq,
-        jobs.limits.event_retention,
-        &[],
-    )
-    .await
+    let retention = jobs.limits.event_retention;
+    let frames = match viewer
+        .owed(jobs.store.as_ref(), &state, t.last_seq, retention)
+        .await
     {
         Ok(f) => f,
         Err(e) => return Err((CLOSE_INTERNAL, e.to_string(), conn)),
     };
-    crate::job::count_resume(&jobs.metrics, last_seq, &frames);
+    crate::job::count_resume(&jobs.metrics, t.last_seq, &frames);
     jobs.acks.replayed(&state, !frames.is_empty());
     sockets.set_acks(jobs.acks.clone());
     conn.viewer.push_replay(frames);
@@ -183,34 +275,39 @@ async fn from_store(
         sockets.set_end(CLOSE_TRY_AGAIN, "job not running");
     }
     sockets.add(conn);
-    Ok(MessageFactory::new(job_id.to_string(), state.pipeline))
+    let factory = MessageFactory::new(t.job_id.clone(), state.pipeline);
+    Ok((factory, viewer))
 }
 
 async fn session(
     jobs: Arc<JobDeps>,
+    ws: Arc<WsState>,
     socket: TcpStream,
     early: Vec<u8>,
-    job_id: String,
-    last_seq: u64,
-    wire: Wire,
+    t: Target,
+    admit: Admit,
 ) {
     // Small frames go out as soon as they are written, not after an ACK.
     let _ = socket.set_nodelay(true);
     let viewer = Viewer::with_socket(
-        wire,
+        t.wire,
         jobs.limits.viewer_queue,
         jobs.metrics.hub.clone(),
         socket,
     );
-    let conn = Connection { viewer, early };
+    let conn = Connection {
+        expires: admit.expires,
+        slot: Some(admit.slot),
+        ..Connection::new(viewer, early)
+    };
     // Without an owner, this task drives the socket until it closes.
     let mut sockets = Sockets::new(jobs.limits.timing, Arc::new(AtomicUsize::new(0)));
-    let (code, reason, conn) = match to_owner(&jobs, conn, &job_id, last_seq).await {
+    let (code, reason, conn) = match to_owner(&jobs, conn, &t.job_id, t.last_seq).await {
         Handed::Owner => return,
         Handed::Refused(code, reason, conn) => (code, reason, conn),
         Handed::NoOwner(conn) => {
-            match from_store(&jobs, &mut sockets, conn, &job_id, last_seq).await {
-                Ok(factory) => {
+            match from_store(&jobs, &ws, admit.ended, &mut sockets, conn, &t).await {
+                Ok((factory, _viewer)) => {
                     sockets.linger_until(Some(&factory), &jobs.cancel).await;
                     return;
                 }

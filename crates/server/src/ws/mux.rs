@@ -11,7 +11,9 @@ use super::handshake::Upgrade;
 use super::mux_subs::Subs;
 use super::wire_of;
 use crate::app::App;
-use crate::hub::{Connection, Protocol, Solo, SoloEvent, Viewer, CLOSE_GOING_AWAY};
+use crate::hub::{
+    Connection, Protocol, Solo, SoloEvent, Viewer, CLOSE_GOING_AWAY, CLOSE_UNREAD_REASON,
+};
 use crate::job::JobDeps;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -23,10 +25,6 @@ use tokio::sync::Notify;
 /// Frames the socket may have waiting before the task stops taking more
 /// from its relays: past it, each job's relay coalesces its own progress.
 const ROOM: usize = 32;
-/// Replies (notices, pongs) a client may leave unread before the socket
-/// is closed with 1008: a client that floods requests and never reads
-/// cannot grow the server's memory.
-pub const MAX_UNREAD_REPLIES: usize = 256;
 /// How often live subscriptions' tokens are checked for expiry.
 const EXPIRY_CHECK: Duration = Duration::from_secs(1);
 
@@ -34,17 +32,27 @@ pub async fn ws_jobs(State(app): State<Arc<App>>, req: Request) -> Response {
     let (mut parts, _body) = req.into_parts();
     let upgrade = match Upgrade::check(&mut parts) {
         Ok(u) => u,
+        Err(e) => return e,
+    };
+    let slot = match app.ws.slot(&parts) {
+        Ok(s) => s,
         Err(e) => return e.into_response(),
     };
     let wire = wire_of(&upgrade, Protocol::V2);
-    let jobs = app.jobs.clone();
+    let (jobs, ended) = (app.jobs.clone(), app.ws.ended.clone());
     let tracker = jobs.tracker.clone();
     upgrade.respond(&tracker, move |socket, early| {
-        session(jobs, socket, early, wire)
+        session(jobs, ended, socket, early, (wire, slot))
     })
 }
 
-async fn session(jobs: Arc<JobDeps>, socket: TcpStream, early: Vec<u8>, wire: crate::hub::Wire) {
+async fn session(
+    jobs: Arc<JobDeps>,
+    ended: Arc<super::EndedJobs>,
+    socket: TcpStream,
+    early: Vec<u8>,
+    (wire, slot): (crate::hub::Wire, crate::hub::Slot),
+) {
     let _ = socket.set_nodelay(true);
     let viewer = Viewer::with_socket(
         wire,
@@ -52,9 +60,14 @@ async fn session(jobs: Arc<JobDeps>, socket: TcpStream, early: Vec<u8>, wire: cr
         jobs.metrics.hub.clone(),
         socket,
     );
-    let mut solo = Solo::new(Connection { viewer, early }, jobs.limits.timing);
+    let conn = Connection {
+        slot: Some(slot),
+        ..Connection::new(viewer, early)
+    };
+    let mut solo = Solo::new(conn, jobs.limits.timing);
+    let max_unread = jobs.limits.timing.max_unread_replies;
     let wake = Arc::new(Notify::new());
-    let mut subs = Subs::new(jobs.clone(), wake.clone());
+    let mut subs = Subs::new(jobs.clone(), ended, wake.clone());
     let mut expiry = tokio::time::interval(EXPIRY_CHECK);
     let mut shutting_down = false;
     loop {
@@ -81,11 +94,11 @@ async fn session(jobs: Arc<JobDeps>, socket: TcpStream, early: Vec<u8>, wire: cr
             }
             SoloEvent::Room => {}
         }
-        if solo.viewer().queued() > MAX_UNREAD_REPLIES + ROOM && !solo.is_closing() {
-            solo.close(
-                crate::hub::CloseCode::Policy,
-                "too many replies left unread",
-            );
+        // Every request may be answered: past the bound, the client is
+        // not reading its answers (1008). A turn reads at most 256
+        // messages (`hub::conn::READ_MESSAGES`), so this is checked often.
+        if solo.viewer().unread_replies() > max_unread && !solo.is_closing() {
+            solo.close(crate::hub::CloseCode::Policy, CLOSE_UNREAD_REASON);
         }
         if !solo.is_closing() {
             subs.forward(&mut solo, ROOM);

@@ -6,7 +6,8 @@
 use crate::auth::{check, Denied};
 use crate::clock;
 use crate::hub::{relay, AckSink, Frame, Incoming, RelayRx, Solo, Wire};
-use crate::job::{replay_from_store, Follow, JobDeps, OwnerMsg, SubscribeError};
+use crate::job::{Follow, JobDeps, OwnerMsg, SubscribeError};
+use crate::ws::{EndedJobs, EndedViewer};
 use bookstrack_protocol::mux::{MuxRequest, Notice, NoticePayload};
 use bookstrack_protocol::{ErrorCode, Pipeline};
 use std::collections::VecDeque;
@@ -21,10 +22,14 @@ struct Sub {
     sent: u64,
     /// When the token it was opened (or last handed) with expires.
     expires_at: i64,
+    /// Its place among an ended job's viewers, held until its events are
+    /// all forwarded.
+    _ended: Option<EndedViewer>,
 }
 
 pub(super) struct Subs {
     jobs: Arc<JobDeps>,
+    ended_jobs: Arc<EndedJobs>,
     wake: Arc<Notify>,
     subs: Vec<Sub>,
     /// Jobs whose terminal event went out here, with its seq: their acks
@@ -42,9 +47,10 @@ fn refused(code: ErrorCode, m: impl Into<String>) -> Refused {
 }
 
 impl Subs {
-    pub fn new(jobs: Arc<JobDeps>, wake: Arc<Notify>) -> Subs {
+    pub fn new(jobs: Arc<JobDeps>, ended_jobs: Arc<EndedJobs>, wake: Arc<Notify>) -> Subs {
         Subs {
             jobs,
+            ended_jobs,
             wake,
             subs: Vec::new(),
             ended: VecDeque::new(),
@@ -175,15 +181,19 @@ impl Subs {
             self.jobs.limits.viewer_queue,
             self.jobs.metrics.hub.clone(),
         );
-        let pipeline = match self.to_owner(job_id, tx, last_seq).await? {
-            Ok(p) => p,
-            Err(tx) => self.replay_ended(job_id, tx, last_seq).await?,
+        let (pipeline, ended) = match self.to_owner(job_id, tx, last_seq).await? {
+            Ok(p) => (p, None),
+            Err(tx) => {
+                let (p, v) = self.replay_ended(job_id, tx, last_seq).await?;
+                (p, Some(v))
+            }
         };
         let sub = Sub {
             job_id: job_id.to_string(),
             relay: rx,
             sent: last_seq,
             expires_at,
+            _ended: ended,
         };
         Ok((sub, pipeline))
     }
@@ -220,13 +230,18 @@ impl Subs {
         }
     }
 
-    /// A job with no owner here has ended: its logged events, then done.
+    /// A job with no owner here has ended: its logged events (shared with
+    /// its other viewers, `ws::ended`), then done.
     async fn replay_ended(
         &self,
         job_id: &str,
         relay: crate::hub::RelayTx,
         last_seq: u64,
-    ) -> Result<Pipeline, Refused> {
+    ) -> Result<(Pipeline, EndedViewer), Refused> {
+        let viewer = self.ended_jobs.join(job_id).map_err(|max| {
+            let m = format!("this job already has {max} viewers");
+            refused(ErrorCode::TooManyConnections, m)
+        })?;
         let internal =
             |e: crate::store::StoreError| refused(ErrorCode::InternalError, e.to_string());
         let state = self
@@ -240,21 +255,16 @@ impl Subs {
             let m = "the job is not running here yet: subscribe again shortly";
             return Err(refused(ErrorCode::ConnectionFailed, m));
         }
-        let limits = &self.jobs.limits;
-        let frames = replay_from_store(
-            self.jobs.store.as_ref(),
-            &state,
-            last_seq,
-            limits.event_retention,
-            &[],
-        )
-        .await
-        .map_err(internal)?;
+        let retention = self.jobs.limits.event_retention;
+        let frames = viewer
+            .owed(self.jobs.store.as_ref(), &state, last_seq, retention)
+            .await
+            .map_err(internal)?;
         crate::job::count_resume(&self.jobs.metrics, last_seq, &frames);
         self.jobs.acks.replayed(&state, !frames.is_empty());
         relay.push_replay(frames);
         relay.finish();
-        Ok(state.pipeline)
+        Ok((state.pipeline, viewer))
     }
 
     async fn hand_over(&mut self, job_id: &str, token: &str) -> Result<(), Refused> {

@@ -24,4 +24,6 @@ mod scan_uploads;
 mod store_contract;
 mod synthetic;
 mod timers;
+mod ws_limits;
+mod ws_rules;
 mod ws_wire;
