@@ -7,7 +7,7 @@ mod checkpoint;
 mod lifecycle;
 mod publish;
 
-use super::{JobDeps, JobRunner, PipelineMsg, ProgressReport};
+use super::{JobDeps, JobFailure, JobRunner, PipelineMsg, ProgressReport};
 use crate::clock;
 use crate::hub::{Connection, Frame, FrameKind, RelayTx, Sockets};
 use crate::metrics::Metrics;
@@ -97,6 +97,8 @@ struct Owner {
     sockets: Sockets,
     pending_items: Vec<crate::store::Item>,
     pending_errors: Vec<RowError>,
+    /// Bytes of output this run of the owner has taken (`--max-import-output-bytes`).
+    output_bytes: u64,
     /// Progress events sent since the last checkpoint, logged with the next.
     pending_events: Vec<StoredEvent>,
     /// Seqs up to here are covered by a durable reservation.
@@ -152,6 +154,7 @@ pub(crate) fn spawn_owner(deps: &Arc<JobDeps>, start: OwnerStart) {
         },
         pending_items: Vec::new(),
         pending_errors: Vec::new(),
+        output_bytes: 0,
         pending_events: Vec::new(),
         seq_reserved: 0,
         in_flight: None,
@@ -269,6 +272,12 @@ impl Owner {
             }
             PipelineMsg::Publish(batch) => self.on_publish(*batch).await,
             PipelineMsg::Progress(report) => {
+                if let Err(f) = self.count_output(&report) {
+                    // The pipeline's next report finds the owner gone and stops.
+                    let status = format!("Failed: {}", f.message);
+                    self.finish(JobStatus::Failed, &status, Err(f)).await;
+                    return true;
+                }
                 self.on_progress(*report).await;
                 false
             }
@@ -286,6 +295,23 @@ impl Owner {
                 true
             }
         }
+    }
+
+    /// Counts a report's output against `--max-import-output-bytes`; past
+    /// it the job fails rather than fill the disk (issue 17: the database
+    /// grew ~7× the CSV).
+    fn count_output(&mut self, r: &ProgressReport) -> Result<(), JobFailure> {
+        let bytes: usize = r.items.iter().map(|i| i.json.len()).sum::<usize>()
+            + r.errors.iter().map(|e| e.message.len() + 16).sum::<usize>();
+        self.output_bytes += bytes as u64;
+        let max = self.deps.limits.max_output_bytes;
+        if self.output_bytes > max {
+            return Err(JobFailure::new(
+                bookstrack_protocol::ErrorCode::ProcessingFailed,
+                format!("the job's output is larger than the limit of {max} bytes"),
+            ));
+        }
+        Ok(())
     }
 
     async fn on_progress(&mut self, r: ProgressReport) {
