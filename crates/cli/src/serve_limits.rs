@@ -45,10 +45,18 @@ pub struct LimitsArgs {
     #[arg(long, env = "BOOKSTRACK_OCR_TIMEOUT_SECS", default_value_t = config::DEFAULT_OCR_TIMEOUT_SECS)]
     ocr_timeout_secs: u64,
     /// A file holding the Google Books API key (instead of `--google-books-api-key`).
-    #[arg(long, env = "BOOKSTRACK_GOOGLE_BOOKS_API_KEY_FILE")]
+    #[arg(
+        long,
+        env = "BOOKSTRACK_GOOGLE_BOOKS_API_KEY_FILE",
+        conflicts_with = "google_books_api_key"
+    )]
     google_books_api_key_file: Option<PathBuf>,
     /// A file holding the Gemini API key (instead of `--gemini-api-key`).
-    #[arg(long, env = "BOOKSTRACK_GEMINI_API_KEY_FILE")]
+    #[arg(
+        long,
+        env = "BOOKSTRACK_GEMINI_API_KEY_FILE",
+        conflicts_with = "gemini_api_key"
+    )]
     gemini_api_key_file: Option<PathBuf>,
 }
 

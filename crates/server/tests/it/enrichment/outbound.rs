@@ -57,11 +57,18 @@ async fn a_redirect_is_followed_on_the_same_host_only() {
         .mount(&b)
         .await;
     let up = upstream(1 << 20);
-    let same = up.get_json(&format!("{}/moved", a.uri()).parse().unwrap()).await;
+    let same = up
+        .get_json(&format!("{}/moved", a.uri()).parse().unwrap())
+        .await;
     assert_eq!(described(same), "json {\"ok\":1}", "same host: followed");
-    let other = up.get_json(&format!("{}/elsewhere", a.uri()).parse().unwrap()).await;
+    let other = up
+        .get_json(&format!("{}/elsewhere", a.uri()).parse().unwrap())
+        .await;
     let why = described(other);
-    assert!(why.contains("redirected to another host (HTTP 302)"), "{why}");
+    assert!(
+        why.contains("redirected to another host (HTTP 302)"),
+        "{why}"
+    );
     assert!(
         b.received_requests().await.unwrap().is_empty(),
         "nothing, and no key, reached the other host"
@@ -85,13 +92,16 @@ async fn an_answer_past_the_body_limit_is_refused() {
         .mount(&srv)
         .await;
     let up = upstream(limit);
-    let got = described(up.get_json(&format!("{}/at", srv.uri()).parse().unwrap()).await);
-    assert!(got.starts_with("json "), "at the limit: {got}");
-    let got = described(up.get_json(&format!("{}/over", srv.uri()).parse().unwrap()).await);
-    assert!(
-        got.contains("larger than the limit of 4096 bytes"),
-        "{got}"
+    let got = described(
+        up.get_json(&format!("{}/at", srv.uri()).parse().unwrap())
+            .await,
     );
+    assert!(got.starts_with("json "), "at the limit: {got}");
+    let got = described(
+        up.get_json(&format!("{}/over", srv.uri()).parse().unwrap())
+            .await,
+    );
+    assert!(got.contains("larger than the limit of 4096 bytes"), "{got}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,9 +111,11 @@ async fn the_google_books_key_travels_in_a_header_not_the_url() {
     Mock::given(method("GET"))
         .and(path("/volumes"))
         .and(header("x-goog-api-key", "gb-key-123"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"totalItems": 1, "items": [
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"totalItems": 1, "items": [
             {"volumeInfo": {"title": "Annihilation", "authors": ["Jeff VanderMeer"],
-             "industryIdentifiers": [{"type": "ISBN_13", "identifier": isbn}]}}]})))
+             "industryIdentifiers": [{"type": "ISBN_13", "identifier": isbn}]}}]})),
+        )
         .mount(&gb)
         .await;
     let srv = server(&ol, &gb, |c| {
@@ -111,8 +123,11 @@ async fn the_google_books_key_travels_in_a_header_not_the_url() {
         c.enrich.google_books_api_key = Some("gb-key-123".into());
     })
     .await;
-    let (_, _, state, data) =
-        enrich(&srv, json!({"books": [{"title": "Annihilation", "isbn": isbn}]})).await;
+    let (_, _, state, data) = enrich(
+        &srv,
+        json!({"books": [{"title": "Annihilation", "isbn": isbn}]}),
+    )
+    .await;
     assert_eq!(state["successCount"], 1, "{data}");
     let reqs = gb.received_requests().await.unwrap();
     assert!(!reqs.is_empty());
@@ -149,5 +164,8 @@ async fn gemini_never_follows_a_redirect_to_another_host() {
     };
     let err = g.read(&photo, "image/png").await.expect_err("refused");
     assert!(err.contains("HTTP 307"), "{err}");
-    assert!(b.received_requests().await.unwrap().is_empty(), "the key stayed home");
+    assert!(
+        b.received_requests().await.unwrap().is_empty(),
+        "the key stayed home"
+    );
 }
