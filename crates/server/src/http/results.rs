@@ -104,53 +104,47 @@ struct Pages {
 impl Pages {
     /// The next chunk, `None` after the last.
     async fn next(&mut self) -> Option<Result<Bytes, std::io::Error>> {
-        loop {
-            match std::mem::replace(&mut self.step, Step::Done) {
-                Step::Done => return None,
-                Step::Head(state) => {
-                    self.step = Step::Part(OutputPart::Books, state);
-                    return Some(Ok(Bytes::from_static(
-                        br#"{"success":true,"data":{"books":["#,
-                    )));
-                }
-                Step::Part(part, state) => {
-                    let page = match self
-                        .store
-                        .output_page(&self.job_id, part, self.after, PAGE_ROWS)
-                        .await
-                    {
-                        Ok(page) => page,
-                        Err(e) => {
-                            // The status is sent: all that is left is to cut
-                            // the body short, which the client sees as an error.
-                            tracing::error!(error = %e, "results stream failed");
-                            return Some(Err(std::io::Error::other(e)));
-                        }
-                    };
-                    if page.is_empty() {
-                        self.after = -1;
-                        self.first = true;
-                        let (next, sep) = match part {
-                            OutputPart::Books => {
-                                (Some(OutputPart::Duplicates), "],\"duplicates\":[")
-                            }
-                            OutputPart::Duplicates => (Some(OutputPart::Errors), "],\"errors\":["),
-                            OutputPart::Errors => (None, ""),
-                        };
-                        let chunk = match next {
-                            Some(n) => {
-                                self.step = Step::Part(n, state);
-                                sep.to_string()
-                            }
-                            None => tail(&self.job_id, &state),
-                        };
-                        return Some(Ok(Bytes::from(chunk)));
-                    }
-                    self.step = Step::Part(part, state);
-                    return Some(self.rows(page));
-                }
+        let (part, state) = match std::mem::replace(&mut self.step, Step::Done) {
+            Step::Done => return None,
+            Step::Head(state) => {
+                self.step = Step::Part(OutputPart::Books, state);
+                return Some(Ok(Bytes::from_static(
+                    br#"{"success":true,"data":{"books":["#,
+                )));
             }
+            Step::Part(part, state) => (part, state),
+        };
+        let page = match self
+            .store
+            .output_page(&self.job_id, part, self.after, PAGE_ROWS)
+            .await
+        {
+            Ok(page) => page,
+            Err(e) => {
+                // The status is sent: all that is left is to cut the body
+                // short, which the client sees as an error.
+                tracing::error!(error = %e, "results stream failed");
+                return Some(Err(std::io::Error::other(e)));
+            }
+        };
+        if !page.is_empty() {
+            self.step = Step::Part(part, state);
+            return Some(self.rows(page));
         }
+        self.after = -1;
+        self.first = true;
+        let chunk = match part {
+            OutputPart::Books => {
+                self.step = Step::Part(OutputPart::Duplicates, state);
+                "],\"duplicates\":[".to_string()
+            }
+            OutputPart::Duplicates => {
+                self.step = Step::Part(OutputPart::Errors, state);
+                "],\"errors\":[".to_string()
+            }
+            OutputPart::Errors => tail(&self.job_id, &state),
+        };
+        Some(Ok(Bytes::from(chunk)))
     }
 
     /// A page's rows, each re-serialised as the whole-output answer did

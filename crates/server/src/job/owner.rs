@@ -5,9 +5,10 @@
 mod admit;
 mod checkpoint;
 mod lifecycle;
+mod output_limit;
 mod publish;
 
-use super::{JobDeps, JobFailure, JobRunner, PipelineMsg, ProgressReport};
+use super::{JobDeps, JobRunner, PipelineMsg, ProgressReport};
 use crate::clock;
 use crate::hub::{Connection, Frame, FrameKind, RelayTx, Sockets};
 use crate::metrics::Metrics;
@@ -295,23 +296,6 @@ impl Owner {
                 true
             }
         }
-    }
-
-    /// Counts a report's output against `--max-import-output-bytes`; past
-    /// it the job fails rather than fill the disk (issue 17: the database
-    /// grew ~7× the CSV).
-    fn count_output(&mut self, r: &ProgressReport) -> Result<(), JobFailure> {
-        let bytes: usize = r.items.iter().map(|i| i.json.len()).sum::<usize>()
-            + r.errors.iter().map(|e| e.message.len() + 16).sum::<usize>();
-        self.output_bytes += bytes as u64;
-        let max = self.deps.limits.max_output_bytes;
-        if self.output_bytes > max {
-            return Err(JobFailure::new(
-                bookstrack_protocol::ErrorCode::ProcessingFailed,
-                format!("the job's output is larger than the limit of {max} bytes"),
-            ));
-        }
-        Ok(())
     }
 
     async fn on_progress(&mut self, r: ProgressReport) {
