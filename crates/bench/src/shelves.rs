@@ -138,9 +138,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 pub fn run(a: ShelvesArgs) -> anyhow::Result<()> {
-    let ocr = Ocr {
-        binary: a.tesseract.clone().into(),
-    };
+    let ocr = Ocr::new(a.tesseract.clone());
     let dir = tempfile::tempdir()?;
     let known: Vec<Known> = shelf::BOOKS
         .iter()

@@ -5,6 +5,7 @@ mod catalog;
 mod import_enrich;
 mod publish;
 mod serve;
+mod serve_limits;
 mod tracing_init;
 use tracing_init::init_tracing;
 mod watch;

@@ -1,7 +1,7 @@
 use crate::watch;
 use anyhow::{Context, Result};
 use bookstrack_server::config::{self, Config};
-use bookstrack_server::Server;
+use bookstrack_server::{Server, Shutdown};
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -63,6 +63,8 @@ pub struct ServeArgs {
     enable_synthetic_jobs: bool,
     #[command(flatten)]
     enrich: EnrichArgs,
+    #[command(flatten)]
+    limits: crate::serve_limits::LimitsArgs,
     #[command(flatten)]
     scan: ScanArgs,
     #[command(flatten)]
@@ -241,11 +243,18 @@ fn cancel_on_signal(token: CancellationToken) {
 pub async fn serve(args: ServeArgs) -> Result<()> {
     let cancel = CancellationToken::new();
     cancel_on_signal(cancel.clone());
-    let server = Server::bind(args.config(), args.listen, cancel)
+    let mut config = args.config();
+    args.limits.apply(&mut config)?;
+    let server = Server::bind(config, args.listen, cancel)
         .await
         .context("could not start the server")?;
     println!("listening on http://{}", server.local_addr());
-    server.run().await?;
+    if server.run().await? == Shutdown::DeadlinePassed {
+        // Dropping the runtime would wait for blocking tasks still running
+        // (a Tesseract run, a scan): the deadline is the operator's.
+        eprintln!("shutdown deadline passed; exiting with work in flight");
+        std::process::exit(1);
+    }
     Ok(())
 }
 

@@ -119,23 +119,25 @@ impl TokenStore for FileTokenStore {
         serde_json::from_slice(&std::fs::read(self.path(job_id)).ok()?).ok()
     }
 
+    /// Written under a unique temporary name (0600) beside the file, then
+    /// renamed into place: two writers, in one process or several, never
+    /// share a temporary file, and a reader never sees half a token.
     fn put(&self, job_id: &str, token: &StoredToken) -> std::io::Result<()> {
+        use std::io::Write;
         std::fs::create_dir_all(&self.dir)?;
-        let tmp = self.dir.join(format!(".{}.tmp", std::process::id()));
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
         #[cfg(unix)]
         {
-            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-            opts.mode(0o600);
+            use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))?;
         }
-        {
-            use std::io::Write;
-            let mut f = opts.open(&tmp)?;
-            f.write_all(&serde_json::to_vec(token).expect("token serialises"))?;
-        }
-        std::fs::rename(tmp, self.path(job_id))
+        // tempfile creates the file 0600.
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".token-")
+            .suffix(".tmp")
+            .tempfile_in(&self.dir)?;
+        tmp.write_all(&serde_json::to_vec(token).expect("token serialises"))?;
+        tmp.persist(self.path(job_id)).map_err(|e| e.error)?;
+        Ok(())
     }
 
     fn delete(&self, job_id: &str) -> std::io::Result<()> {
@@ -174,5 +176,41 @@ mod tests {
         s.delete("job-1/../x").unwrap();
         assert!(!file.exists());
         s.delete("job-1/../x").unwrap();
+    }
+
+    #[test]
+    fn writers_at_once_never_share_a_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = std::sync::Arc::new(FileTokenStore::new(dir.path().join("tokens")));
+        let threads: Vec<_> = (0..16)
+            .map(|i| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    for n in 0..20 {
+                        let t = StoredToken {
+                            token: format!("t{i}-{n}"),
+                            expires_at: None,
+                            refreshable_from: None,
+                        };
+                        s.put(&format!("job-{}", i % 4), &t).unwrap();
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let mut names: Vec<String> = std::fs::read_dir(dir.path().join("tokens"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["job-0.json", "job-1.json", "job-2.json", "job-3.json"]
+        );
+        for j in 0..4 {
+            // The last rename is some writer's last token, and whole.
+            let t = s.get(&format!("job-{j}")).expect("a whole token");
+            assert!(t.token.ends_with("-19"), "{}", t.token);
+        }
     }
 }

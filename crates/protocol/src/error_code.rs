@@ -40,6 +40,8 @@ pub enum ErrorCode {
     /// A multiplexed socket already follows as many jobs as it may
     /// (docs/PROTOCOL.md §22).
     TooManySubscriptions,
+    /// A request body that stopped arriving (HTTP 408, `--body-idle-timeout-secs`).
+    RequestTimeout,
 }
 
 impl ErrorCode {
@@ -63,6 +65,7 @@ impl ErrorCode {
             ErrorCode::JobEnded => "JOB_ENDED",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
+            ErrorCode::RequestTimeout => "REQUEST_TIMEOUT",
         }
     }
 }

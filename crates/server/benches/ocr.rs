@@ -27,9 +27,7 @@ fn bench(c: &mut Criterion) {
     classic(&SHELF).save(&first).unwrap();
     let other = dir.path().join("varied.jpg");
     std::fs::write(&other, varied_sized(1001, 1800, 1100).encoded).unwrap();
-    let ocr = Ocr {
-        binary: "tesseract".into(),
-    };
+    let ocr = Ocr::new("tesseract");
     let mut g = c.benchmark_group("ai_scan");
     g.sample_size(10).measurement_time(Duration::from_secs(30));
     for (name, photo, mime) in [

@@ -42,6 +42,8 @@ pub struct App {
     pub ws: Arc<crate::ws::WsState>,
     /// What every pipeline is built with.
     pub pipelines: PipelineDeps,
+    /// `--max-results-streams`: results answers streaming at once (`http/results.rs`).
+    pub results_streams: Arc<Semaphore>,
 }
 
 /// A started job: what the 202 answer carries.
@@ -84,7 +86,9 @@ impl App {
     /// Opens the embedded SQLite store in `config.data_dir`: both the job
     /// store and the lookups.
     pub fn open(config: Config, cancel: CancellationToken) -> Result<Arc<App>, AppError> {
-        std::fs::create_dir_all(config.uploads_dir()).map_err(AppError::DataDir)?;
+        crate::private_fs::private_dir(&config.data_dir).map_err(AppError::DataDir)?;
+        crate::private_fs::private_dir(&config.uploads_dir()).map_err(AppError::DataDir)?;
+        crate::private_fs::private_file(&config.database_path()).map_err(AppError::DataDir)?;
         let store = Arc::new(SqliteStore::open(&config.database_path())?);
         App::with_stores(config, store.clone(), store, cancel)
     }
@@ -113,6 +117,7 @@ impl App {
         });
         let pipelines = PipelineDeps {
             scan: config.scan.clone(),
+            scan_gates: crate::pipelines::ai_scan::gate::Gates::new(&config.scan),
             lookups,
             enricher: Arc::new(enricher),
             external: crate::pipelines::external::ExternalDeps {
@@ -123,6 +128,7 @@ impl App {
         };
         Ok(Arc::new(App {
             ws: crate::ws::WsState::new(&config),
+            results_streams: Arc::new(Semaphore::new(config.max_results_streams.max(1))),
             config,
             jobs,
             pipelines,

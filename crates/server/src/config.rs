@@ -30,6 +30,19 @@ pub const DEFAULT_VIEWER_QUEUE: usize = 64;
 /// Recent frames each live job keeps in memory to serve resumes without a read.
 pub const DEFAULT_REPLAY_CACHE: usize = 256;
 pub const DEFAULT_MAX_RUNNING_JOBS: usize = 4;
+/// `GET /api/jobs/{id}/results` answers streaming at once (each holds a
+/// store reader for a moment per page, `http/results.rs`).
+pub const DEFAULT_MAX_RESULTS_STREAMS: usize = 8;
+/// One multipart part's header block (`http/multipart.rs`).
+pub const DEFAULT_MAX_PART_HEADER_BYTES: usize = 8192;
+/// A multipart text field such as `format`, read into memory.
+pub const DEFAULT_MAX_SMALL_FIELD_BYTES: usize = 64 * 1024;
+/// A request body that sends nothing for this long is ended with 408.
+pub const DEFAULT_BODY_IDLE_TIMEOUT_SECS: u64 = 30;
+/// After SIGTERM, how long requests, sockets and owners may take to finish.
+pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
+/// Bytes one job may write to its output (books, duplicates, row errors).
+pub const DEFAULT_MAX_IMPORT_OUTPUT_BYTES: u64 = 512 * 1024 * 1024;
 
 /// When the job owner writes its state: every `updates` progress updates or
 /// `interval`, whichever comes first (docs/PROTOCOL.md §5.4), and always at the end.
@@ -64,6 +77,8 @@ pub const DEFAULT_HTTP_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_HTTP_RETRIES: usize = 3;
 pub const DEFAULT_HTTP_IN_FLIGHT: usize = 4;
 pub const DEFAULT_PROVIDERS: &str = "cache,catalog,openlibrary,googlebooks";
+/// One upstream response body (enrichment providers, Gemini).
+pub const DEFAULT_MAX_UPSTREAM_BYTES: usize = 4 * 1024 * 1024;
 
 /// Where enrichment looks, and how politely.
 #[derive(Debug, Clone)]
@@ -83,6 +98,8 @@ pub struct EnrichConfig {
     pub retries: usize,
     pub max_in_flight: usize,
     pub max_books: usize,
+    /// One provider response's body; past it the lookup fails.
+    pub max_upstream_bytes: usize,
 }
 
 impl Default for EnrichConfig {
@@ -100,6 +117,7 @@ impl Default for EnrichConfig {
             retries: DEFAULT_HTTP_RETRIES,
             max_in_flight: DEFAULT_HTTP_IN_FLIGHT,
             max_books: DEFAULT_MAX_ENRICH_BOOKS,
+            max_upstream_bytes: DEFAULT_MAX_UPSTREAM_BYTES,
         }
     }
 }
@@ -108,6 +126,14 @@ pub const DEFAULT_MAX_PHOTOS: usize = 10;
 pub const DEFAULT_MAX_PHOTO_BYTES: u64 = 10 * 1024 * 1024;
 pub const DEFAULT_GEMINI_URL: &str = "https://generativelanguage.googleapis.com";
 pub const DEFAULT_GEMINI_MODEL: &str = "gemini-2.0-flash";
+/// Width × height of one photo, read from its header before decoding.
+pub const DEFAULT_MAX_PHOTO_PIXELS: u64 = 14_000_000;
+/// Photos decoded at once, server-wide (a decode holds width × height × 4 bytes).
+pub const DEFAULT_MAX_DECODES: usize = 1;
+/// Tesseract processes at once, server-wide.
+pub const DEFAULT_MAX_OCR_PROCESSES: usize = 4;
+/// One Tesseract run; past it the child is killed and the photo fails.
+pub const DEFAULT_OCR_TIMEOUT_SECS: u64 = 60;
 
 /// How shelf photos are read.
 #[derive(Debug, Clone)]
@@ -122,6 +148,12 @@ pub struct ScanConfig {
     pub retries: usize,
     pub max_photos: usize,
     pub max_photo_bytes: u64,
+    pub max_photo_pixels: u64,
+    pub max_decodes: usize,
+    pub max_ocr_processes: usize,
+    pub ocr_timeout: Duration,
+    /// One Gemini response's body.
+    pub max_upstream_bytes: usize,
 }
 
 impl Default for ScanConfig {
@@ -136,6 +168,11 @@ impl Default for ScanConfig {
             retries: 2,
             max_photos: DEFAULT_MAX_PHOTOS,
             max_photo_bytes: DEFAULT_MAX_PHOTO_BYTES,
+            max_photo_pixels: DEFAULT_MAX_PHOTO_PIXELS,
+            max_decodes: DEFAULT_MAX_DECODES,
+            max_ocr_processes: DEFAULT_MAX_OCR_PROCESSES,
+            ocr_timeout: Duration::from_secs(DEFAULT_OCR_TIMEOUT_SECS),
+            max_upstream_bytes: DEFAULT_MAX_UPSTREAM_BYTES,
         }
     }
 }
@@ -202,6 +239,12 @@ pub struct Config {
     pub viewer_queue: usize,
     pub replay_cache: usize,
     pub max_running_jobs: usize,
+    pub max_results_streams: usize,
+    pub max_part_header_bytes: usize,
+    pub max_small_field_bytes: usize,
+    pub body_idle_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub max_import_output_bytes: u64,
     /// Per-pipeline throttles; `None` uses those of docs/PROTOCOL.md §5.4.
     pub throttle_override: Option<Throttle>,
     pub enrich: EnrichConfig,
@@ -233,6 +276,12 @@ impl Config {
             viewer_queue: DEFAULT_VIEWER_QUEUE,
             replay_cache: DEFAULT_REPLAY_CACHE,
             max_running_jobs: DEFAULT_MAX_RUNNING_JOBS,
+            max_results_streams: DEFAULT_MAX_RESULTS_STREAMS,
+            max_part_header_bytes: DEFAULT_MAX_PART_HEADER_BYTES,
+            max_small_field_bytes: DEFAULT_MAX_SMALL_FIELD_BYTES,
+            body_idle_timeout: Duration::from_secs(DEFAULT_BODY_IDLE_TIMEOUT_SECS),
+            shutdown_timeout: Duration::from_secs(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
+            max_import_output_bytes: DEFAULT_MAX_IMPORT_OUTPUT_BYTES,
             throttle_override: None,
             enrich: EnrichConfig::default(),
             scan: ScanConfig::default(),

@@ -12,6 +12,7 @@ pub mod hub;
 pub mod job;
 pub mod metrics;
 pub mod pipelines;
+pub mod private_fs;
 pub mod routes;
 pub mod server;
 pub mod store;
@@ -20,4 +21,4 @@ pub mod ws;
 
 pub use app::{App, AppError, Started};
 pub use config::Config;
-pub use server::{ServeError, Server};
+pub use server::{ServeError, Server, Shutdown};

@@ -31,7 +31,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/ws/progress", get(crate::ws::ws_progress))
         .route("/ws/jobs", get(crate::ws::ws_jobs))
         .route("/api/job-state/{job_id}", get(http::jobs::job_state))
-        .route("/api/jobs/{job_id}/results", get(http::jobs::results))
+        .route("/api/jobs/{job_id}/results", get(http::results::results))
         .route("/api/token/refresh", post(http::token::refresh))
         .route("/api/jobs", post(http::publish::create))
         .route(
@@ -41,6 +41,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .merge(http::page::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            http::body_idle::guard,
+        ))
         .layer(
             // Logs the path only: the query string carries tokens.
             tower_http::trace::TraceLayer::new_for_http().make_span_with(

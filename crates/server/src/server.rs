@@ -69,12 +69,13 @@ impl Server {
     }
 
     /// Serves until the cancellation token fires, then waits for requests
-    /// in flight, for sockets to close (1001) and for owners to checkpoint.
+    /// in flight, for sockets to close (1001) and for owners to checkpoint,
+    /// at most `--shutdown-timeout-secs`.
     ///
     /// Connections are HTTP/1.1, served by hyper directly rather than by
     /// `axum::serve`, so that an upgraded connection hands back the bare
     /// `TcpStream` the WebSocket path writes to (see `ws::handshake`).
-    pub async fn run(self) -> Result<(), ServeError> {
+    pub async fn run(self) -> Result<Shutdown, ServeError> {
         let app = self.app.clone();
         let cancel = app.jobs.cancel.clone();
         let router = crate::routes::router(app.clone());
@@ -126,11 +127,34 @@ impl Server {
         }
         drop(self.listener);
         connections.close();
-        connections.wait().await;
         app.jobs.tracker.close();
-        app.jobs.tracker.wait().await;
-        Ok(())
+        let drained = async {
+            connections.wait().await;
+            app.jobs.tracker.wait().await;
+        };
+        // `--shutdown-timeout-secs`: what has not finished by then is left;
+        // interrupted jobs resume from their last checkpoint on restart.
+        match tokio::time::timeout(app.config.shutdown_timeout, drained).await {
+            Ok(()) => Ok(Shutdown::Clean),
+            Err(_) => {
+                tracing::warn!(
+                    timeout_secs = app.config.shutdown_timeout.as_secs_f64(),
+                    "shutdown deadline passed with work in flight; stopping anyway"
+                );
+                Ok(Shutdown::DeadlinePassed)
+            }
+        }
     }
+}
+
+/// How [`Server::run`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Every request, socket and owner finished.
+    Clean,
+    /// `--shutdown-timeout-secs` passed first: tasks may still be running,
+    /// and the caller should exit without waiting for them.
+    DeadlinePassed,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -26,6 +26,7 @@ mod allocator;
 mod catalog;
 mod durability;
 mod import_enrich;
+mod limits;
 mod publish;
 mod samples;
 mod scan;

@@ -4,23 +4,27 @@
 //! scanned off the async runtime; a file that cannot be imported is refused
 //! with a reason before any job exists.
 
-use super::upload::{self, bad_multipart, rejected, Spool};
+use super::upload::{self, bad_multipart, Spool, Upload};
 use crate::api_error::ApiErr;
 use crate::app::App;
 use crate::clock;
 use crate::pipelines::csv_import::{self, Format, ScanError};
 use crate::pipelines::JobSpec;
-use axum::extract::{Multipart, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::Json;
 use bookstrack_protocol::{ApiSuccess, ErrorCode, JobStarted};
 use std::sync::Arc;
 
-pub async fn import_csv(
-    State(app): State<Arc<App>>,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> Result<(StatusCode, Json<ApiSuccess<JobStarted>>), ApiErr> {
-    let mut multipart = multipart.map_err(rejected)?;
+type Answer = Result<(StatusCode, Json<ApiSuccess<JobStarted>>), ApiErr>;
+
+pub async fn import_csv(State(app): State<Arc<App>>, req: Request) -> Answer {
+    let mut upload = Upload::open(req, app.config.max_part_header_bytes).await?;
+    let answer = import(app, &mut upload.multipart).await;
+    upload.answer(answer)
+}
+
+async fn import(app: Arc<App>, multipart: &mut axum::extract::Multipart) -> Answer {
     let job_id = App::new_job_id();
     let spool = app.spool_path(&job_id);
     let guard = Spool::new(spool.clone());
@@ -40,7 +44,8 @@ pub async fn import_csv(
                 got_file = true;
             }
             Some("format") => {
-                let name = field.text().await.map_err(bad_multipart)?;
+                let name =
+                    upload::small_text(field, app.config.max_small_field_bytes, "format").await?;
                 forced = Some(Format::parse(&name).ok_or_else(|| {
                     ApiErr::bad_request(
                         ErrorCode::InvalidRequest,

@@ -3,14 +3,14 @@
 //! recognised by its bytes, size-checked while it streams and decoded once
 //! before the job starts.
 
-use super::upload::{self, bad_multipart, rejected, Spool};
+use super::upload::{self, bad_multipart, Spool, Upload};
 use crate::api_error::ApiErr;
 use crate::app::App;
 use crate::clock;
-use crate::pipelines::ai_scan::image::{self, ImageKind};
+use crate::pipelines::ai_scan::image::{self, ImageKind, PhotoError};
 use crate::pipelines::ai_scan::AiScanSpec;
 use crate::pipelines::JobSpec;
-use axum::extract::{Multipart, State};
+use axum::extract::{Multipart, Request, State};
 use axum::http::StatusCode;
 use axum::Json;
 use bookstrack_protocol::{ApiSuccess, ErrorCode, JobStarted};
@@ -19,18 +19,18 @@ use std::sync::Arc;
 
 type Answer = Result<(StatusCode, Json<ApiSuccess<JobStarted>>), ApiErr>;
 
-pub async fn single(
-    state: State<Arc<App>>,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> Answer {
-    scan(state, multipart, "image", false).await
+pub async fn single(State(app): State<Arc<App>>, req: Request) -> Answer {
+    guarded(app, req, "image", false).await
 }
 
-pub async fn batch(
-    state: State<Arc<App>>,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> Answer {
-    scan(state, multipart, "photos", true).await
+pub async fn batch(State(app): State<Arc<App>>, req: Request) -> Answer {
+    guarded(app, req, "photos", true).await
+}
+
+async fn guarded(app: Arc<App>, req: Request, field_name: &str, is_batch: bool) -> Answer {
+    let mut upload = Upload::open(req, app.config.max_part_header_bytes).await?;
+    let answer = scan(app, &mut upload.multipart, field_name, is_batch).await;
+    upload.answer(answer)
 }
 
 async fn save_photo(
@@ -67,16 +67,17 @@ async fn save_photo(
 }
 
 async fn scan(
-    State(app): State<Arc<App>>,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    app: Arc<App>,
+    multipart: &mut Multipart,
     field_name: &str,
     is_batch: bool,
 ) -> Answer {
-    let mut multipart = multipart.map_err(rejected)?;
     let job_id = App::new_job_id();
     let dir = app.spool_path(&job_id);
-    tokio::fs::create_dir_all(&dir)
+    let made = dir.clone();
+    tokio::task::spawn_blocking(move || crate::private_fs::private_dir(&made))
         .await
+        .map_err(|e| ApiErr::internal(e.to_string()))?
         .map_err(|e| ApiErr::internal(e.to_string()))?;
     let guard = Spool::new(dir.clone());
     let max = if is_batch {
@@ -106,15 +107,18 @@ async fn scan(
         ));
     }
     let check: Vec<PathBuf> = photos.iter().map(|(n, _)| dir.join(n)).collect();
+    let (max_pixels, decodes) = (
+        app.config.scan.max_photo_pixels,
+        app.pipelines.scan_gates.decodes.clone(),
+    );
     tokio::task::spawn_blocking(move || {
         for (i, p) in check.iter().enumerate() {
-            image::validate(p).map_err(|e| format!("photo {}: {e}", i + 1))?;
+            image::validate(p, max_pixels, &decodes).map_err(|e| refused_photo(i + 1, e))?;
         }
-        Ok::<(), String>(())
+        Ok::<(), ApiErr>(())
     })
     .await
-    .map_err(|e| ApiErr::internal(e.to_string()))?
-    .map_err(|e| ApiErr::bad_request(ErrorCode::AiScanError, e))?;
+    .map_err(|e| ApiErr::internal(e.to_string()))??;
     let total = photos.len() as u64;
     let started = app
         .start_job(job_id, JobSpec::AiScan(AiScanSpec { photos }), Some(dir))
@@ -132,4 +136,19 @@ async fn scan(
             clock::now_ms(),
         )),
     ))
+}
+
+/// 413 for a photo with too many pixels (told from its header, never
+/// decoded); 400 for one that does not decode.
+fn refused_photo(num: usize, e: PhotoError) -> ApiErr {
+    match e {
+        PhotoError::TooManyPixels { .. } => ApiErr::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+            format!("photo {num}: {e}"),
+        ),
+        PhotoError::Undecodable(_) => {
+            ApiErr::bad_request(ErrorCode::AiScanError, format!("photo {num}: {e}"))
+        }
+    }
 }

@@ -51,6 +51,8 @@ pub struct JobLimits {
     pub viewer_queue: usize,
     /// The sockets' ping, pong and message-size limits.
     pub timing: Timing,
+    /// Bytes of output (records and row errors) one job may write.
+    pub max_output_bytes: u64,
 }
 
 impl JobLimits {
@@ -63,6 +65,7 @@ impl JobLimits {
             replay_cache: config.replay_cache,
             throttle_override: config.throttle_override,
             viewer_queue: config.viewer_queue,
+            max_output_bytes: config.max_import_output_bytes,
             timing: config.hub_timing(),
         }
     }

@@ -5,6 +5,7 @@
 mod admit;
 mod checkpoint;
 mod lifecycle;
+mod output_limit;
 mod publish;
 
 use super::{JobDeps, JobRunner, PipelineMsg, ProgressReport};
@@ -97,6 +98,8 @@ struct Owner {
     sockets: Sockets,
     pending_items: Vec<crate::store::Item>,
     pending_errors: Vec<RowError>,
+    /// Bytes of output this run of the owner has taken (`--max-import-output-bytes`).
+    output_bytes: u64,
     /// Progress events sent since the last checkpoint, logged with the next.
     pending_events: Vec<StoredEvent>,
     /// Seqs up to here are covered by a durable reservation.
@@ -152,6 +155,7 @@ pub(crate) fn spawn_owner(deps: &Arc<JobDeps>, start: OwnerStart) {
         },
         pending_items: Vec::new(),
         pending_errors: Vec::new(),
+        output_bytes: 0,
         pending_events: Vec::new(),
         seq_reserved: 0,
         in_flight: None,
@@ -269,6 +273,12 @@ impl Owner {
             }
             PipelineMsg::Publish(batch) => self.on_publish(*batch).await,
             PipelineMsg::Progress(report) => {
+                if let Err(f) = self.count_output(&report) {
+                    // The pipeline's next report finds the owner gone and stops.
+                    let status = format!("Failed: {}", f.message);
+                    self.finish(JobStatus::Failed, &status, Err(f)).await;
+                    return true;
+                }
                 self.on_progress(*report).await;
                 false
             }

@@ -10,6 +10,7 @@ pub mod ai_scan;
 pub mod csv_import;
 pub mod enrichment;
 pub mod external;
+pub mod outbound;
 pub mod synthetic;
 
 use crate::config::ScanConfig;
@@ -49,6 +50,8 @@ pub enum JobSpec {
 #[derive(Clone)]
 pub struct PipelineDeps {
     pub scan: ScanConfig,
+    /// Decodes and Tesseract processes at once, across every scan.
+    pub scan_gates: ai_scan::gate::Gates,
     pub lookups: Arc<dyn LookupStore>,
     /// Shared by every enrichment job, so that rate limits hold across jobs.
     pub enricher: Arc<enrichment::Enricher>,
@@ -88,6 +91,7 @@ impl JobSpec {
                 s,
                 input,
                 &deps.scan,
+                &deps.scan_gates,
                 deps.lookups.clone(),
             )?),
             JobSpec::Synthetic(s) => Box::new(s),

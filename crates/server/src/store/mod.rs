@@ -218,6 +218,16 @@ pub struct Unfinished {
     pub checkpointed_at: i64,
 }
 
+/// The three lists of a job's results, read page by page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputPart {
+    Books,
+    /// Rows merged into an earlier one (they carry `duplicateOfRow`).
+    Duplicates,
+    /// Row errors, as `{row, message}`.
+    Errors,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobOutput {
     pub items: Vec<Value>,
@@ -265,6 +275,15 @@ pub trait JobStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<StoredEvent>>;
     async fn checkpoint(&self, job_id: &str, cp: Checkpoint) -> StoreResult<()>;
     async fn output(&self, job_id: &str) -> StoreResult<Option<JobOutput>>;
+    /// One page of `part`: rows with an index after `after`, oldest first,
+    /// at most `limit`, as (index, JSON text).
+    async fn output_page(
+        &self,
+        job_id: &str,
+        part: OutputPart,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, String)>>;
     async fn unfinished(&self) -> StoreResult<Vec<Unfinished>>;
     /// Ended jobs whose end time is at or before `ended_before`.
     async fn ended_before(&self, ended_before: i64) -> StoreResult<Vec<String>>;

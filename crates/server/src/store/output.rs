@@ -107,3 +107,50 @@ pub(super) fn read(c: &Connection, id: &str) -> StoreResult<Option<JobOutput>> {
         .map_err(db)?;
     Ok(Some(JobOutput { items, errors }))
 }
+
+/// One page of a job's output for `GET /api/jobs/{id}/results`, streamed
+/// page by page (`http/results.rs`) so an answer's memory does not grow with
+/// the job: the rows of `part` with an index after `after`, oldest first, at
+/// most `limit`, each as JSON text.
+pub(super) fn read_page(
+    c: &Connection,
+    id: &str,
+    part: OutputPart,
+    after: i64,
+    limit: u32,
+) -> StoreResult<Vec<(i64, String)>> {
+    // A merged row is one with a `duplicateOfRow` key (any value), as the
+    // whole-output read partitioned them.
+    let sql = match part {
+        OutputPart::Books => {
+            "SELECT idx, json FROM items WHERE job_id = ?1 AND idx > ?2
+             AND json_type(json, '$.duplicateOfRow') IS NULL ORDER BY idx LIMIT ?3"
+        }
+        OutputPart::Duplicates => {
+            "SELECT idx, json FROM items WHERE job_id = ?1 AND idx > ?2
+             AND json_type(json, '$.duplicateOfRow') IS NOT NULL ORDER BY idx LIMIT ?3"
+        }
+        OutputPart::Errors => {
+            "SELECT idx, row_num, message FROM row_errors WHERE job_id = ?1 AND idx > ?2
+             ORDER BY idx LIMIT ?3"
+        }
+    };
+    let mut st = c.prepare_cached(sql).map_err(db)?;
+    let rows = st
+        .query_map(params![id, after, limit], |r| {
+            let idx: i64 = r.get(0)?;
+            if part == OutputPart::Errors {
+                let e = RowError {
+                    row: r.get::<_, i64>(1)? as u64,
+                    message: r.get(2)?,
+                };
+                Ok((idx, serde_json::to_string(&e).unwrap_or_default()))
+            } else {
+                Ok((idx, r.get::<_, String>(1)?))
+            }
+        })
+        .map_err(db)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db)?;
+    Ok(rows)
+}

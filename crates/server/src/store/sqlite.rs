@@ -221,6 +221,18 @@ impl JobStore for SqliteStore {
         self.read(move |c| output::read(c, &id)).await
     }
 
+    async fn output_page(
+        &self,
+        job_id: &str,
+        part: OutputPart,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, String)>> {
+        let id = job_id.to_string();
+        self.read(move |c| output::read_page(c, &id, part, after, limit))
+            .await
+    }
+
     async fn unfinished(&self) -> StoreResult<Vec<Unfinished>> {
         self.read(|c| {
             let mut st = c

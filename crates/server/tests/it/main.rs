@@ -14,6 +14,8 @@ mod enrichment;
 mod flow;
 mod formats;
 mod interop;
+mod limits;
+mod limits_scan;
 mod mux;
 mod properties;
 mod publish;

@@ -38,9 +38,7 @@ fn known(books: &[(&str, &str)]) -> Vec<matcher::Known> {
 }
 
 fn tesseract() -> ocr::Ocr {
-    ocr::Ocr {
-        binary: "tesseract".into(),
-    }
+    ocr::Ocr::new("tesseract")
 }
 
 #[test]

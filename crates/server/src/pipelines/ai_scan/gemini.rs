@@ -2,6 +2,7 @@
 //! books. Timeouts and retries as for enrichment.
 
 use super::matcher::Line;
+use crate::pipelines::outbound;
 use base64::Engine;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -13,6 +14,8 @@ pub struct Gemini {
     pub api_key: String,
     pub timeout: Duration,
     pub retries: usize,
+    /// `--max-upstream-bytes`: one answer's body.
+    pub max_body_bytes: usize,
 }
 
 const PROMPT: &str =
@@ -72,7 +75,11 @@ impl Gemini {
             self.base.trim_end_matches('/'),
             self.model
         );
-        let client = reqwest::Client::new();
+        // Never to another host: the key travels in a header.
+        let client = reqwest::Client::builder()
+            .redirect(outbound::same_origin_redirects())
+            .build()
+            .map_err(|e| format!("could not build the Gemini client: {e}"))?;
         let mut last = String::new();
         for attempt in 0..=self.retries {
             if attempt > 0 {
@@ -87,9 +94,10 @@ impl Gemini {
                 .await;
             match sent {
                 Ok(r) if r.status().is_success() => {
-                    let v: Value = r
-                        .json()
+                    let body = outbound::read_capped(r, self.max_body_bytes)
                         .await
+                        .map_err(|e| format!("Gemini: {e}"))?;
+                    let v: Value = serde_json::from_slice(&body)
                         .map_err(|e| format!("Gemini sent malformed JSON: {e}"))?;
                     return lines_from_response(&v);
                 }

@@ -4,6 +4,7 @@
 //! each a progress event that moves the bar and carries the book.
 
 mod books;
+pub mod gate;
 pub mod gemini;
 pub mod image;
 mod ink;
@@ -64,6 +65,10 @@ fn answer_read(books: &[(usize, &Found)], sink: &mut Sink<'_>) -> Vec<(usize, oc
 
 impl ScanProvider for ocr::Ocr {
     fn locate(&self, photo: &Path, _mime: &str) -> Result<Vec<Found>, String> {
+        // Checked again: a job resumed after a restart may be read under
+        // a lower limit than it was accepted with.
+        image::dimensions_within(photo, self.max_pixels).map_err(|e| e.to_string())?;
+        let _pass = self.gates.decodes.enter();
         let img = ::image::ImageReader::open(photo)
             .and_then(::image::ImageReader::with_guessed_format)
             .map_err(|e| format!("the photo cannot be opened: {e}"))?
@@ -153,11 +158,15 @@ impl ScanProvider for GeminiOnRuntime {
 /// The provider `config` names.
 pub fn provider(
     config: &ScanConfig,
+    gates: &gate::Gates,
     runtime: tokio::runtime::Handle,
 ) -> Result<Box<dyn ScanProvider>, String> {
     match config.provider.as_str() {
         "ocr" => Ok(Box::new(ocr::Ocr {
             binary: config.tesseract.clone(),
+            gates: gates.clone(),
+            timeout: config.ocr_timeout,
+            max_pixels: config.max_photo_pixels,
         })),
         "gemini" => Ok(Box::new(GeminiOnRuntime(
             gemini::Gemini {
@@ -169,6 +178,7 @@ pub fn provider(
                     .ok_or("the gemini provider needs --gemini-api-key")?,
                 timeout: config.timeout,
                 retries: config.retries,
+                max_body_bytes: config.max_upstream_bytes,
             },
             runtime,
         ))),
@@ -200,6 +210,7 @@ impl AiScan {
         spec: AiScanSpec,
         dir: Option<&Path>,
         config: &ScanConfig,
+        gates: &gate::Gates,
         store: Arc<dyn LookupStore>,
     ) -> Result<Self, BuildError> {
         let dir = dir.filter(|p| p.is_dir()).ok_or(BuildError::InputMissing)?;
@@ -216,7 +227,7 @@ impl AiScan {
         Ok(AiScan {
             photos,
             scratch: dir.join("scratch"),
-            provider: provider(config, runtime.clone()).map_err(BuildError::BadParams)?,
+            provider: provider(config, gates, runtime.clone()).map_err(BuildError::BadParams)?,
             store,
             runtime,
         })

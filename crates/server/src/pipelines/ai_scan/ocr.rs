@@ -19,6 +19,25 @@ use std::path::{Path, PathBuf};
 pub struct Ocr {
     /// The `tesseract` executable.
     pub binary: PathBuf,
+    /// Decodes and Tesseract processes at once (`gate.rs`).
+    pub gates: super::gate::Gates,
+    /// One Tesseract run (`--ocr-timeout-secs`).
+    pub timeout: std::time::Duration,
+    /// `--max-photo-pixels`, checked again before a decode.
+    pub max_pixels: u64,
+}
+
+impl Ocr {
+    /// Tesseract at `binary`, with the default limits and gates of its own.
+    pub fn new(binary: impl Into<PathBuf>) -> Ocr {
+        let c = crate::config::ScanConfig::default();
+        Ocr {
+            binary: binary.into(),
+            gates: super::gate::Gates::new(&c),
+            timeout: c.ocr_timeout,
+            max_pixels: c.max_photo_pixels,
+        }
+    }
 }
 
 /// A character's height in a crop: where Tesseract's line model reads best.
@@ -208,7 +227,12 @@ impl Ocr {
                 }),
             )
         };
-        tesseract::read_books(&self.binary, books, scratch, &keep, &mut tidied);
+        let run = tesseract::Tesseract {
+            binary: &self.binary,
+            gate: &self.gates.ocr,
+            timeout: self.timeout,
+        };
+        tesseract::read_books(&run, books, scratch, &keep, &mut tidied);
     }
 }
 

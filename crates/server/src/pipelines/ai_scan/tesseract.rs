@@ -4,11 +4,23 @@
 //! as its last crop is read. One process per worker and not per crop:
 //! starting one (loading the model) takes ~0.15 s, reading a line ~0.03 s.
 
+use super::gate::Gate;
 use super::matcher::Line;
 use super::ocr::{lines_from_tsv, BookCrops};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// How to run Tesseract: which executable, through which gate
+/// (`--max-ocr-processes`) and for how long at most (`--ocr-timeout-secs`).
+pub struct Tesseract<'a> {
+    pub binary: &'a Path,
+    pub gate: &'a Gate,
+    pub timeout: Duration,
+}
 
 /// Answers for books as they are read; it returns false to stop.
 pub type Sink<'a> = dyn FnMut(usize, Result<Vec<Line>, String>) -> bool + 'a;
@@ -85,7 +97,7 @@ impl Books<'_, '_> {
 /// Reads `books` (each with its index), answering each into `sink` as
 /// soon as it is read; `keep` tidies and judges one page's reading.
 pub fn read_books(
-    binary: &Path,
+    tess: &Tesseract<'_>,
     books: &[(usize, &BookCrops)],
     scratch: &Path,
     keep: &dyn Fn(&Line) -> bool,
@@ -125,7 +137,7 @@ pub fn read_books(
         let _ = std::fs::remove_dir_all(scratch);
         return;
     }
-    if let Err(e) = run(binary, scratch, &pages, &mut state) {
+    if let Err(e) = run(tess, scratch, &pages, &mut state) {
         for b in (0..books.len()).filter(|b| state.left[*b] > 0) {
             if !(state.sink)(state.ids[b], Err(e.clone())) {
                 break;
@@ -136,15 +148,16 @@ pub fn read_books(
 }
 
 fn run(
-    binary: &Path,
+    tess: &Tesseract<'_>,
     scratch: &Path,
     pages: &[Page],
     state: &mut Books<'_, '_>,
 ) -> Result<(), String> {
+    let _pass = tess.gate.enter();
     // Tesseract notes each page on stderr: a file, not a pipe nobody reads.
     let errors = scratch.join("stderr.txt");
     let stderr = std::fs::File::create(&errors).map_err(|e| e.to_string())?;
-    let mut child = Command::new(binary)
+    let mut child = Command::new(tess.binary)
         .arg(scratch.join("pages.txt"))
         .args(["stdout", "--psm", "7", "-l", "eng", "tsv"])
         // One thread each: the scan runs one process per core.
@@ -156,10 +169,56 @@ fn run(
         .map_err(|e| {
             format!(
                 "cannot run {}: {e} (install tesseract-ocr)",
-                binary.display()
+                tess.binary.display()
             )
         })?;
     let out = BufReader::new(child.stdout.take().expect("piped"));
+    let child = Arc::new(Mutex::new(child));
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let (done, finished) = mpsc::channel::<()>();
+    // Past the deadline the child is killed: its output ends, and so does
+    // the read below.
+    let watchdog = {
+        let (child, timed_out, timeout) = (child.clone(), timed_out.clone(), tess.timeout);
+        std::thread::spawn(move || {
+            if finished.recv_timeout(timeout) == Err(mpsc::RecvTimeoutError::Timeout) {
+                timed_out.store(true, Ordering::Release);
+                let _ = lock(&child).kill();
+            }
+        })
+    };
+    let read = read_pages(out, pages, state);
+    if state.stopped {
+        let _ = lock(&child).kill();
+    }
+    drop(done);
+    let _ = watchdog.join();
+    let status = lock(&child).wait().map_err(|e| e.to_string())?;
+    if timed_out.load(Ordering::Acquire) {
+        return Err(format!(
+            "tesseract did not finish within {} s and was stopped",
+            tess.timeout.as_secs_f64()
+        ));
+    }
+    read?;
+    if !state.stopped && !status.success() {
+        let said = std::fs::read_to_string(&errors).unwrap_or_default();
+        return Err(format!("tesseract failed: {}", said.trim()));
+    }
+    Ok(())
+}
+
+fn lock(child: &Mutex<Child>) -> std::sync::MutexGuard<'_, Child> {
+    child.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Answers each page as its TSV rows are printed; stops early (leaving
+/// the child to be killed) once the sink says so.
+fn read_pages(
+    out: BufReader<ChildStdout>,
+    pages: &[Page],
+    state: &mut Books<'_, '_>,
+) -> Result<(), String> {
     let (mut page, mut rows) = (0usize, String::new());
     for row in out.lines() {
         let row = row.map_err(|e| e.to_string())?;
@@ -171,8 +230,6 @@ fn run(
                 state.page(&pages[page - 1], &rows);
             }
             if state.stopped {
-                let _ = child.kill();
-                let _ = child.wait();
                 return Ok(());
             }
             (page, rows) = (num, String::from("header\n"));
@@ -182,11 +239,6 @@ fn run(
     }
     if page > 0 && page <= pages.len() {
         state.page(&pages[page - 1], &rows);
-    }
-    let status = child.wait().map_err(|e| e.to_string())?;
-    if !status.success() {
-        let said = std::fs::read_to_string(&errors).unwrap_or_default();
-        return Err(format!("tesseract failed: {}", said.trim()));
     }
     Ok(())
 }

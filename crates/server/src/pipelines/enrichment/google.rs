@@ -1,5 +1,7 @@
 //! Google Books `volumes?q=isbn:…` (or `intitle:`/`inauthor:`); an API key
-//! is optional. Quota and rate answers make it unavailable, never fatal.
+//! is optional, and sent as `X-Goog-Api-Key` by the upstream's client
+//! (`mod.rs`), never in the URL. Quota and rate answers make it
+//! unavailable, never fatal.
 
 use super::provider::{
     count_at, str_list, text_at, title_similarity, year_at, Metadata, Outcome, Provider, Query,
@@ -13,7 +15,6 @@ use std::sync::Arc;
 pub struct GoogleBooks {
     pub up: Arc<Upstream>,
     pub base: String,
-    pub api_key: Option<String>,
 }
 
 /// The first volume of a `volumes` answer that matches the query.
@@ -67,10 +68,7 @@ impl GoogleBooks {
             (None, Some(a)) => format!("intitle:\"{}\" inauthor:\"{a}\"", q.title),
             (None, None) => format!("intitle:\"{}\"", q.title),
         };
-        let mut params = vec![("q", query.as_str()), ("maxResults", "5")];
-        if let Some(k) = self.api_key.as_deref() {
-            params.push(("key", k));
-        }
+        let params = [("q", query.as_str()), ("maxResults", "5")];
         let url = match reqwest::Url::parse_with_params(&format!("{}/volumes", self.base), &params)
         {
             Ok(u) => u,

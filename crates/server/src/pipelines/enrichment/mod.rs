@@ -31,7 +31,7 @@ pub fn enricher(config: &EnrichConfig, store: Arc<dyn LookupStore>) -> Result<En
         env!("CARGO_PKG_VERSION"),
         config.contact
     );
-    let upstream = |name, per_second| {
+    let upstream = |name, per_second, headers| {
         Arc::new(Upstream::new(UpstreamConfig {
             name,
             per_second,
@@ -39,8 +39,18 @@ pub fn enricher(config: &EnrichConfig, store: Arc<dyn LookupStore>) -> Result<En
             retries: config.retries,
             max_in_flight: config.max_in_flight,
             user_agent: ua.clone(),
+            max_body_bytes: config.max_upstream_bytes,
+            headers,
         }))
     };
+    // The key in a header, not the URL: URLs end up in logs and proxies.
+    let mut google_headers = reqwest::header::HeaderMap::new();
+    if let Some(k) = &config.google_books_api_key {
+        let mut v = reqwest::header::HeaderValue::from_str(k)
+            .map_err(|_| "the Google Books API key is not a valid header value".to_string())?;
+        v.set_sensitive(true);
+        google_headers.insert("x-goog-api-key", v);
+    }
     let mut providers: Vec<Arc<dyn provider::Provider>> = Vec::new();
     let mut use_cache = false;
     for p in &config.providers {
@@ -48,13 +58,12 @@ pub fn enricher(config: &EnrichConfig, store: Arc<dyn LookupStore>) -> Result<En
             "cache" => use_cache = true,
             "catalog" => providers.push(Arc::new(catalog::Catalog { store: store.clone() })),
             "openlibrary" if !config.offline => providers.push(Arc::new(openlibrary::OpenLibrary {
-                up: upstream("open_library", config.openlibrary_rate),
+                up: upstream("open_library", config.openlibrary_rate, Default::default()),
                 base: config.openlibrary_url.trim_end_matches('/').to_string(),
             })),
             "googlebooks" if !config.offline => providers.push(Arc::new(google::GoogleBooks {
-                up: upstream("google_books", config.google_books_rate),
+                up: upstream("google_books", config.google_books_rate, google_headers.clone()),
                 base: config.google_books_url.trim_end_matches('/').to_string(),
-                api_key: config.google_books_api_key.clone(),
             })),
             "openlibrary" | "googlebooks" => {}
             other => {

@@ -4,6 +4,7 @@
 //! is skipped for a while so that an offline server fails fast.
 
 use super::limiter::RateLimiter;
+use crate::pipelines::outbound::{self, BodyError};
 use backon::{ExponentialBuilder, Retryable};
 use serde_json::Value;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -18,6 +19,8 @@ const BREAKER_THRESHOLD: u32 = 3;
 const BREAKER_OPEN_FOR: Duration = Duration::from_secs(60);
 /// Longest `Retry-After` obeyed; a longer one makes the source unavailable.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Of a refusal's body, only this much is read (to look for "quota").
+const ERROR_BODY_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct UpstreamConfig {
@@ -27,6 +30,10 @@ pub struct UpstreamConfig {
     pub retries: usize,
     pub max_in_flight: usize,
     pub user_agent: String,
+    /// `--max-upstream-bytes`: one response body.
+    pub max_body_bytes: usize,
+    /// Sent with every request (an API key, marked sensitive).
+    pub headers: reqwest::header::HeaderMap,
 }
 
 pub enum Fetch {
@@ -42,6 +49,7 @@ pub struct Upstream {
     in_flight: Semaphore,
     timeout: Duration,
     retries: usize,
+    max_body_bytes: usize,
     failures: AtomicU32,
     open_until: Mutex<Option<Instant>>,
     /// Requests sent, for tests and metrics.
@@ -53,6 +61,8 @@ impl Upstream {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .user_agent(c.user_agent)
+            .default_headers(c.headers)
+            .redirect(outbound::same_origin_redirects())
             .connect_timeout(c.timeout)
             .build()
             .expect("HTTP client builds");
@@ -63,6 +73,7 @@ impl Upstream {
             in_flight: Semaphore::new(c.max_in_flight.max(1)),
             timeout: c.timeout,
             retries: c.retries,
+            max_body_bytes: c.max_body_bytes,
             failures: AtomicU32::new(0),
             open_until: Mutex::new(None),
             requests: AtomicU64::new(0),
@@ -123,10 +134,24 @@ impl Upstream {
         let resp = self.send(url).await?;
         let status = resp.status().as_u16();
         match status {
-            200..=299 => match resp.json::<Value>().await {
-                Ok(v) => Ok(Fetch::Json(v)),
-                Err(_) => Err(Failure::Final(format!("{} sent malformed JSON", self.name))),
+            200..=299 => match outbound::read_capped(resp, self.max_body_bytes).await {
+                Ok(body) => match serde_json::from_slice::<Value>(&body) {
+                    Ok(v) => Ok(Fetch::Json(v)),
+                    Err(_) => Err(Failure::Final(format!("{} sent malformed JSON", self.name))),
+                },
+                Err(e @ BodyError::TooLarge(_)) => {
+                    Err(Failure::Final(format!("{}: {e}", self.name)))
+                }
+                Err(BodyError::Read(e)) => Err(Failure::Transient(format!(
+                    "{} broke off its answer: {}",
+                    self.name,
+                    root_cause(&e)
+                ))),
             },
+            300..=399 => Err(Failure::Final(format!(
+                "{} redirected to another host (HTTP {status}); not followed",
+                self.name
+            ))),
             404 => Ok(Fetch::NotFound),
             429 | 503 => Err(self.rate_limited(retry_after(&resp), status)),
             500..=599 => Err(Failure::Transient(format!(
@@ -135,7 +160,10 @@ impl Upstream {
             ))),
             _ => {
                 // 400 (quota, bad key), 401, 403: retrying cannot help.
-                let body = resp.text().await.unwrap_or_default();
+                let body = outbound::read_capped(resp, ERROR_BODY_BYTES)
+                    .await
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
                 let why = if body.to_lowercase().contains("quota") {
                     "quota exhausted"
                 } else {

@@ -3,6 +3,7 @@
 //! malformed JSON, timeouts, quota errors, offline, cache hits, work ids.
 
 mod fallbacks;
+mod outbound;
 
 use crate::common::*;
 use serde_json::{json, Value};
