@@ -40,6 +40,9 @@ pub enum ErrorCode {
     /// A multiplexed socket already follows as many jobs as it may
     /// (docs/PROTOCOL.md §22).
     TooManySubscriptions,
+    /// A job-creating request (or `/metrics`) without the server's
+    /// configured credential (HTTP 401).
+    Unauthorized,
 }
 
 impl ErrorCode {
@@ -63,6 +66,7 @@ impl ErrorCode {
             ErrorCode::JobEnded => "JOB_ENDED",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
         }
     }
 }

@@ -5,6 +5,7 @@
 //! with a reason before any job exists.
 
 use super::upload::{self, bad_multipart, rejected, Spool};
+use crate::access::Admitted;
 use crate::api_error::ApiErr;
 use crate::app::App;
 use crate::clock;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 pub async fn import_csv(
     State(app): State<Arc<App>>,
+    admitted: Admitted,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<(StatusCode, Json<ApiSuccess<JobStarted>>), ApiErr> {
     let mut multipart = multipart.map_err(rejected)?;
@@ -69,7 +71,12 @@ pub async fn import_csv(
             other => ApiErr::bad_request(ErrorCode::CsvParseError, other.to_string()),
         })?;
     let started = app
-        .start_job(job_id, JobSpec::CsvImport((&info).into()), Some(spool))
+        .start_job_held(
+            job_id,
+            JobSpec::CsvImport((&info).into()),
+            Some(spool),
+            Some(admitted.slot),
+        )
         .await?;
     guard.keep();
     let data = started.into_data("CSV parsing started".into(), None);

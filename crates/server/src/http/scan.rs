@@ -4,6 +4,7 @@
 //! before the job starts.
 
 use super::upload::{self, bad_multipart, rejected, Spool};
+use crate::access::{presented_jobs, Admitted};
 use crate::api_error::ApiErr;
 use crate::app::App;
 use crate::clock;
@@ -11,7 +12,7 @@ use crate::pipelines::ai_scan::image::{self, ImageKind};
 use crate::pipelines::ai_scan::AiScanSpec;
 use crate::pipelines::JobSpec;
 use axum::extract::{Multipart, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use bookstrack_protocol::{ApiSuccess, ErrorCode, JobStarted};
 use std::path::{Path, PathBuf};
@@ -21,16 +22,41 @@ type Answer = Result<(StatusCode, Json<ApiSuccess<JobStarted>>), ApiErr>;
 
 pub async fn single(
     state: State<Arc<App>>,
+    admitted: Admitted,
+    headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Answer {
-    scan(state, multipart, "image", false).await
+    let ask = Ask {
+        admitted,
+        headers,
+        field_name: "image",
+        is_batch: false,
+    };
+    scan(state, ask, multipart).await
 }
 
 pub async fn batch(
     state: State<Arc<App>>,
+    admitted: Admitted,
+    headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Answer {
-    scan(state, multipart, "photos", true).await
+    let ask = Ask {
+        admitted,
+        headers,
+        field_name: "photos",
+        is_batch: true,
+    };
+    scan(state, ask, multipart).await
+}
+
+/// What a scan request is, apart from its photos.
+struct Ask {
+    admitted: Admitted,
+    /// Its `X-Bookstrack-Job-Tokens`: the imports it is matched against.
+    headers: HeaderMap,
+    field_name: &'static str,
+    is_batch: bool,
 }
 
 async fn save_photo(
@@ -68,10 +94,16 @@ async fn save_photo(
 
 async fn scan(
     State(app): State<Arc<App>>,
+    ask: Ask,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-    field_name: &str,
-    is_batch: bool,
 ) -> Answer {
+    let (field_name, is_batch) = (ask.field_name, ask.is_batch);
+    let jobs = presented_jobs(
+        app.jobs.store.as_ref(),
+        &ask.headers,
+        app.config.max_presented_tokens,
+    )
+    .await?;
     let mut multipart = multipart.map_err(rejected)?;
     let job_id = App::new_job_id();
     let dir = app.spool_path(&job_id);
@@ -117,7 +149,12 @@ async fn scan(
     .map_err(|e| ApiErr::bad_request(ErrorCode::AiScanError, e))?;
     let total = photos.len() as u64;
     let started = app
-        .start_job(job_id, JobSpec::AiScan(AiScanSpec { photos }), Some(dir))
+        .start_job_held(
+            job_id,
+            JobSpec::AiScan(AiScanSpec { photos, jobs }),
+            Some(dir),
+            Some(ask.admitted.slot),
+        )
         .await?;
     guard.keep();
     let (message, total_photos) = if is_batch {
