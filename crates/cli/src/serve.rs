@@ -98,7 +98,8 @@ fn secret(file: Option<&Path>, env: &str) -> Result<Option<config::Secret>> {
     let (text, source) = match (file, from_env) {
         (Some(_), Some(_)) => anyhow::bail!("set the file or {env}, not both"),
         (Some(f), None) => (
-            std::fs::read_to_string(f).with_context(|| format!("could not read {}", f.display()))?,
+            std::fs::read_to_string(f)
+                .with_context(|| format!("could not read {}", f.display()))?,
             f.display().to_string(),
         ),
         (None, Some(v)) => (v, env.to_string()),

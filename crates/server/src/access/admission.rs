@@ -173,7 +173,12 @@ impl Admission {
 }
 
 /// Spends one start token of `key`'s bucket, or says how long until one.
-fn take_start(c: &mut Counts, l: AdmissionLimits, key: IpAddr, now: Instant) -> Result<(), Refused> {
+fn take_start(
+    c: &mut Counts,
+    l: AdmissionLimits,
+    key: IpAddr,
+    now: Instant,
+) -> Result<(), Refused> {
     let rate = l.start_rate.max(f64::MIN_POSITIVE);
     let burst = l.start_burst.max(1) as f64;
     let refill = |b: &Bucket| {

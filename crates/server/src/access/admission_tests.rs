@@ -59,9 +59,15 @@ fn starts_are_a_burst_then_the_rate() {
         Err(Refused::Rate(wait)) => assert!((wait.as_secs_f64() - 1.0).abs() < 1e-6),
         other => panic!("expected a rate refusal, got {:?}", other.err()),
     }
-    assert!(a.admit_at(ip("10.0.0.2"), t0).is_ok(), "each client its own");
+    assert!(
+        a.admit_at(ip("10.0.0.2"), t0).is_ok(),
+        "each client its own"
+    );
     let t1 = t0 + Duration::from_millis(999);
-    assert!(a.admit_at(ip("10.0.0.1"), t1).is_err(), "just before a token");
+    assert!(
+        a.admit_at(ip("10.0.0.1"), t1).is_err(),
+        "just before a token"
+    );
     let t2 = t0 + Duration::from_secs(1);
     assert!(a.admit_at(ip("10.0.0.1"), t2).is_ok(), "one token a second");
     assert!(a.admit_at(ip("10.0.0.1"), t2).is_err());
@@ -73,11 +79,14 @@ fn a_refusal_for_a_full_quota_spends_no_start() {
     let t0 = Instant::now();
     let s = a.admit_at(ip("10.0.0.1"), t0).unwrap();
     assert_eq!(
-        a.admit_at(ip("10.0.0.1"), t0 + Duration::from_secs(5)).err(),
+        a.admit_at(ip("10.0.0.1"), t0 + Duration::from_secs(5))
+            .err(),
         Some(Refused::ClientFull(1))
     );
     drop(s);
-    assert!(a.admit_at(ip("10.0.0.1"), t0 + Duration::from_secs(5)).is_ok());
+    assert!(a
+        .admit_at(ip("10.0.0.1"), t0 + Duration::from_secs(5))
+        .is_ok());
 }
 
 #[test]
@@ -85,7 +94,10 @@ fn an_ipv6_client_is_its_64_and_a_mapped_v4_its_v4() {
     let a = Admission::new(limits(1, 1000, 1000.0, 1000));
     let t = Instant::now();
     let _s = a.admit_at(ip("2001:db8:1:2::1"), t).unwrap();
-    assert!(a.admit_at(ip("2001:db8:1:2:ffff::9"), t).is_err(), "same /64");
+    assert!(
+        a.admit_at(ip("2001:db8:1:2:ffff::9"), t).is_err(),
+        "same /64"
+    );
     assert!(a.admit_at(ip("2001:db8:1:3::1"), t).is_ok(), "another /64");
     let _v4 = a.admit_at(ip("10.0.0.7"), t).unwrap();
     assert!(a.admit_at(ip("::ffff:10.0.0.7"), t).is_err());

@@ -72,7 +72,11 @@ impl FromRequestParts<Arc<App>> for Creator {
     type Rejection = ApiErr;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiErr> {
-        check(app.config.api_key.as_ref(), &parts.headers, "starting a job")?;
+        check(
+            app.config.api_key.as_ref(),
+            &parts.headers,
+            "starting a job",
+        )?;
         let client = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

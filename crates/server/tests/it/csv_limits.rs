@@ -28,11 +28,7 @@ async fn a_field_past_the_limit_is_a_row_error_and_the_rest_is_imported() {
         c.ready_timeout = Duration::ZERO;
     })
     .await;
-    let csv = with_reviews(&[
-        "x".repeat(LIMIT),
-        "y".repeat(LIMIT + 1),
-        "short".into(),
-    ]);
+    let csv = with_reviews(&["x".repeat(LIMIT), "y".repeat(LIMIT + 1), "short".into()]);
     let (job, token) = srv.start_import(&csv).await;
     let state = srv.wait_terminal(&job, &token).await;
     assert_eq!(state["status"], "complete", "{state}");
@@ -43,7 +39,11 @@ async fn a_field_past_the_limit_is_a_row_error_and_the_rest_is_imported() {
     let books = res["data"]["books"].as_array().unwrap();
     let rows: Vec<u64> = books.iter().map(|b| b["row"].as_u64().unwrap()).collect();
     assert_eq!(rows, vec![2, 4], "the rows before and after the long field");
-    assert_eq!(books[0]["review"].as_str().unwrap().len(), LIMIT, "at the limit");
+    assert_eq!(
+        books[0]["review"].as_str().unwrap().len(),
+        LIMIT,
+        "at the limit"
+    );
     assert_eq!(books[1]["review"], "short");
     let errors = res["data"]["errors"].as_array().unwrap();
     assert_eq!(errors.len(), 1, "{errors:?}");

@@ -9,12 +9,14 @@ mod common {
     pub use bookstrack_testkit::*;
 }
 
+mod access;
 mod csv_limits;
 mod deflate;
 mod enrichment;
 mod flow;
 mod formats;
 mod interop;
+mod isolation;
 mod mux;
 mod properties;
 mod publish;

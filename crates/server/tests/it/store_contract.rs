@@ -354,7 +354,10 @@ async fn output_records_are_found_by_work_id_until_their_job_is_deleted() {
     let st = checkpointed_job(s.as_ref()).await;
     end_job(s.as_ref(), st).await;
     let a = || vec!["a".to_string()];
-    let works = s.works(a(), vec!["wx".into(), "nope".into()]).await.unwrap();
+    let works = s
+        .works(a(), vec!["wx".into(), "nope".into()])
+        .await
+        .unwrap();
     assert_eq!(works.len(), 1);
     assert_eq!(works["wx"], r#"{"title":"x"}"#);
     assert!(
@@ -365,7 +368,11 @@ async fn output_records_are_found_by_work_id_until_their_job_is_deleted() {
         "only the jobs named are looked in"
     );
     let known = s.known_books(a(), 10).await.unwrap();
-    assert_eq!(known, [r#"{"title":"x"}"#], "what a scan of job a's owner matches");
+    assert_eq!(
+        known,
+        [r#"{"title":"x"}"#],
+        "what a scan of job a's owner matches"
+    );
     assert!(s.known_books(vec![], 10).await.unwrap().is_empty());
     s.delete_job("a").await.unwrap();
     assert!(

@@ -132,7 +132,10 @@ impl Parser {
     fn oversized(&self) -> Option<String> {
         let max = self.max_field_bytes;
         let (i, f) = self.rec.iter().enumerate().find(|(_, f)| f.len() > max)?;
-        let name = self.header.get(i).map_or(String::new(), |h| format!(" ({h:?})"));
+        let name = self
+            .header
+            .get(i)
+            .map_or(String::new(), |h| format!(" ({h:?})"));
         Some(format!(
             "column {}{name} is {} bytes, more than the limit of {max} bytes per field",
             i + 1,

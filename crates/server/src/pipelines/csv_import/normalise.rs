@@ -248,7 +248,11 @@ const MAX_ENTITY: usize = 12;
 /// looked for in the first [`MAX_ENTITY`] bytes only, so that a run of
 /// `&` stays linear.
 fn entity(s: &str) -> Option<(char, usize)> {
-    let end = s.as_bytes().iter().take(MAX_ENTITY).position(|b| *b == b';')?;
+    let end = s
+        .as_bytes()
+        .iter()
+        .take(MAX_ENTITY)
+        .position(|b| *b == b';')?;
     let name = &s[1..end];
     let ch = match name {
         "amp" => '&',

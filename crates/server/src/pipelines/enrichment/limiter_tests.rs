@@ -72,11 +72,29 @@ async fn clients_take_turns_whatever_their_number_of_jobs() {
     let greedy = Some("10.0.0.1".parse().unwrap());
     let mut tasks = Vec::new();
     for job in 0..10 {
-        tasks.extend(queue(&l, Lane { client: greedy, job }, "A", 5, &order));
+        tasks.extend(queue(
+            &l,
+            Lane {
+                client: greedy,
+                job,
+            },
+            "A",
+            5,
+            &order,
+        ));
     }
     settle().await;
     let other = Some("10.0.0.2".parse().unwrap());
-    tasks.extend(queue(&l, Lane { client: other, job: 99 }, "B", 3, &order));
+    tasks.extend(queue(
+        &l,
+        Lane {
+            client: other,
+            job: 99,
+        },
+        "B",
+        3,
+        &order,
+    ));
     for t in tasks {
         t.await.unwrap();
     }
@@ -94,7 +112,13 @@ async fn a_waiter_that_gave_up_costs_no_turn() {
     l.acquire(Lane::default()).await;
     let gone = {
         let l = l.clone();
-        tokio::spawn(async move { l.acquire(Lane { client: None, job: 7 }).await })
+        tokio::spawn(async move {
+            l.acquire(Lane {
+                client: None,
+                job: 7,
+            })
+            .await
+        })
     };
     settle().await;
     gone.abort();
