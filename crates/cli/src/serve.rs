@@ -4,7 +4,7 @@ use bookstrack_server::config::{self, Config};
 use bookstrack_server::{Server, Shutdown};
 use clap::Args;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -22,6 +22,9 @@ pub struct ServeArgs {
     max_upload_bytes: u64,
     #[arg(long, env = "BOOKSTRACK_MAX_ROWS", default_value_t = config::DEFAULT_MAX_ROWS)]
     max_rows: u64,
+    /// One CSV field's bytes; a row with a longer one is a row error.
+    #[arg(long, env = "BOOKSTRACK_MAX_CSV_FIELD_BYTES", default_value_t = config::DEFAULT_MAX_CSV_FIELD_BYTES)]
+    max_csv_field_bytes: usize,
     #[arg(long, env = "BOOKSTRACK_MAX_VIEWERS_PER_JOB", default_value_t = config::DEFAULT_MAX_VIEWERS_PER_JOB)]
     max_viewers_per_job: usize,
     /// Jobs one multiplexed socket (`/ws/jobs`) may follow at once.
@@ -69,6 +72,72 @@ pub struct ServeArgs {
     scan: ScanArgs,
     #[command(flatten)]
     publish: PublishLimits,
+    #[command(flatten)]
+    access: AccessArgs,
+}
+
+/// Who may start jobs, and how many (`crates/server/src/access/`).
+#[derive(Args, Debug, Clone)]
+pub struct AccessArgs {
+    /// A file holding the API key every job-creating request must send as
+    /// `Authorization: Bearer <key>`. Also `BOOKSTRACK_API_KEY` (the key
+    /// itself); never a flag with the key, which `ps` would show.
+    #[arg(long, env = "BOOKSTRACK_API_KEY_FILE")]
+    api_key_file: Option<PathBuf>,
+    /// A file holding the token `/metrics` requires as a bearer; also
+    /// `BOOKSTRACK_METRICS_TOKEN`.
+    #[arg(long, env = "BOOKSTRACK_METRICS_TOKEN_FILE")]
+    metrics_token_file: Option<PathBuf>,
+    /// Jobs not yet ended (queued or running) one client address may hold.
+    #[arg(long, env = "BOOKSTRACK_MAX_JOBS_PER_CLIENT", default_value_t = config::DEFAULT_MAX_JOBS_PER_CLIENT)]
+    max_jobs_per_client: usize,
+    /// Jobs not yet ended on the whole server.
+    #[arg(long, env = "BOOKSTRACK_MAX_ACTIVE_JOBS", default_value_t = config::DEFAULT_MAX_ACTIVE_JOBS)]
+    max_active_jobs: usize,
+    /// Jobs one client address may start per second, on average.
+    #[arg(long, env = "BOOKSTRACK_JOB_START_RATE", default_value_t = config::DEFAULT_JOB_START_RATE)]
+    job_start_rate: f64,
+    /// Jobs one client address may start at once, before the rate applies.
+    #[arg(long, env = "BOOKSTRACK_JOB_START_BURST", default_value_t = config::DEFAULT_JOB_START_BURST)]
+    job_start_burst: usize,
+    /// Job tokens one request may present in `X-Bookstrack-Job-Tokens`.
+    #[arg(long, env = "BOOKSTRACK_MAX_PRESENTED_TOKENS", default_value_t = config::DEFAULT_MAX_PRESENTED_TOKENS)]
+    max_presented_tokens: usize,
+}
+
+/// A secret from its file, else from the variable `env`; an error for both
+/// at once, for an unreadable file and for a blank value.
+fn secret(file: Option<&Path>, env: &str) -> Result<Option<config::Secret>> {
+    let from_env = std::env::var(env).ok();
+    let (text, source) = match (file, from_env) {
+        (Some(_), Some(_)) => anyhow::bail!("set the file or {env}, not both"),
+        (Some(f), None) => (
+            std::fs::read_to_string(f)
+                .with_context(|| format!("could not read {}", f.display()))?,
+            f.display().to_string(),
+        ),
+        (None, Some(v)) => (v, env.to_string()),
+        (None, None) => return Ok(None),
+    };
+    config::Secret::new(&text)
+        .map(Some)
+        .with_context(|| format!("{source} is empty"))
+}
+
+impl AccessArgs {
+    fn apply(&self, c: &mut Config) -> Result<()> {
+        c.api_key = secret(self.api_key_file.as_deref(), "BOOKSTRACK_API_KEY")?;
+        c.metrics_token = secret(
+            self.metrics_token_file.as_deref(),
+            "BOOKSTRACK_METRICS_TOKEN",
+        )?;
+        c.max_jobs_per_client = self.max_jobs_per_client;
+        c.max_active_jobs = self.max_active_jobs;
+        c.job_start_rate = self.job_start_rate;
+        c.job_start_burst = self.job_start_burst;
+        c.max_presented_tokens = self.max_presented_tokens;
+        Ok(())
+    }
 }
 
 /// External jobs and their publishers (docs/PROTOCOL.md §21).
@@ -193,10 +262,11 @@ impl EnrichArgs {
 }
 
 impl ServeArgs {
-    fn config(&self) -> Config {
+    fn config(&self) -> Result<Config> {
         let mut c = Config::new(&self.data_dir);
         c.max_upload_bytes = self.max_upload_bytes;
         c.max_rows = self.max_rows;
+        c.max_csv_field_bytes = self.max_csv_field_bytes;
         c.max_viewers_per_job = self.max_viewers_per_job;
         c.max_jobs_per_socket = self.max_jobs_per_socket;
         c.max_ws_message_bytes = self.max_ws_message_bytes;
@@ -216,7 +286,8 @@ impl ServeArgs {
         self.enrich.apply(&mut c.enrich);
         self.scan.apply(&mut c.scan);
         self.publish.apply(&mut c.publish);
-        c
+        self.access.apply(&mut c)?;
+        Ok(c)
     }
 }
 
@@ -243,7 +314,7 @@ fn cancel_on_signal(token: CancellationToken) {
 pub async fn serve(args: ServeArgs) -> Result<()> {
     let cancel = CancellationToken::new();
     cancel_on_signal(cancel.clone());
-    let mut config = args.config();
+    let mut config = args.config()?;
     args.limits.apply(&mut config)?;
     let server = Server::bind(config, args.listen, cancel)
         .await

@@ -42,6 +42,9 @@ pub enum ErrorCode {
     TooManySubscriptions,
     /// A request body that stopped arriving (HTTP 408, `--body-idle-timeout-secs`).
     RequestTimeout,
+    /// A job-creating request (or `/metrics`) without the server's
+    /// configured credential (HTTP 401).
+    Unauthorized,
 }
 
 impl ErrorCode {
@@ -66,6 +69,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
             ErrorCode::RequestTimeout => "REQUEST_TIMEOUT",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
         }
     }
 }

@@ -36,6 +36,8 @@ pub enum AppError {
 
 pub struct App {
     pub config: Config,
+    /// The job quotas every job-creating request passes (`access/`).
+    pub admission: Arc<crate::access::Admission>,
     /// What every job's owner is handed.
     pub jobs: Arc<JobDeps>,
     /// The socket limits and the viewers of ended jobs (`crate::ws`).
@@ -125,10 +127,12 @@ impl App {
                 config: config.publish.clone(),
                 enforce_client_limit: true,
             },
+            max_csv_field_bytes: config.max_csv_field_bytes,
         };
         Ok(Arc::new(App {
             ws: crate::ws::WsState::new(&config),
             results_streams: Arc::new(Semaphore::new(config.max_results_streams.max(1))),
+            admission: crate::access::Admission::new(config.admission_limits()),
             config,
             jobs,
             pipelines,
@@ -153,11 +157,23 @@ impl App {
         spec: JobSpec,
         input: Option<PathBuf>,
     ) -> Result<Started, AppError> {
+        self.start_job_held(job_id, spec, input, None).await
+    }
+
+    /// [`App::start_job`] for a request that was admitted: the job holds
+    /// `slot` until its pipeline ends (`access/admission.rs`).
+    pub async fn start_job_held(
+        &self,
+        job_id: String,
+        spec: JobSpec,
+        input: Option<PathBuf>,
+        slot: Option<crate::access::Slot>,
+    ) -> Result<Started, AppError> {
         // An external job's publisher gets a credential of its own.
         let publisher = matches!(spec, JobSpec::External(_));
         let pipeline = spec.pipeline();
         let params = serde_json::to_value(&spec).map_err(AppError::Spec)?;
-        let runner = spec.build(&self.pipelines, input.as_deref())?;
+        let runner = hold(spec.build(&self.pipelines, input.as_deref())?, slot);
         let now = clock::now_ms();
         let (token, token_hash) = token::generate();
         let state = JobState::new(job_id.clone(), pipeline, now);
@@ -215,6 +231,7 @@ impl App {
                 .and_then(|spec| spec.build(&deps, input.as_deref()));
             match runner {
                 Ok(runner) => {
+                    let runner = hold(runner, Some(self.admission.recovered()));
                     let resumed = resumed_from(&u);
                     let mut state = u.state;
                     state.last_seq = state.last_seq.max(u.last_event_seq);
@@ -350,6 +367,16 @@ impl App {
                 }
             }
         });
+    }
+}
+
+fn hold(
+    runner: Box<dyn crate::job::JobRunner>,
+    slot: Option<crate::access::Slot>,
+) -> Box<dyn crate::job::JobRunner> {
+    match slot {
+        Some(slot) => Box::new(crate::access::admission::Held { runner, slot }),
+        None => runner,
     }
 }
 

@@ -5,8 +5,12 @@ use bookstrack_protocol::Pipeline;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::access::Secret;
+
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 50 * 1024 * 1024;
 pub const DEFAULT_MAX_ROWS: u64 = 500_000;
+/// One CSV field's bytes; a row with a longer one is a row error.
+pub const DEFAULT_MAX_CSV_FIELD_BYTES: usize = 128 * 1024;
 pub const DEFAULT_MAX_VIEWERS_PER_JOB: usize = 8;
 /// Jobs one multiplexed socket (`/ws/jobs`) may follow at once.
 pub const DEFAULT_MAX_JOBS_PER_SOCKET: usize = 256;
@@ -43,6 +47,16 @@ pub const DEFAULT_BODY_IDLE_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 /// Bytes one job may write to its output (books, duplicates, row errors).
 pub const DEFAULT_MAX_IMPORT_OUTPUT_BYTES: u64 = 512 * 1024 * 1024;
+/// Jobs not yet ended (queued or running) one client address may hold.
+pub const DEFAULT_MAX_JOBS_PER_CLIENT: usize = 20;
+/// Jobs not yet ended on the whole server.
+pub const DEFAULT_MAX_ACTIVE_JOBS: usize = 1000;
+/// Jobs one client address may start per second, on average…
+pub const DEFAULT_JOB_START_RATE: f64 = 1.0;
+/// …and at once.
+pub const DEFAULT_JOB_START_BURST: usize = 20;
+/// Job tokens one request may present in `X-Bookstrack-Job-Tokens`.
+pub const DEFAULT_MAX_PRESENTED_TOKENS: usize = 32;
 
 /// When the job owner writes its state: every `updates` progress updates or
 /// `interval`, whichever comes first (docs/PROTOCOL.md §5.4), and always at the end.
@@ -223,6 +237,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub max_upload_bytes: u64,
     pub max_rows: u64,
+    pub max_csv_field_bytes: usize,
     pub max_viewers_per_job: usize,
     pub max_jobs_per_socket: usize,
     pub max_ws_message_bytes: usize,
@@ -252,6 +267,16 @@ pub struct Config {
     pub publish: PublishConfig,
     /// Mounts `POST /api/synthetic/jobs`, for load generators only.
     pub synthetic_jobs: bool,
+    /// Required of every job-creating request when set (`access/credential.rs`).
+    pub api_key: Option<Secret>,
+    /// Required of `/metrics` when set.
+    pub metrics_token: Option<Secret>,
+    /// The job quotas (`access/admission.rs`).
+    pub max_jobs_per_client: usize,
+    pub max_active_jobs: usize,
+    pub job_start_rate: f64,
+    pub job_start_burst: usize,
+    pub max_presented_tokens: usize,
 }
 
 impl Config {
@@ -260,6 +285,7 @@ impl Config {
             data_dir: data_dir.into(),
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             max_rows: DEFAULT_MAX_ROWS,
+            max_csv_field_bytes: DEFAULT_MAX_CSV_FIELD_BYTES,
             max_viewers_per_job: DEFAULT_MAX_VIEWERS_PER_JOB,
             max_jobs_per_socket: DEFAULT_MAX_JOBS_PER_SOCKET,
             max_ws_message_bytes: DEFAULT_MAX_WS_MESSAGE_BYTES,
@@ -287,6 +313,13 @@ impl Config {
             scan: ScanConfig::default(),
             publish: PublishConfig::default(),
             synthetic_jobs: false,
+            api_key: None,
+            metrics_token: None,
+            max_jobs_per_client: DEFAULT_MAX_JOBS_PER_CLIENT,
+            max_active_jobs: DEFAULT_MAX_ACTIVE_JOBS,
+            job_start_rate: DEFAULT_JOB_START_RATE,
+            job_start_burst: DEFAULT_JOB_START_BURST,
+            max_presented_tokens: DEFAULT_MAX_PRESENTED_TOKENS,
         }
     }
 
@@ -302,6 +335,15 @@ impl Config {
             pong_timeout: self.ws_pong_timeout,
             max_message: self.max_ws_message_bytes,
             max_unread_replies: self.max_unread_replies,
+        }
+    }
+
+    pub fn admission_limits(&self) -> crate::access::AdmissionLimits {
+        crate::access::AdmissionLimits {
+            per_client: self.max_jobs_per_client,
+            total: self.max_active_jobs,
+            start_rate: self.job_start_rate,
+            start_burst: self.job_start_burst,
         }
     }
 

@@ -2,6 +2,7 @@
 //! shelf scans) run under one owner each and push their progress to
 //! WebSocket viewers, with every event logged for gap-free resume.
 
+pub mod access;
 pub mod api_error;
 pub mod app;
 pub mod auth;

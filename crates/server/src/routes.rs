@@ -56,14 +56,17 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
+/// Open unless `--metrics-token-file` set a token (`access/credential.rs`).
 async fn metrics(
     State(app): State<Arc<App>>,
-) -> ([(axum::http::HeaderName, &'static str); 1], String) {
-    (
+    headers: axum::http::HeaderMap,
+) -> Result<([(axum::http::HeaderName, &'static str); 1], String), crate::api_error::ApiErr> {
+    crate::access::credential::check(app.config.metrics_token.as_ref(), &headers, "/metrics")?;
+    Ok((
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
         app.jobs.metrics.render(app.jobs.store.write_stats()),
-    )
+    ))
 }

@@ -59,6 +59,13 @@ impl Server {
             .acks
             .spawn_writer(&app.jobs.tracker, app.jobs.cancel.clone());
         let listener = listen(addr).map_err(ServeError::Bind)?;
+        if !addr.ip().is_loopback() && app.config.api_key.is_none() {
+            tracing::warn!(
+                %addr,
+                "listening beyond loopback with no API key: anyone who reaches this port can start jobs \
+                 (set --api-key-file or BOOKSTRACK_API_KEY, README \"Configuration\")"
+            );
+        }
         Ok(Server { app, listener })
     }
 

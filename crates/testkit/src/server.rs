@@ -103,6 +103,27 @@ impl TestServer {
         post_json(&self.http, &self.url, path, body).await
     }
 
+    /// [`TestServer::post_json`] with extra headers (an API key, presented
+    /// job tokens): the status, the JSON answer and the `Retry-After`.
+    pub async fn post_json_with(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value, Option<String>) {
+        let mut req = self.http.post(format!("{}{path}", self.url)).json(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let retry = resp
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string());
+        (status, resp.json().await.unwrap_or(Value::Null), retry)
+    }
+
     /// The text of `/metrics`.
     pub async fn metrics(&self) -> String {
         let resp = self.http.get(format!("{}/metrics", self.url)).send().await;

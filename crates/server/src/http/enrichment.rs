@@ -1,6 +1,7 @@
 //! `POST /api/enrichment/start`: inline books, or `workIds` of books the
 //! server holds from earlier imports; an optional client-chosen `jobId`.
 
+use crate::access::{presented_jobs, Admitted};
 use crate::api_error::ApiErr;
 use crate::app::App;
 use crate::clock;
@@ -8,7 +9,7 @@ use crate::pipelines::enrichment::works::{self, WorksError};
 use crate::pipelines::enrichment::{EnrichmentSpec, Query};
 use crate::pipelines::JobSpec;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use bookstrack_protocol::{ApiSuccess, ErrorCode, JobStarted};
 use serde::Deserialize;
@@ -53,6 +54,8 @@ fn inline_books(given: Vec<BookIn>) -> Result<Vec<Query>, ApiErr> {
 
 pub async fn start(
     State(app): State<Arc<App>>,
+    admitted: Admitted,
+    headers: HeaderMap,
     body: Result<Json<StartEnrichment>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<ApiSuccess<JobStarted>>), ApiErr> {
     let Json(req) = body.map_err(|e| {
@@ -70,7 +73,14 @@ pub async fn start(
     let mut books = inline_books(req.books.unwrap_or_default())?;
     let work_ids = req.work_ids.unwrap_or_default();
     if !work_ids.is_empty() {
-        let found = works::queries(app.pipelines.lookups.as_ref(), &work_ids)
+        // Only the works of jobs whose tokens are presented (§4.3).
+        let jobs = presented_jobs(
+            app.jobs.store.as_ref(),
+            &headers,
+            app.config.max_presented_tokens,
+        )
+        .await?;
+        let found = works::queries(app.pipelines.lookups.as_ref(), &jobs, &work_ids)
             .await
             .map_err(|e| match e {
                 WorksError::Unknown(ids) => ApiErr::new(
@@ -97,12 +107,14 @@ pub async fn start(
         ));
     }
     let started = app
-        .start_job(
+        .start_job_held(
             job_id,
             JobSpec::Enrichment(EnrichmentSpec {
                 books: books.clone(),
+                client: admitted.client,
             }),
             None,
+            Some(admitted.slot),
         )
         .await?;
     let data = started.into_data(

@@ -5,6 +5,7 @@
 //! with a reason before any job exists.
 
 use super::upload::{self, bad_multipart, Spool, Upload};
+use crate::access::Admitted;
 use crate::api_error::ApiErr;
 use crate::app::App;
 use crate::clock;
@@ -18,13 +19,17 @@ use std::sync::Arc;
 
 type Answer = Result<(StatusCode, Json<ApiSuccess<JobStarted>>), ApiErr>;
 
-pub async fn import_csv(State(app): State<Arc<App>>, req: Request) -> Answer {
+pub async fn import_csv(State(app): State<Arc<App>>, admitted: Admitted, req: Request) -> Answer {
     let mut upload = Upload::open(req, app.config.max_part_header_bytes).await?;
-    let answer = import(app, &mut upload.multipart).await;
+    let answer = import(app, admitted, &mut upload.multipart).await;
     upload.answer(answer)
 }
 
-async fn import(app: Arc<App>, multipart: &mut axum::extract::Multipart) -> Answer {
+async fn import(
+    app: Arc<App>,
+    admitted: Admitted,
+    multipart: &mut axum::extract::Multipart,
+) -> Answer {
     let job_id = App::new_job_id();
     let spool = app.spool_path(&job_id);
     let guard = Spool::new(spool.clone());
@@ -74,7 +79,12 @@ async fn import(app: Arc<App>, multipart: &mut axum::extract::Multipart) -> Answ
             other => ApiErr::bad_request(ErrorCode::CsvParseError, other.to_string()),
         })?;
     let started = app
-        .start_job(job_id, JobSpec::CsvImport((&info).into()), Some(spool))
+        .start_job_held(
+            job_id,
+            JobSpec::CsvImport((&info).into()),
+            Some(spool),
+            Some(admitted.slot),
+        )
         .await?;
     guard.keep();
     let data = started.into_data("CSV parsing started".into(), None);

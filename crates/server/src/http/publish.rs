@@ -18,16 +18,15 @@ use crate::store::TokenRecord;
 use crate::token;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection};
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use bookstrack_protocol::publish::{
     valid_key, CreateExternalJob, ExternalJobCreated, PublishOutcome, PublishRequest,
     PublishResponse, PublisherKeyRefreshed, RefreshPublisherKey, MAX_KEY_LEN,
 };
 use bookstrack_protocol::{ApiError, ApiSuccess, ErrorCode, Meta, Pipeline};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,7 +36,7 @@ const FULL_RETRY: Duration = Duration::from_secs(10);
 
 pub async fn create(
     State(app): State<Arc<App>>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    admitted: crate::access::Admitted,
     body: Result<Json<CreateExternalJob>, JsonRejection>,
 ) -> Result<(StatusCode, Json<ApiSuccess<ExternalJobCreated>>), ApiErr> {
     let Json(req) = body.map_err(|e| {
@@ -55,7 +54,7 @@ pub async fn create(
             "an external job is a csv_import, batch_enrichment or ai_scan job",
         ));
     }
-    let client = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    let client = admitted.client;
     let job_id = App::new_job_id();
     let spec = JobSpec::External(ExternalSpec {
         job_id: job_id.clone(),
@@ -63,7 +62,10 @@ pub async fn create(
         total_count: req.total_count.unwrap_or(0),
         client,
     });
-    let started = match app.start_job(job_id, spec, None).await {
+    let started = match app
+        .start_job_held(job_id, spec, None, Some(admitted.slot))
+        .await
+    {
         Ok(s) => s,
         Err(AppError::Build(BuildError::TooManyJobs(e))) => {
             app.jobs.metrics.refused(Refusal::TooManyJobs);

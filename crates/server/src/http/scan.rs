@@ -4,6 +4,7 @@
 //! before the job starts.
 
 use super::upload::{self, bad_multipart, Spool, Upload};
+use crate::access::{presented_jobs, Admitted};
 use crate::api_error::ApiErr;
 use crate::app::App;
 use crate::clock;
@@ -19,17 +20,44 @@ use std::sync::Arc;
 
 type Answer = Result<(StatusCode, Json<ApiSuccess<JobStarted>>), ApiErr>;
 
-pub async fn single(State(app): State<Arc<App>>, req: Request) -> Answer {
-    guarded(app, req, "image", false).await
+pub async fn single(State(app): State<Arc<App>>, admitted: Admitted, req: Request) -> Answer {
+    guarded(app, admitted, req, "image", false).await
 }
 
-pub async fn batch(State(app): State<Arc<App>>, req: Request) -> Answer {
-    guarded(app, req, "photos", true).await
+pub async fn batch(State(app): State<Arc<App>>, admitted: Admitted, req: Request) -> Answer {
+    guarded(app, admitted, req, "photos", true).await
 }
 
-async fn guarded(app: Arc<App>, req: Request, field_name: &str, is_batch: bool) -> Answer {
+/// What a scan request is, apart from its photos.
+struct Ask {
+    admitted: Admitted,
+    /// The imports it is matched against, from its `X-Bookstrack-Job-Tokens`.
+    jobs: Vec<String>,
+    field_name: &'static str,
+    is_batch: bool,
+}
+
+async fn guarded(
+    app: Arc<App>,
+    admitted: Admitted,
+    req: Request,
+    field_name: &'static str,
+    is_batch: bool,
+) -> Answer {
+    let jobs = presented_jobs(
+        app.jobs.store.as_ref(),
+        req.headers(),
+        app.config.max_presented_tokens,
+    )
+    .await?;
+    let ask = Ask {
+        admitted,
+        jobs,
+        field_name,
+        is_batch,
+    };
     let mut upload = Upload::open(req, app.config.max_part_header_bytes).await?;
-    let answer = scan(app, &mut upload.multipart, field_name, is_batch).await;
+    let answer = scan(app, ask, &mut upload.multipart).await;
     upload.answer(answer)
 }
 
@@ -68,10 +96,10 @@ async fn save_photo(
 
 async fn scan(
     app: Arc<App>,
+    ask: Ask,
     multipart: &mut Multipart,
-    field_name: &str,
-    is_batch: bool,
 ) -> Answer {
+    let (field_name, is_batch, jobs) = (ask.field_name, ask.is_batch, ask.jobs);
     let job_id = App::new_job_id();
     let dir = app.spool_path(&job_id);
     let made = dir.clone();
@@ -121,7 +149,12 @@ async fn scan(
     .map_err(|e| ApiErr::internal(e.to_string()))??;
     let total = photos.len() as u64;
     let started = app
-        .start_job(job_id, JobSpec::AiScan(AiScanSpec { photos }), Some(dir))
+        .start_job_held(
+            job_id,
+            JobSpec::AiScan(AiScanSpec { photos, jobs }),
+            Some(dir),
+            Some(ask.admitted.slot),
+        )
         .await?;
     guard.keep();
     let (message, total_photos) = if is_batch {

@@ -57,6 +57,8 @@ pub struct PipelineDeps {
     pub enricher: Arc<enrichment::Enricher>,
     /// External jobs' publishers and limits.
     pub external: external::ExternalDeps,
+    /// `--max-csv-field-bytes`: a longer field makes its row an error.
+    pub max_csv_field_bytes: usize,
 }
 
 impl JobSpec {
@@ -83,7 +85,11 @@ impl JobSpec {
         input: Option<&Path>,
     ) -> Result<Box<dyn JobRunner>, BuildError> {
         Ok(match self {
-            JobSpec::CsvImport(s) => Box::new(csv_import::CsvImport::build(s, input)?),
+            JobSpec::CsvImport(s) => Box::new(csv_import::CsvImport::build(
+                s,
+                input,
+                deps.max_csv_field_bytes,
+            )?),
             JobSpec::Enrichment(s) => {
                 Box::new(enrichment::Enrichment::build(s, deps.enricher.clone())?)
             }

@@ -32,20 +32,65 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn known(&self, limit: u64) -> StoreResult<Vec<String>> {
+    pub(super) async fn known(&self, jobs: Vec<String>, limit: u64) -> StoreResult<Vec<String>> {
         self.read(move |c| {
             let mut out = Vec::new();
-            for sql in [
-                "SELECT i.json FROM works w JOIN items i ON i.job_id = w.job_id AND i.idx = w.idx LIMIT ?1",
-                "SELECT json FROM catalog LIMIT ?1",
-                "SELECT json FROM enrich_cache WHERE json_extract(json, '$.metadata') IS NOT NULL LIMIT ?1",
-            ] {
-                let mut st = c.prepare_cached(sql).map_err(db)?;
+            let mut st = c
+                .prepare_cached(
+                    "SELECT i.json FROM job_works w JOIN items i ON i.job_id = w.job_id AND i.idx = w.idx
+                     WHERE w.job_id = ?1 LIMIT ?2",
+                )
+                .map_err(db)?;
+            for job in &jobs {
+                let left = limit.saturating_sub(out.len() as u64);
                 let rows = st
-                    .query_map([limit as i64], |r| r.get::<_, String>(0))
+                    .query_map(params![job, left as i64], |r| r.get::<_, String>(0))
                     .map_err(db)?;
                 for r in rows {
                     out.push(r.map_err(db)?);
+                }
+            }
+            let mut st = c
+                .prepare_cached("SELECT json FROM catalog LIMIT ?1")
+                .map_err(db)?;
+            let rows = st
+                .query_map([limit as i64], |r| r.get::<_, String>(0))
+                .map_err(db)?;
+            for r in rows {
+                out.push(r.map_err(db)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Each id's record in the newest of `jobs` that has it (job ids are
+    /// UUIDv7: the newest sorts last).
+    pub(super) async fn works_of(
+        &self,
+        mut jobs: Vec<String>,
+        ids: Vec<String>,
+    ) -> StoreResult<HashMap<String, String>> {
+        jobs.sort_unstable_by(|a, b| b.cmp(a));
+        jobs.dedup();
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT i.json FROM job_works w JOIN items i ON i.job_id = w.job_id AND i.idx = w.idx
+                     WHERE w.job_id = ?1 AND w.work_id = ?2",
+                )
+                .map_err(db)?;
+            let mut out = HashMap::with_capacity(ids.len());
+            for id in ids {
+                for job in &jobs {
+                    if let Some(v) = st
+                        .query_row(params![job, &id], |r| r.get::<_, String>(0))
+                        .optional()
+                        .map_err(db)?
+                    {
+                        out.insert(id, v);
+                        break;
+                    }
                 }
             }
             Ok(out)
@@ -117,16 +162,15 @@ impl LookupStore for SqliteStore {
         self.put_catalog(entries).await
     }
 
-    async fn known_books(&self, limit: u64) -> StoreResult<Vec<String>> {
-        self.known(limit).await
+    async fn known_books(&self, jobs: Vec<String>, limit: u64) -> StoreResult<Vec<String>> {
+        self.known(jobs, limit).await
     }
 
-    async fn works(&self, ids: Vec<String>) -> StoreResult<HashMap<String, String>> {
-        self.lookup_many(
-            "SELECT i.json FROM works w JOIN items i ON i.job_id = w.job_id AND i.idx = w.idx
-             WHERE w.work_id = ?1",
-            ids,
-        )
-        .await
+    async fn works(
+        &self,
+        jobs: Vec<String>,
+        ids: Vec<String>,
+    ) -> StoreResult<HashMap<String, String>> {
+        self.works_of(jobs, ids).await
     }
 }

@@ -255,6 +255,11 @@ pub trait JobStore: Send + Sync + 'static {
     async fn create_job(&self, job: NewJob) -> StoreResult<()>;
     async fn job_state(&self, job_id: &str) -> StoreResult<Option<JobState>>;
     async fn token(&self, job_id: &str) -> StoreResult<Option<TokenRecord>>;
+    /// The jobs whose current viewer token has one of these hashes, with
+    /// its expiry: how a request's presented tokens name their jobs
+    /// (`access/presented.rs`). A hash of a random 256-bit token is no
+    /// secret to guard against timing, so it is looked up by index.
+    async fn jobs_by_token(&self, hashes: Vec<TokenHash>) -> StoreResult<Vec<(String, i64)>>;
     /// Replaces the token only if `old` is still the current one; `false` when
     /// another refresh got there first.
     async fn replace_token(
@@ -322,10 +327,17 @@ pub trait LookupStore: Send + Sync + 'static {
     async fn catalog_by_title(&self, title_key: String) -> StoreResult<Option<String>>;
     /// Adds or replaces editions; returns how many were written.
     async fn catalog_put(&self, entries: Vec<CatalogEntry>) -> StoreResult<u64>;
-    /// Output records of ended jobs by work id (the newest job's record).
-    async fn works(&self, ids: Vec<String>) -> StoreResult<HashMap<String, String>>;
-    /// Books the server knows (imported works, catalog editions, enrichment
-    /// answers) as JSON, at most `limit` of each: what a shelf photo is
-    /// matched against.
-    async fn known_books(&self, limit: u64) -> StoreResult<Vec<String>>;
+    /// Output records by work id of these ended jobs only (the newest
+    /// job's record where several have it): a job's books are reachable
+    /// only by whoever presents its token (docs/PROTOCOL.md §4.3).
+    async fn works(
+        &self,
+        jobs: Vec<String>,
+        ids: Vec<String>,
+    ) -> StoreResult<HashMap<String, String>>;
+    /// What a shelf photo is matched against, as JSON: the books of these
+    /// ended jobs and the operator's catalog, at most `limit` of each. No
+    /// other job's books and no enrichment answers (those would tell what
+    /// other users own).
+    async fn known_books(&self, jobs: Vec<String>, limit: u64) -> StoreResult<Vec<String>>;
 }

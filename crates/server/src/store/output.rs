@@ -58,13 +58,13 @@ fn append_rows<T>(
 }
 
 /// Indexes a finished job's work ids in one sorted insert, rather than row
-/// by row during the import (`docs/perf-notes.md`); the newest job's record of a
-/// work wins.
+/// by row during the import (`docs/perf-notes.md`); by job, so that a
+/// lookup names the jobs whose tokens were presented.
 pub(super) fn index_works(tx: &Connection, job_id: &str) -> StoreResult<()> {
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO works (work_id, job_id, idx)
-         SELECT work_id, job_id, idx FROM items
-         WHERE job_id = ?1 AND work_id IS NOT NULL ORDER BY work_id",
+        "INSERT OR REPLACE INTO job_works (job_id, work_id, idx)
+         SELECT job_id, work_id, idx FROM items
+         WHERE job_id = ?1 AND work_id IS NOT NULL ORDER BY work_id, idx",
     )
     .map_err(db)?
     .execute([job_id])

@@ -103,6 +103,7 @@ const MIGRATIONS: &[fn(&Connection) -> rusqlite::Result<()>] = &[
     v3_event_kinds,
     v4_publishers,
     v5_acks,
+    v6_job_works,
 ];
 
 fn v1_tables(c: &Connection) -> rusqlite::Result<()> {
@@ -150,6 +151,26 @@ fn v4_publishers(c: &Connection) -> rusqlite::Result<()> {
 /// overwrites the other.
 fn v5_acks(c: &Connection) -> rusqlite::Result<()> {
     c.execute_batch("ALTER TABLE jobs ADD COLUMN acked_seq INTEGER")
+}
+
+/// Work ids indexed by job rather than server-wide, so that enrichment by
+/// `workIds` and a scan's matching reach only the jobs whose tokens a
+/// request presents (issue 17); tokens indexed by hash, to find those jobs.
+fn v6_job_works(c: &Connection) -> rusqlite::Result<()> {
+    c.execute_batch(
+        "CREATE TABLE job_works (
+            job_id TEXT NOT NULL,
+            work_id TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            PRIMARY KEY (job_id, work_id)
+         ) WITHOUT ROWID;
+         INSERT OR REPLACE INTO job_works (job_id, work_id, idx)
+            SELECT i.job_id, i.work_id, i.idx FROM items i JOIN jobs j ON j.job_id = i.job_id
+            WHERE j.end_time IS NOT NULL AND i.work_id IS NOT NULL
+            ORDER BY i.job_id, i.work_id, i.idx;
+         DROP TABLE IF EXISTS works;
+         CREATE INDEX IF NOT EXISTS tokens_hash ON tokens(hash);",
+    )
 }
 
 /// Brings the database to the newest schema, one transaction per step, so

@@ -123,6 +123,25 @@ impl JobStore for SqliteStore {
             .await
     }
 
+    async fn jobs_by_token(&self, hashes: Vec<TokenHash>) -> StoreResult<Vec<(String, i64)>> {
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached("SELECT job_id, expires_at FROM tokens WHERE hash = ?1")
+                .map_err(db)?;
+            let mut out = Vec::new();
+            for h in &hashes {
+                let rows = st
+                    .query_map([&h[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(db)?;
+                for r in rows {
+                    out.push(r.map_err(db)?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn replace_token(
         &self,
         job_id: &str,
@@ -364,7 +383,7 @@ impl JobStore for SqliteStore {
         self.write(move |tx| {
             for table in [
                 "event_log",
-                "works",
+                "job_works",
                 "items",
                 "row_errors",
                 "tokens",

@@ -9,6 +9,8 @@ mod common {
     pub use bookstrack_testkit::*;
 }
 
+mod access;
+mod csv_limits;
 mod deflate;
 mod enrichment;
 mod flow;
@@ -16,6 +18,7 @@ mod formats;
 mod interop;
 mod limits;
 mod limits_scan;
+mod isolation;
 mod mux;
 mod properties;
 mod publish;

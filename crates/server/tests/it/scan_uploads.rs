@@ -154,10 +154,14 @@ async fn gemini_provider_and_a_batch_with_one_bad_photo() {
     assert_eq!(key, "test-key");
     // Detected books have work ids that enrichment takes.
     let work_id = books[0]["workId"].as_str().unwrap().to_string();
-    let (s, v) = srv
-        .post_json("/api/enrichment/start", &json!({"workIds": [work_id]}))
+    let (s, v, _) = srv
+        .post_json_with(
+            "/api/enrichment/start",
+            &json!({"workIds": [work_id]}),
+            &[("X-Bookstrack-Job-Tokens", token)],
+        )
         .await;
-    assert_eq!(s, 202);
+    assert_eq!(s, 202, "the scan's token opens its works");
     let (ej, et) = (
         v["data"]["jobId"].as_str().unwrap(),
         v["data"]["token"].as_str().unwrap(),

@@ -353,12 +353,30 @@ async fn output_records_are_found_by_work_id_until_their_job_is_deleted() {
     let (_dir, s) = open_sqlite();
     let st = checkpointed_job(s.as_ref()).await;
     end_job(s.as_ref(), st).await;
-    let works = s.works(vec!["wx".into(), "nope".into()]).await.unwrap();
+    let a = || vec!["a".to_string()];
+    let works = s
+        .works(a(), vec!["wx".into(), "nope".into()])
+        .await
+        .unwrap();
     assert_eq!(works.len(), 1);
     assert_eq!(works["wx"], r#"{"title":"x"}"#);
+    assert!(
+        s.works(vec!["b".into()], vec!["wx".into()])
+            .await
+            .unwrap()
+            .is_empty(),
+        "only the jobs named are looked in"
+    );
+    let known = s.known_books(a(), 10).await.unwrap();
+    assert_eq!(
+        known,
+        [r#"{"title":"x"}"#],
+        "what a scan of job a's owner matches"
+    );
+    assert!(s.known_books(vec![], 10).await.unwrap().is_empty());
     s.delete_job("a").await.unwrap();
     assert!(
-        s.works(vec!["wx".into()]).await.unwrap().is_empty(),
+        s.works(a(), vec!["wx".into()]).await.unwrap().is_empty(),
         "gone with its job"
     );
 }

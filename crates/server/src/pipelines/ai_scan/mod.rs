@@ -194,6 +194,8 @@ pub struct AiScan {
     scratch: PathBuf,
     provider: Box<dyn ScanProvider>,
     store: Arc<dyn LookupStore>,
+    /// [`AiScanSpec::jobs`].
+    jobs: Vec<String>,
     runtime: tokio::runtime::Handle,
 }
 
@@ -202,6 +204,11 @@ pub struct AiScan {
 pub struct AiScanSpec {
     /// File name in the job's folder, and its MIME type.
     pub photos: Vec<(String, String)>,
+    /// The jobs whose tokens the scan request presented: their books are
+    /// matched, no other job's (docs/PROTOCOL.md §4.3). Stored, so that a
+    /// resumed scan matches against the same.
+    #[serde(default)]
+    pub jobs: Vec<String>,
 }
 
 impl AiScan {
@@ -229,6 +236,7 @@ impl AiScan {
             scratch: dir.join("scratch"),
             provider: provider(config, gates, runtime.clone()).map_err(BuildError::BadParams)?,
             store,
+            jobs: spec.jobs,
             runtime,
         })
     }
@@ -251,7 +259,7 @@ impl AiScan {
         ctx.started(0)?;
         let known: Vec<Known> = self
             .runtime
-            .block_on(self.store.known_books(KNOWN_LIMIT))
+            .block_on(self.store.known_books(self.jobs.clone(), KNOWN_LIMIT))
             .unwrap_or_default()
             .iter()
             .filter_map(|j| Known::from_json(j))

@@ -66,7 +66,10 @@ pub struct Parser {
     layout: Layout,
     reader: csv::Reader<BufReader<File>>,
     rec: csv::ByteRecord,
+    header: Vec<String>,
     header_len: usize,
+    /// A row with a longer field is a row error (`--max-csv-field-bytes`).
+    max_field_bytes: usize,
     consumed: u64,
     done: bool,
 }
@@ -108,6 +111,8 @@ impl Parser {
             reader,
             rec: csv::ByteRecord::new(),
             header_len: header.len(),
+            header,
+            max_field_bytes: crate::config::DEFAULT_MAX_CSV_FIELD_BYTES,
             consumed: 0,
             done: false,
         })
@@ -115,6 +120,27 @@ impl Parser {
 
     pub fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    /// Rows with a field longer than `max` bytes become row errors.
+    pub fn with_max_field_bytes(mut self, max: usize) -> Parser {
+        self.max_field_bytes = max;
+        self
+    }
+
+    /// Why the record just read is refused for a field's length, if it is.
+    fn oversized(&self) -> Option<String> {
+        let max = self.max_field_bytes;
+        let (i, f) = self.rec.iter().enumerate().find(|(_, f)| f.len() > max)?;
+        let name = self
+            .header
+            .get(i)
+            .map_or(String::new(), |h| format!(" ({h:?})"));
+        Some(format!(
+            "column {}{name} is {} bytes, more than the limit of {max} bytes per field",
+            i + 1,
+            f.len()
+        ))
     }
 
     /// The next row: its number (the header is row 1) and its book or why not.
@@ -127,6 +153,9 @@ impl Parser {
             Ok(true) => {
                 self.consumed += 1;
                 let row = self.consumed + 1;
+                if let Some(why) = self.oversized() {
+                    return Some((row, Err(why)));
+                }
                 Some((row, map_row(&self.layout, &self.rec, row)))
             }
             Err(e) => {
@@ -221,11 +250,16 @@ pub struct CsvImport {
     input: PathBuf,
     rows: u64,
     format: Format,
+    max_field_bytes: usize,
 }
 
 impl CsvImport {
     /// The upload must still be in the spool.
-    pub fn build(spec: CsvImportSpec, input: Option<&Path>) -> Result<Self, BuildError> {
+    pub fn build(
+        spec: CsvImportSpec,
+        input: Option<&Path>,
+        max_field_bytes: usize,
+    ) -> Result<Self, BuildError> {
         let input = input
             .filter(|p| p.exists())
             .ok_or(BuildError::InputMissing)?;
@@ -233,6 +267,7 @@ impl CsvImport {
             input: input.to_path_buf(),
             rows: spec.rows,
             format: spec.format,
+            max_field_bytes,
         })
     }
 }
@@ -247,7 +282,7 @@ impl CsvImport {
     fn run(self, ctx: &JobContext) -> Result<Verdict, Stopped> {
         ctx.started(self.rows)?;
         let mut parser = match Parser::open(&self.input, Some(self.format)) {
-            Ok(p) => p,
+            Ok(p) => p.with_max_field_bytes(self.max_field_bytes),
             Err(e) => {
                 return Ok(Err(JobFailure::new(
                     ErrorCode::CsvParseError,

@@ -1,18 +1,93 @@
-//! A token bucket that spaces requests to one provider, shared by every job
-//! of the server so that the provider sees one polite client.
+//! The request rate to one provider, shared by every job of the server so
+//! that the provider sees one polite client, and shared fairly: the turns
+//! go round-robin across client addresses, and within one client across
+//! its jobs, so one client's 1000-book job cannot hold another's few books
+//! behind it (issue 17). Each request waits in its job's queue ([`Lane`]);
+//! one dispatcher task hands out a turn per interval.
 
-use std::sync::{Mutex, MutexGuard};
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 /// Added to every interval between two requests to one provider.
 pub const SAFETY_GAP: Duration = Duration::from_millis(50);
 
-pub struct RateLimiter {
+/// Whose request this is: the client address that started the job (`None`
+/// for one the server started itself) and the job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Lane {
+    pub client: Option<IpAddr>,
+    pub job: u64,
+}
+
+tokio::task_local! {
+    /// The lane of the enrichment job this task works for, set around its
+    /// lookups (`enrichment/mod.rs`), read where a request waits for its
+    /// turn (`upstream.rs`): the providers between need not know it.
+    pub static LANE: Lane;
+}
+
+/// One client's jobs with requests waiting, in turn order.
+#[derive(Default)]
+struct ClientQueue {
+    jobs: VecDeque<u64>,
+    waiting: HashMap<u64, VecDeque<oneshot::Sender<()>>>,
+}
+
+struct State {
+    /// The earliest the next turn may be handed out.
+    next: Instant,
+    clients: VecDeque<Option<IpAddr>>,
+    queues: HashMap<Option<IpAddr>, ClientQueue>,
+    /// Whether a dispatcher task is running.
+    dispatching: bool,
+}
+
+impl State {
+    /// The next waiter, round-robin by client then by job.
+    fn pop_turn(&mut self) -> Option<oneshot::Sender<()>> {
+        let client = self.clients.pop_front()?;
+        let q = self.queues.get_mut(&client)?;
+        let job = q.jobs.pop_front()?;
+        let w = q.waiting.get_mut(&job)?;
+        let turn = w.pop_front();
+        if w.is_empty() {
+            q.waiting.remove(&job);
+        } else {
+            q.jobs.push_back(job);
+        }
+        if q.jobs.is_empty() {
+            self.queues.remove(&client);
+        } else {
+            self.clients.push_back(client);
+        }
+        turn
+    }
+
+    fn push(&mut self, lane: Lane, tx: oneshot::Sender<()>) {
+        let q = self.queues.entry(lane.client).or_insert_with(|| {
+            self.clients.push_back(lane.client);
+            ClientQueue::default()
+        });
+        let w = q.waiting.entry(lane.job).or_insert_with(|| {
+            q.jobs.push_back(lane.job);
+            VecDeque::new()
+        });
+        w.push_back(tx);
+    }
+}
+
+struct Shared {
     interval: Duration,
-    /// A std mutex: it is held only to read and move the next slot, never
-    /// across an await, so no request waits on it for long.
-    next: Mutex<Instant>,
+    /// A std mutex: held only to queue or pick a waiter, never across an await.
+    state: Mutex<State>,
+}
+
+pub struct RateLimiter {
+    shared: Arc<Shared>,
 }
 
 impl RateLimiter {
@@ -25,58 +100,74 @@ impl RateLimiter {
         // margin instead, a loaded machine drew one 429 in some runs).
         let interval = Duration::from_secs_f64(1.0 / per_second.max(0.001)) + SAFETY_GAP;
         RateLimiter {
-            interval,
-            next: Mutex::new(Instant::now()),
+            shared: Arc::new(Shared {
+                interval,
+                state: Mutex::new(State {
+                    next: Instant::now(),
+                    clients: VecDeque::new(),
+                    queues: HashMap::new(),
+                    dispatching: false,
+                }),
+            }),
         }
     }
 
-    /// Waits for this request's turn.
-    pub async fn acquire(&self) {
-        let at = {
-            let mut next = self.next();
-            let now = Instant::now();
-            let at = (*next).max(now);
-            *next = at + self.interval;
-            at
+    /// Waits for this request's turn among the lanes waiting.
+    pub async fn acquire(&self, lane: Lane) {
+        let (tx, rx) = oneshot::channel();
+        let start = {
+            let mut s = self.shared.lock();
+            s.push(lane, tx);
+            !std::mem::replace(&mut s.dispatching, true)
         };
-        tokio::time::sleep_until(at).await;
+        if start {
+            tokio::spawn(dispatch(self.shared.clone()));
+        }
+        // The dispatcher only ends once no one waits, so the turn comes.
+        let _ = rx.await;
     }
 
     /// Pushes every later request back (a provider said `Retry-After`).
     pub fn pause_for(&self, d: Duration) {
-        let mut next = self.next();
-        *next = (*next).max(Instant::now() + d);
+        let mut s = self.shared.lock();
+        s.next = s.next.max(Instant::now() + d);
     }
+}
 
-    fn next(&self) -> MutexGuard<'_, Instant> {
-        // The guarded value is a plain instant: a panic elsewhere cannot
-        // leave it half written.
-        self.next
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Queues and an instant: a panic elsewhere cannot leave them half written.
+        self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn spaces_requests() {
-        let l = RateLimiter::new(4.0);
-        let t0 = Instant::now();
-        for _ in 0..5 {
-            l.acquire().await;
-        }
-        let e = t0.elapsed();
-        // Four intervals of 250 ms plus the safety gap each.
-        assert!(
-            e >= Duration::from_millis(1200) && e < Duration::from_millis(1250),
-            "{e:?}"
-        );
-        l.pause_for(Duration::from_secs(5));
-        let t1 = Instant::now();
-        l.acquire().await;
-        assert!(t1.elapsed() >= Duration::from_secs(5));
+/// Hands out one turn per interval while anyone waits, then ends. A waiter
+/// that gave up (its job was cancelled) costs no turn.
+async fn dispatch(shared: Arc<Shared>) {
+    loop {
+        let wait_until = {
+            let mut s = shared.lock();
+            let now = Instant::now();
+            if s.next <= now {
+                loop {
+                    let Some(turn) = s.pop_turn() else {
+                        s.dispatching = false;
+                        return;
+                    };
+                    if turn.send(()).is_ok() {
+                        s.next = now + shared.interval;
+                        break;
+                    }
+                }
+            }
+            s.next
+        };
+        tokio::time::sleep_until(wait_until).await;
     }
 }
+
+#[cfg(test)]
+#[path = "limiter_tests.rs"]
+mod tests;

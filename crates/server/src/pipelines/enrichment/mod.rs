@@ -83,6 +83,7 @@ pub fn enricher(config: &EnrichConfig, store: Arc<dyn LookupStore>) -> Result<En
 pub struct Enrichment {
     books: Vec<Query>,
     enricher: Arc<Enricher>,
+    lane: limiter::Lane,
     runtime: tokio::runtime::Handle,
 }
 
@@ -91,16 +92,28 @@ pub struct Enrichment {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EnrichmentSpec {
     pub books: Vec<Query>,
+    /// The address that started it: its share of the providers' rate is
+    /// that client's (`limiter.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<std::net::IpAddr>,
 }
+
+/// Each enrichment runner's lane in the providers' queues.
+static NEXT_LANE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Enrichment {
     pub fn build(spec: EnrichmentSpec, enricher: Arc<Enricher>) -> Result<Self, BuildError> {
         let books = spec.books;
+        let lane = limiter::Lane {
+            client: spec.client,
+            job: NEXT_LANE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        };
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| BuildError::BadParams("no async runtime".into()))?;
         Ok(Enrichment {
             books,
             enricher,
+            lane,
             runtime,
         })
     }
@@ -124,7 +137,8 @@ impl Enrichment {
             .enumerate()
         {
             let first = start + c * openlibrary::BATCH;
-            let answers = self.runtime.block_on(self.enricher.enrich(chunk));
+            let lookups = limiter::LANE.scope(self.lane, self.enricher.enrich(chunk));
+            let answers = self.runtime.block_on(lookups);
             for (k, (q, a)) in chunk.iter().zip(answers).enumerate() {
                 let index = first + k;
                 let mut report = ProgressReport {

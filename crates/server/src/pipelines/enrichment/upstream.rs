@@ -130,7 +130,9 @@ impl Upstream {
                 self.name
             )));
         }
-        self.limiter.acquire().await;
+        // The job this request is for, if its task said (`limiter::LANE`).
+        let lane = super::limiter::LANE.try_with(|l| *l).unwrap_or_default();
+        self.limiter.acquire(lane).await;
         let resp = self.send(url).await?;
         let status = resp.status().as_u16();
         match status {

@@ -13,9 +13,19 @@ pub enum WorksError {
     Store(#[from] StoreError),
 }
 
-/// One query per id, in the order given; every id must be known.
-pub async fn queries(lookups: &dyn LookupStore, ids: &[String]) -> Result<Vec<Query>, WorksError> {
-    let found = lookups.works(ids.to_vec()).await?;
+/// One query per id, in the order given; every id must be a work of one of
+/// `jobs` (those whose tokens the request presented): an id of any other
+/// job is as unknown as one that never existed.
+pub async fn queries(
+    lookups: &dyn LookupStore,
+    jobs: &[String],
+    ids: &[String],
+) -> Result<Vec<Query>, WorksError> {
+    let found = if jobs.is_empty() {
+        Default::default()
+    } else {
+        lookups.works(jobs.to_vec(), ids.to_vec()).await?
+    };
     let unknown: Vec<String> = ids
         .iter()
         .filter(|w| !found.contains_key(*w))

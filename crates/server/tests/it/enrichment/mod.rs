@@ -2,6 +2,7 @@
 //! answer in the real shapes: batching, search fallback, 429 + Retry-After,
 //! malformed JSON, timeouts, quota errors, offline, cache hits, work ids.
 
+mod fair;
 mod fallbacks;
 mod outbound;
 
@@ -307,7 +308,23 @@ async fn imported_books_are_enriched_by_work_id_and_job_ids_are_checked() {
         .collect();
     assert!(ids.iter().all(|w| w.as_str().unwrap().starts_with('w')));
     let my_id = "0196a8d2-7f00-7c00-8000-000000000001";
-    let (eid, _, state, data) = enrich(&srv, json!({"jobId": my_id, "workIds": ids})).await;
+    let body = json!({"jobId": my_id, "workIds": ids});
+    let (s, _, _) = srv
+        .post_json_with("/api/enrichment/start", &body, &[])
+        .await;
+    assert_eq!(s, 404, "without the import's token its works are unknown");
+    let tokens = [("X-Bookstrack-Job-Tokens", token.as_str())];
+    let (s, v, _) = srv
+        .post_json_with("/api/enrichment/start", &body, &tokens)
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let eid = v["data"]["jobId"].as_str().unwrap().to_string();
+    let etoken = v["data"]["token"].as_str().unwrap().to_string();
+    let state = srv.wait_terminal(&eid, &etoken).await;
+    let (_, res) = srv
+        .get(&format!("/api/jobs/{eid}/results"), Some(&etoken))
+        .await;
+    let data = res["data"].clone();
     assert_eq!(eid, my_id, "the client's job id is used");
     assert_eq!(state["successCount"], 5);
     assert_eq!(data["books"][0]["workId"], ids[0]);
