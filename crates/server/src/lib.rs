@@ -11,12 +11,17 @@ pub mod http;
 pub mod hub;
 pub mod job;
 pub mod metrics;
+pub mod openapi;
 pub mod pipelines;
 pub mod routes;
 pub mod server;
 pub mod store;
 pub mod token;
 pub mod ws;
+
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use app::{App, AppError, Started};
 pub use config::Config;

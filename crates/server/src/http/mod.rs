@@ -10,4 +10,4 @@ pub(crate) mod publish;
 pub(crate) mod scan;
 pub mod synthetic;
 pub(crate) mod token;
-mod upload;
+pub(crate) mod upload;

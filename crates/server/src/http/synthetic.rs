@@ -18,7 +18,7 @@ use std::time::Duration;
 /// Jobs one request may start: a load generator asks as often as it needs.
 pub const MAX_SYNTHETIC_JOBS_PER_REQUEST: usize = 1000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StartSynthetic {
     count: usize,
@@ -33,14 +33,14 @@ pub struct StartSynthetic {
     spread: bool,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyntheticJob {
     pub job_id: String,
     pub token: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SyntheticJobs {
     pub jobs: Vec<SyntheticJob>,
 }

@@ -1,7 +1,7 @@
 //! `GET /ws/progress`: authenticate before the upgrade, then hand the
 //! socket to its job's owner, which drives it from then on (`crate::hub`).
 
-mod handshake;
+pub(crate) mod handshake;
 mod mux;
 mod mux_subs;
 

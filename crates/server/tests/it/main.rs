@@ -9,6 +9,7 @@ mod common {
     pub use bookstrack_testkit::*;
 }
 
+mod contract;
 mod deflate;
 mod enrichment;
 mod flow;
