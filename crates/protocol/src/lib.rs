@@ -22,3 +22,9 @@ pub use legacy::{V1Data, V1Message};
 
 /// The envelope `version` field. The iOS client's decoders require it (docs/PROTOCOL.md §7).
 pub const PROTOCOL_VERSION: &str = "1.0.0";
+
+/// The largest count a client may send (`totalCount`, `totalBooks`,
+/// `booksProcessed`, `steps`, ...): every count on the wire fits a signed
+/// 64-bit integer, which is what the iOS client's `Int` decodes and what
+/// docs/openapi.json says (`int64`). Larger ones are refused with 400.
+pub const MAX_COUNT: u64 = i64::MAX as u64;

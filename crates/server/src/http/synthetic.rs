@@ -10,7 +10,7 @@ use crate::pipelines::JobSpec;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use bookstrack_protocol::{ApiSuccess, ErrorCode};
+use bookstrack_protocol::{ApiSuccess, ErrorCode, MAX_COUNT};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +21,7 @@ pub const MAX_SYNTHETIC_JOBS_PER_REQUEST: usize = 1000;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StartSynthetic {
+    #[schema(minimum = 1, maximum = 1000)]
     count: usize,
     steps: u64,
     #[serde(default)]
@@ -65,6 +66,12 @@ pub async fn start(
                 "count must be 1 to {MAX_SYNTHETIC_JOBS_PER_REQUEST}, not {}",
                 req.count
             ),
+        ));
+    }
+    if req.steps > MAX_COUNT || req.interval_ms > MAX_COUNT {
+        return Err(ApiErr::bad_request(
+            ErrorCode::InvalidRequest,
+            format!("steps and intervalMs are at most {MAX_COUNT}"),
         ));
     }
     let interval = Duration::from_millis(req.interval_ms);

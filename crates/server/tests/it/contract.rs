@@ -118,3 +118,82 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> (bool, String) {
     };
     (ok, std::fs::read_to_string(out.path()).unwrap_or_default())
 }
+
+/// What schemathesis found: a count past `int64` (the document's format,
+/// and the iOS client's `Int`) was accepted and sent back to viewers. At
+/// the limit it is taken; one past it is a 400.
+#[tokio::test]
+async fn counts_past_int64_are_refused() {
+    let server = TestServer::start(|c| {
+        c.synthetic_jobs = true;
+        c.ready_timeout = Duration::from_secs(3600);
+    })
+    .await;
+    let max = i64::MAX as u64;
+    let post = |path: &'static str, body: serde_json::Value| {
+        let http = server.http.clone();
+        let url = format!("{}{path}", server.url);
+        async move {
+            let resp = http.post(url).json(&body).send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, _) = post(
+        "/api/jobs",
+        serde_json::json!({"pipeline": "ai_scan", "totalCount": max}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let (status, body) = post(
+        "/api/jobs",
+        serde_json::json!({"pipeline": "ai_scan", "totalCount": max + 1}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "INVALID_REQUEST");
+    let (status, body) = post("/api/jobs", serde_json::json!({"pipeline": "csv_import"})).await;
+    assert_eq!(status, 202);
+    let job = body["data"]["jobId"].as_str().unwrap().to_string();
+    let key = body["data"]["publisherKey"].as_str().unwrap().to_string();
+    let publish = |total: u64| {
+        let http = server.http.clone();
+        let url = format!("{}/api/jobs/{job}/events", server.url);
+        let key = key.clone();
+        async move {
+            let resp = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&serde_json::json!({"events": [{"type": "progress", "totalBooks": total}]}))
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, body) = publish(max + 1).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "INVALID_REQUEST");
+    let (status, body) = publish(max).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(
+        "/api/synthetic/jobs",
+        serde_json::json!({"count": 1, "steps": max + 1}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = post(
+        "/api/synthetic/jobs",
+        serde_json::json!({"count": 1, "steps": 1, "intervalMs": max + 1}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = post(
+        "/api/synthetic/jobs",
+        serde_json::json!({"count": 1, "steps": max, "intervalMs": max}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    server.stop().await;
+}
