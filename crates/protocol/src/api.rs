@@ -3,12 +3,14 @@ use serde::{Deserialize, Serialize};
 
 /// `meta` of every HTTP envelope.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Meta {
     pub timestamp: i64,
 }
 
 /// `{success: true, data, meta}`: clients read `.data.token` from it (docs/PROTOCOL.md §4.1).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiSuccess<T> {
     pub success: bool,
     pub data: T,
@@ -26,6 +28,7 @@ impl<T> ApiSuccess<T> {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
@@ -33,6 +36,7 @@ pub struct ApiError {
 
 /// `{success: false, error: {code, message}, meta}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiFailure {
     pub success: bool,
     pub error: ApiError,
@@ -41,6 +45,7 @@ pub struct ApiFailure {
 
 /// `data` of a job-start answer (202).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JobStarted {
     pub job_id: String,
@@ -58,6 +63,7 @@ pub struct JobStarted {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshRequest {
     pub job_id: String,
@@ -66,6 +72,7 @@ pub struct RefreshRequest {
 
 /// Every value is a string: the Swift client decodes `[String: String]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshResponse {
     pub job_id: String,
@@ -76,6 +83,7 @@ pub struct RefreshResponse {
 
 /// A row of the input that could not be used, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RowError {
     /// 1-based line-of-data number, the header being row 1: what a spreadsheet shows.
     pub row: u64,

@@ -8,6 +8,7 @@ use std::fmt;
 /// (a request body that is not what the endpoint takes, a full job, a refresh
 /// that lost its race).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     ConnectionFailed,

@@ -3,6 +3,7 @@ use std::fmt;
 
 /// Which kind of job produced a message; part of every v2 envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Pipeline {
     CsvImport,
@@ -42,6 +43,7 @@ impl fmt::Display for Pipeline {
 
 /// Job lifecycle. Terminal states are sticky: once reached, nothing changes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     Queued,
@@ -84,6 +86,7 @@ impl JobStatus {
 
 /// The job state of docs/PROTOCOL.md §5.1: the body of `/api/job-state` and what is persisted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JobState {
     pub job_id: String,

@@ -27,3 +27,8 @@ pub const PROTOCOL_VERSION: &str = "1.0.0";
 /// was open (docs/PROTOCOL.md §14, §15): refresh the token, or take the one
 /// already refreshed, and reconnect at once from `lastSeq`.
 pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
+/// The largest count a client may send (`totalCount`, `totalBooks`,
+/// `booksProcessed`, `steps`, ...): every count on the wire fits a signed
+/// 64-bit integer, which is what the iOS client's `Int` decodes and what
+/// docs/openapi.json says (`int64`). Larger ones are refused with 400.
+pub const MAX_COUNT: u64 = i64::MAX as u64;

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 /// ones, so that the viewers' decoders (the Swift client's among them)
 /// read its events as they read the built-in pipelines'.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateExternalJob {
     pub pipeline: Pipeline,
@@ -21,6 +22,7 @@ pub struct CreateExternalJob {
 /// `data` of the 202 answer: what viewers use (`jobId`, `token`) and the
 /// credential only the publisher holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ExternalJobCreated {
     pub job_id: String,
@@ -34,6 +36,7 @@ pub struct ExternalJobCreated {
 /// One event a publisher sends. `seq`, `pipeline` and `version` are not
 /// among its fields: the job's owner assigns them (unknown fields are refused).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PublishEvent {
     Progress {
@@ -69,6 +72,7 @@ pub enum PublishEvent {
         /// The pipeline's result fields (`books`, ...); the counts are the
         /// hub's own and are set from the job's state and the fields below.
         #[serde(default)]
+        #[cfg_attr(feature = "openapi", schema(value_type = Object))]
         result: Map<String, Value>,
         #[serde(
             default,
@@ -107,6 +111,7 @@ impl PublishEvent {
 
 /// `POST /api/jobs/{jobId}/events`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PublishRequest {
     pub events: Vec<PublishEvent>,
@@ -114,6 +119,7 @@ pub struct PublishRequest {
 
 /// What became of one published event, in the order sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum PublishOutcome {
     /// Logged and sent as `seq`.
@@ -140,6 +146,7 @@ impl PublishOutcome {
 
 /// The answer's `data` (200 when nothing was refused, 409 otherwise).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PublishResponse {
     pub results: Vec<PublishOutcome>,
@@ -151,6 +158,7 @@ pub struct PublishResponse {
 /// key, chosen by the publisher (64 hex characters), so that a retry after
 /// a lost answer is recognised instead of locking the publisher out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RefreshPublisherKey {
     pub new_key: String,
@@ -158,6 +166,7 @@ pub struct RefreshPublisherKey {
 
 /// `POST /api/jobs/{jobId}/publisher-key/refresh`'s `data`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PublisherKeyRefreshed {
     pub publisher_key: String,

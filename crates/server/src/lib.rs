@@ -12,6 +12,7 @@ pub mod http;
 pub mod hub;
 pub mod job;
 pub mod metrics;
+pub mod openapi;
 pub mod pipelines;
 pub mod private_fs;
 pub mod routes;
@@ -19,6 +20,10 @@ pub mod server;
 pub mod store;
 pub mod token;
 pub mod ws;
+
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use app::{App, AppError, Started};
 pub use config::Config;

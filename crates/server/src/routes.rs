@@ -40,6 +40,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(crate::openapi::serve))
         .merge(http::page::routes())
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),

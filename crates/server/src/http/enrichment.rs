@@ -15,15 +15,17 @@ use bookstrack_protocol::{ApiSuccess, ErrorCode, JobStarted};
 use serde::Deserialize;
 use std::sync::Arc;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StartEnrichment {
+    /// Chosen by the client; made by the server when absent.
+    #[schema(format = "uuid")]
     job_id: Option<String>,
     books: Option<Vec<BookIn>>,
     work_ids: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct BookIn {
     title: String,
     author: Option<String>,

@@ -13,4 +13,4 @@ pub(crate) mod results;
 pub(crate) mod scan;
 pub mod synthetic;
 pub(crate) mod token;
-mod upload;
+pub(crate) mod upload;

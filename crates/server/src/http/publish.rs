@@ -23,10 +23,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bookstrack_protocol::publish::{
-    valid_key, CreateExternalJob, ExternalJobCreated, PublishOutcome, PublishRequest,
+    valid_key, CreateExternalJob, ExternalJobCreated, PublishEvent, PublishOutcome, PublishRequest,
     PublishResponse, PublisherKeyRefreshed, RefreshPublisherKey, MAX_KEY_LEN,
 };
-use bookstrack_protocol::{ApiError, ApiSuccess, ErrorCode, Meta, Pipeline};
+use bookstrack_protocol::{ApiError, ApiSuccess, ErrorCode, Meta, Pipeline, MAX_COUNT};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,6 +52,12 @@ pub async fn create(
         return Err(ApiErr::bad_request(
             ErrorCode::InvalidRequest,
             "an external job is a csv_import, batch_enrichment or ai_scan job",
+        ));
+    }
+    if req.total_count.is_some_and(|n| n > MAX_COUNT) {
+        return Err(ApiErr::bad_request(
+            ErrorCode::InvalidRequest,
+            format!("totalCount is at most {MAX_COUNT}"),
         ));
     }
     let client = admitted.client;
@@ -138,6 +144,24 @@ fn read_request(app: &App, body: Result<Bytes, BytesRejection>) -> Result<Publis
         if ev.key().is_some_and(|k| !valid_key(k)) {
             return Err(invalid(format!(
                 "event {i}: a key is 1 to {MAX_KEY_LEN} characters of A-Z a-z 0-9 . _ : -"
+            )));
+        }
+        let counts = match ev {
+            PublishEvent::Progress {
+                books_processed,
+                total_books,
+                ..
+            } => [*books_processed, *total_books],
+            PublishEvent::Complete {
+                success_count,
+                failure_count,
+                ..
+            } => [*success_count, *failure_count],
+            PublishEvent::Error { .. } => [None, None],
+        };
+        if counts.into_iter().flatten().any(|n| n > MAX_COUNT) {
+            return Err(invalid(format!(
+                "event {i}: a count is at most {MAX_COUNT}"
             )));
         }
         let size = serde_json::to_vec(ev).map_or(usize::MAX, |v| v.len());

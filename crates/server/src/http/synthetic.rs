@@ -10,7 +10,7 @@ use crate::pipelines::JobSpec;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use bookstrack_protocol::{ApiSuccess, ErrorCode};
+use bookstrack_protocol::{ApiSuccess, ErrorCode, MAX_COUNT};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,9 +18,10 @@ use std::time::Duration;
 /// Jobs one request may start: a load generator asks as often as it needs.
 pub const MAX_SYNTHETIC_JOBS_PER_REQUEST: usize = 1000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StartSynthetic {
+    #[schema(minimum = 1, maximum = 1000)]
     count: usize,
     steps: u64,
     #[serde(default)]
@@ -33,14 +34,14 @@ pub struct StartSynthetic {
     spread: bool,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyntheticJob {
     pub job_id: String,
     pub token: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SyntheticJobs {
     pub jobs: Vec<SyntheticJob>,
 }
@@ -68,6 +69,12 @@ pub async fn start(
                 "count must be 1 to {MAX_SYNTHETIC_JOBS_PER_REQUEST}, not {}",
                 req.count
             ),
+        ));
+    }
+    if req.steps > MAX_COUNT || req.interval_ms > MAX_COUNT {
+        return Err(ApiErr::bad_request(
+            ErrorCode::InvalidRequest,
+            format!("steps and intervalMs are at most {MAX_COUNT}"),
         ));
     }
     let interval = Duration::from_millis(req.interval_ms);

@@ -2,7 +2,7 @@
 //! socket to its job's owner, which drives it from then on (`crate::hub`).
 
 mod ended;
-mod handshake;
+pub(crate) mod handshake;
 mod mux;
 mod mux_subs;
 

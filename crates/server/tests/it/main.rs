@@ -11,6 +11,7 @@ mod common {
 
 mod access;
 mod csv_limits;
+mod contract;
 mod deflate;
 mod enrichment;
 mod flow;
