@@ -183,12 +183,6 @@ async fn counts_past_int64_are_refused() {
     )
     .await;
     assert_eq!(status, 400, "{body}");
-    let (status, body) = post(
-        "/api/synthetic/jobs",
-        serde_json::json!({"count": 1, "steps": 1, "intervalMs": max + 1}),
-    )
-    .await;
-    assert_eq!(status, 400, "{body}");
     let (status, _) = post(
         "/api/synthetic/jobs",
         serde_json::json!({"count": 1, "steps": max, "intervalMs": max}),
