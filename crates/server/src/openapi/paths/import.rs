@@ -20,7 +20,7 @@ pub struct Paths;
     responses(
         (status = 202, description = "the job started (`CSV parsing started`)", body = ApiSuccess<JobStarted>),
         (status = 400, description = "`INVALID_REQUEST`: not multipart, malformed, no `file`, unknown `format`; `CSV_PARSE_ERROR`: empty, binary, unknown header, unclosed quote, more rows than `--max-rows`", body = ApiFailure),
-        (status = 401, description = "`INVALID_TOKEN`: the server requires job-creation credentials and none valid were sent", body = ApiFailure),
+        (status = 401, description = "`UNAUTHORIZED`: the server requires job-creation credentials and none valid were sent", body = ApiFailure),
         (status = 408, description = "`INVALID_REQUEST`: the upload stopped arriving", body = ApiFailure),
         (status = 413, description = "`PAYLOAD_TOO_LARGE`: more bytes than `--max-upload-bytes`, or a part header or small field over its limit", body = ApiFailure),
         (status = 429, description = "`RATE_LIMITED`: over the jobs this client or the server may hold; see `Retry-After`", body = ApiFailure),

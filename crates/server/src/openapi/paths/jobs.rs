@@ -36,6 +36,7 @@ fn job_state() {}
         (status = 200, description = "books, duplicates and row errors so far", body = ApiSuccess<JobResults>),
         (status = 401, description = "`INVALID_TOKEN` (`Unauthorized`) or `TOKEN_EXPIRED` (`Token expired`)", body = ApiFailure),
         (status = 404, description = "`JOB_NOT_FOUND`", body = ApiFailure),
+        (status = 429, description = "`RATE_LIMITED`: `--max-results-streams` answers are streaming already; see `Retry-After`", body = ApiFailure),
         (status = 500, description = "`INTERNAL_ERROR`", body = ApiFailure),
     )
 )]

@@ -19,7 +19,7 @@ fn healthz() {}
     get, path = "/metrics", tag = "ops",
     responses(
         (status = 200, description = "the counters and gauges of §4.8, §21.6, §22", body = String, content_type = "text/plain"),
-        (status = 401, description = "`INVALID_TOKEN`: the server requires a metrics credential and none valid was sent", body = bookstrack_protocol::ApiFailure),
+        (status = 401, description = "`UNAUTHORIZED`: the server requires a metrics credential and none valid was sent", body = bookstrack_protocol::ApiFailure),
     ),
 )]
 fn metrics() {}

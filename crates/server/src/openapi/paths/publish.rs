@@ -23,8 +23,8 @@ pub struct Paths;
     responses(
         (status = 202, description = "the job exists and sent `job_started`", body = ApiSuccess<ExternalJobCreated>),
         (status = 400, description = "`INVALID_REQUEST`: not this shape (an unknown key too), or `pipeline` `synthetic`", body = ApiFailure),
-        (status = 401, description = "`INVALID_TOKEN`: the server requires job-creation credentials and none valid were sent", body = ApiFailure),
-        (status = 408, description = "`INVALID_REQUEST`: the body stopped arriving", body = ApiFailure),
+        (status = 401, description = "`UNAUTHORIZED`: the server requires job-creation credentials and none valid were sent", body = ApiFailure),
+        (status = 408, description = "`REQUEST_TIMEOUT`: the body stopped arriving", body = ApiFailure),
         (status = 413, description = "`PAYLOAD_TOO_LARGE`: a body over its limit", body = ApiFailure),
         (status = 429, description = "`RATE_LIMITED`: the client holds `--max-external-jobs-per-client` jobs not ended; see `Retry-After`", body = ApiFailure),
         (status = 500, description = "`INTERNAL_ERROR`: storage failed; nothing was started", body = ApiFailure),

@@ -16,10 +16,11 @@ pub struct Paths;
 #[utoipa::path(
     post, path = "/api/scan-bookshelf", tag = "jobs",
     request_body(content = PhotoUpload, content_type = "multipart/form-data"),
+    params(("X-Bookstrack-Job-Tokens" = Option<String>, Header, description = "comma-separated tokens of the imports the photos are matched against, besides the catalog (at most `--max-presented-tokens`)")),
     responses(
         (status = 202, description = "`Scan started`", body = ApiSuccess<JobStarted>),
         (status = 400, description = "`INVALID_REQUEST`: not multipart, malformed, no `image`, more than one; `AI_SCAN_ERROR`: an empty photo or one that does not decode", body = ApiFailure),
-        (status = 401, description = "`INVALID_TOKEN`: the server requires job-creation credentials and none valid were sent", body = ApiFailure),
+        (status = 401, description = "`UNAUTHORIZED`: the server requires job-creation credentials and none valid were sent", body = ApiFailure),
         (status = 408, description = "`INVALID_REQUEST`: the upload stopped arriving", body = ApiFailure),
         (status = 413, description = "`PAYLOAD_TOO_LARGE`: a photo over `--max-photo-bytes` (or over the pixel limit), a part header over its limit", body = ApiFailure),
         (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`: not JPEG, PNG or WebP", body = ApiFailure),
@@ -34,10 +35,11 @@ fn single() {}
 #[utoipa::path(
     post, path = "/api/scan-bookshelf/batch", tag = "jobs",
     request_body(content = PhotosUpload, content_type = "multipart/form-data"),
+    params(("X-Bookstrack-Job-Tokens" = Option<String>, Header, description = "comma-separated tokens of the imports the photos are matched against, besides the catalog (at most `--max-presented-tokens`)")),
     responses(
         (status = 202, description = "`Batch scan started`, with `totalPhotos`", body = ApiSuccess<JobStarted>),
         (status = 400, description = "`INVALID_REQUEST`: not multipart, malformed, no `photos`, more than `--max-photos`; `AI_SCAN_ERROR`: a photo that is empty or does not decode (`photo 2: …`)", body = ApiFailure),
-        (status = 401, description = "`INVALID_TOKEN`: the server requires job-creation credentials and none valid were sent", body = ApiFailure),
+        (status = 401, description = "`UNAUTHORIZED`: the server requires job-creation credentials and none valid were sent", body = ApiFailure),
         (status = 408, description = "`INVALID_REQUEST`: the upload stopped arriving", body = ApiFailure),
         (status = 413, description = "`PAYLOAD_TOO_LARGE`: a photo over `--max-photo-bytes` (or over the pixel limit)", body = ApiFailure),
         (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`: a photo that is not JPEG, PNG or WebP", body = ApiFailure),

@@ -18,9 +18,9 @@ pub struct Paths;
     responses(
         (status = 202, description = "the jobs' ids and tokens", body = ApiSuccess<SyntheticJobs>),
         (status = 400, description = "`INVALID_REQUEST`: a bad body, or `count` not 1 to 1000", body = ApiFailure),
-        (status = 401, description = "`INVALID_TOKEN`: the server requires job-creation credentials and none valid were sent", body = ApiFailure),
+        (status = 401, description = "`UNAUTHORIZED`: the server requires job-creation credentials and none valid were sent", body = ApiFailure),
         (status = 404, description = "the server runs without `--enable-synthetic-jobs` (empty body)"),
-        (status = 408, description = "`INVALID_REQUEST`: the body stopped arriving", body = ApiFailure),
+        (status = 408, description = "`REQUEST_TIMEOUT`: the body stopped arriving", body = ApiFailure),
         (status = 413, description = "`PAYLOAD_TOO_LARGE`: a body over its limit", body = ApiFailure),
         (status = 429, description = "`RATE_LIMITED`: over the jobs the server may hold; see `Retry-After`", body = ApiFailure),
         (status = 500, description = "`INTERNAL_ERROR`", body = ApiFailure),
