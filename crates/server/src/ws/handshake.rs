@@ -90,7 +90,7 @@ fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool
 
 /// The one value of a header that must appear exactly once; `Err` with
 /// what is wrong with it otherwise.
-fn single<'h>(h: &'h HeaderMap, name: header::HeaderName) -> Result<&'h HeaderValue, &'static str> {
+fn single(h: &HeaderMap, name: header::HeaderName) -> Result<&HeaderValue, &'static str> {
     let mut all = h.get_all(name).iter();
     match (all.next(), all.next()) {
         (Some(v), None) => Ok(v),
@@ -126,7 +126,13 @@ fn wrong_version() -> Response {
 impl Upgrade {
     /// The checks of RFC 6455 §4.2.1 (and RFC 9112 §3.2 for `Host`): a
     /// refusal is the §2 envelope, 400 but for the version (426).
-    pub fn check(parts: &mut Parts) -> Result<Upgrade, Response> {
+    pub fn check(parts: &mut Parts) -> Result<Upgrade, Box<Response>> {
+        Self::checked(parts).map_err(Box::new)
+    }
+
+    // Boxed once, by `check`, on its way out: here the refusals are built.
+    #[allow(clippy::result_large_err)]
+    fn checked(parts: &mut Parts) -> Result<Upgrade, Response> {
         let bad = |m: String| ApiErr::bad_request(ErrorCode::InvalidRequest, m).into_response();
         if parts.method != Method::GET {
             return Err(ApiErr::new(

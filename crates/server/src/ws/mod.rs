@@ -142,7 +142,7 @@ pub async fn ws_progress(State(app): State<Arc<App>>, req: Request) -> Response 
     };
     let upgrade = match Upgrade::check(&mut parts) {
         Ok(u) => u,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let slot = match app.ws.slot(&parts) {
         Ok(s) => s,

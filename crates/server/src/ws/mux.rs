@@ -32,7 +32,7 @@ pub async fn ws_jobs(State(app): State<Arc<App>>, req: Request) -> Response {
     let (mut parts, _body) = req.into_parts();
     let upgrade = match Upgrade::check(&mut parts) {
         Ok(u) => u,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let slot = match app.ws.slot(&parts) {
         Ok(s) => s,
