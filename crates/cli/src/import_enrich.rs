@@ -45,8 +45,14 @@ pub async fn import_enrich(server: &str, file: &Path, out: &OutputArgs) -> Resul
         return Ok(ExitCode::SUCCESS);
     }
     let count = work_ids.len();
+    // The import's works are reachable with its token only (its newest,
+    // if it was refreshed while the import ran).
+    let token = watch::options()
+        .tokens
+        .get(&started.job_id)
+        .map_or(started.token.clone(), |t| t.token);
     let started = client
-        .start_enrichment(&json!({ "workIds": work_ids }))
+        .start_enrichment_presenting(&json!({ "workIds": work_ids }), &[&token])
         .await?;
     if !out.json {
         eprintln!(

@@ -11,6 +11,23 @@ use std::path::Path;
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    api_key: Option<ApiKey>,
+}
+
+/// The variable the API key is read from by [`Client::new`].
+pub const API_KEY_ENV: &str = "BOOKSTRACK_API_KEY";
+
+/// The header that presents job tokens (docs/PROTOCOL.md §4.3).
+pub const JOB_TOKENS_HEADER: &str = "X-Bookstrack-Job-Tokens";
+
+/// The server's API key; its `Debug` never shows it.
+#[derive(Clone)]
+struct ApiKey(std::sync::Arc<str>);
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(…)")
+    }
 }
 
 fn install_crypto() {
@@ -23,10 +40,32 @@ impl Client {
     pub fn new(base_url: impl Into<String>) -> Result<Client, ClientError> {
         install_crypto();
         let base = base_url.into().trim_end_matches('/').to_string();
+        let key = std::env::var(API_KEY_ENV).ok();
         Ok(Client {
             base,
             http: reqwest::Client::builder().build()?,
-        })
+            api_key: None,
+        }
+        .with_api_key(key))
+    }
+
+    /// Sends `key` (if any, and not blank) as the bearer of every request
+    /// that starts a job (docs/PROTOCOL.md §4.1), instead of
+    /// `BOOKSTRACK_API_KEY`.
+    pub fn with_api_key(mut self, key: Option<String>) -> Client {
+        self.api_key = key
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty())
+            .map(|k| ApiKey(k.into()));
+        self
+    }
+
+    /// A request that starts a job: with the API key, if there is one.
+    pub(crate) fn creating(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.api_key {
+            Some(ApiKey(k)) => req.bearer_auth(k),
+            None => req,
+        }
     }
 
     pub fn base_url(&self) -> &str {
@@ -73,8 +112,7 @@ impl Client {
             .mime_str("text/csv")?;
         let form = reqwest::multipart::Form::new().part("file", part);
         let resp = self
-            .http
-            .post(format!("{}/api/import/csv", self.base))
+            .creating(self.http.post(format!("{}/api/import/csv", self.base)))
             .multipart(form)
             .send()
             .await?;
@@ -109,8 +147,7 @@ impl Client {
             );
         }
         let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
+            .creating(self.http.post(format!("{}{path}", self.base)))
             .multipart(form)
             .send()
             .await?;
@@ -119,12 +156,24 @@ impl Client {
 
     /// Starts an enrichment job; `body` is `{"books": […]}` or `{"workIds": […]}`.
     pub async fn start_enrichment(&self, body: &Value) -> Result<JobStarted, ClientError> {
-        let resp = self
-            .http
-            .post(format!("{}/api/enrichment/start", self.base))
-            .json(body)
-            .send()
-            .await?;
+        self.start_enrichment_presenting(body, &[]).await
+    }
+
+    /// [`Client::start_enrichment`] presenting the tokens of the jobs whose
+    /// `workIds` it names: the server resolves no other job's works.
+    pub async fn start_enrichment_presenting(
+        &self,
+        body: &Value,
+        job_tokens: &[&str],
+    ) -> Result<JobStarted, ClientError> {
+        let mut req = self.creating(
+            self.http
+                .post(format!("{}/api/enrichment/start", self.base)),
+        );
+        if !job_tokens.is_empty() {
+            req = req.header(JOB_TOKENS_HEADER, job_tokens.join(", "));
+        }
+        let resp = req.json(body).send().await?;
         Ok(Self::decode::<ApiSuccess<JobStarted>>(resp).await?.data)
     }
 

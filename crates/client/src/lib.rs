@@ -17,7 +17,7 @@ mod wire;
 
 pub use control::StreamControl;
 pub use error::ClientError;
-pub use http::Client;
+pub use http::{Client, API_KEY_ENV, JOB_TOKENS_HEADER};
 pub use mux::{MuxEvent, MuxStream};
 pub use policy::{ReconnectPolicy, ResyncPolicy};
 pub use publisher::{PublishPolicy, Publisher};

@@ -55,8 +55,7 @@ impl Client {
         total_count: Option<u64>,
     ) -> Result<Publisher, ClientError> {
         let resp = self
-            .http()
-            .post(format!("{}/api/jobs", self.base_url()))
+            .creating(self.http().post(format!("{}/api/jobs", self.base_url())))
             .json(&CreateExternalJob {
                 pipeline,
                 total_count,

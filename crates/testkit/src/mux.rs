@@ -40,6 +40,18 @@ impl MuxClient {
         }
     }
 
+    /// A `/ws/jobs` socket whose client reads slowly by construction
+    /// ([`crate::connect_unread`]): for the unread-replies tests.
+    pub async fn connect_unread(url: &str) -> MuxClient {
+        let ws =
+            crate::connect_unread(&format!("{}/ws/jobs", url.replace("http://", "ws://"))).await;
+        MuxClient {
+            ws,
+            msgpack: false,
+            skipped: Default::default(),
+        }
+    }
+
     pub async fn send(&mut self, v: Value) {
         self.ws.send(Message::text(v.to_string())).await.unwrap();
     }

@@ -98,3 +98,25 @@ pub const CLOSE_GOING_AWAY: u16 = 1001;
 pub fn close_code(c: CloseCode) -> u16 {
     u16::from(c)
 }
+
+/// A WebSocket to `url` (`ws://…`) whose kernel receive buffer is the
+/// smallest Linux allows (it doubles the 4 KiB asked, with no autotuning),
+/// so that what the client leaves unread backs up at the server, as a slow
+/// phone's would, instead of in up to 32 MiB of loopback buffer
+/// (`net.ipv4.tcp_rmem`): the unread-replies tests depend on it.
+pub async fn connect_unread(url: &str) -> Ws {
+    let addr = url
+        .trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .expect("a host:port")
+        .parse()
+        .expect("an address");
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let tcp = socket.connect(addr).await.expect("connects");
+    let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp))
+        .await
+        .expect("websocket connects");
+    ws
+}

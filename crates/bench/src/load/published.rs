@@ -23,6 +23,13 @@ impl Attached {
                 "1000000",
                 "--publish-rate",
                 "1000000",
+                // Thousands of external jobs from this one address.
+                "--max-jobs-per-client",
+                "1000000",
+                "--max-active-jobs",
+                "1000000",
+                "--job-start-burst",
+                "1000000",
             ],
         )
         .await?;

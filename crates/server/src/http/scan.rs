@@ -94,11 +94,7 @@ async fn save_photo(
     Ok((name, kind))
 }
 
-async fn scan(
-    app: Arc<App>,
-    ask: Ask,
-    multipart: &mut Multipart,
-) -> Answer {
+async fn scan(app: Arc<App>, ask: Ask, multipart: &mut Multipart) -> Answer {
     let (field_name, is_batch, jobs) = (ask.field_name, ask.is_batch, ask.jobs);
     let job_id = App::new_job_id();
     let dir = app.spool_path(&job_id);

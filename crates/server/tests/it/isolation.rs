@@ -42,9 +42,16 @@ async fn server(gemini: &MockServer) -> TestServer {
     .await
 }
 
-/// An ended import: (job, token, its books).
+/// An ended import: (job, token, its books). User A imports `rows` books;
+/// user B (`rows` 0) one book of its own, with nothing of A's.
 async fn import(srv: &TestServer, rows: usize) -> (String, String, Vec<Value>) {
-    let (job, token) = srv.start_import(&goodreads_csv(rows, &[])).await;
+    let csv = match rows {
+        0 => goodreads_csv(1, &[])
+            .replace("Book 0: A Novel, Part 0", "Walden")
+            .replace(&isbn13(12345), &isbn13(999)),
+        n => goodreads_csv(n, &[]),
+    };
+    let (job, token) = srv.start_import(&csv).await;
     srv.wait_terminal(&job, &token).await;
     let (_, res) = srv
         .get(&format!("/api/jobs/{job}/results"), Some(&token))
@@ -87,7 +94,7 @@ async fn user_b_cannot_reach_user_a_books_by_work_id() {
     let g = gemini().await;
     let srv = server(&g).await;
     let (_, a_token, a_books) = import(&srv, 3).await;
-    let (_, b_token, _) = import(&srv, 0 + 1).await;
+    let (_, b_token, _) = import(&srv, 0).await;
     let a_id = a_books[2]["workId"].as_str().unwrap().to_string();
     let post = |ids: Vec<String>, tokens: Option<String>| {
         let srv = &srv;
@@ -137,7 +144,7 @@ async fn a_scan_matches_only_the_imports_whose_tokens_it_presents() {
     let g = gemini().await;
     let srv = server(&g).await;
     let (_, a_token, a_books) = import(&srv, 3).await;
-    let (_, b_token, _) = import(&srv, 1).await;
+    let (_, b_token, _) = import(&srv, 0).await;
     let a_isbn = a_books[1]["isbn13"].as_str().unwrap().to_string();
     let a_work = a_books[1]["workId"].as_str().unwrap().to_string();
 
@@ -148,7 +155,11 @@ async fn a_scan_matches_only_the_imports_whose_tokens_it_presents() {
         "B's scan shows nothing of A's import: {result}"
     );
     assert!(result["books"].as_array().unwrap().is_empty(), "{result}");
-    assert_eq!(result["suggestions"][0]["title"], "Book 1: A Novel, Part 1");
+    let read = result["suggestions"][0]["title"].as_str().unwrap();
+    assert!(
+        read.starts_with("Book 1: A Novel, Part 1"),
+        "only what B's photo shows: {read}"
+    );
 
     let result = scan(&srv, &a_token).await;
     let books = result["books"].as_array().unwrap();

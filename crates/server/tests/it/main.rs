@@ -10,16 +10,16 @@ mod common {
 }
 
 mod access;
-mod csv_limits;
 mod contract;
+mod csv_limits;
 mod deflate;
 mod enrichment;
 mod flow;
 mod formats;
 mod interop;
+mod isolation;
 mod limits;
 mod limits_scan;
-mod isolation;
 mod mux;
 mod properties;
 mod publish;

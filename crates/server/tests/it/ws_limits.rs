@@ -59,21 +59,26 @@ async fn eventually_connects(url: &str) -> Ws {
 async fn a_viewer_that_floods_pings_and_never_reads_is_closed_1008() {
     let srv = TestServer::start(|c| c.synthetic_jobs = true).await;
     let (id, token) = job(&srv, 2, 3_600_000).await;
-    let mut ws = srv.connect(&id, &token, "").await;
+    let mut ws = connect_unread(&srv.ws_url(&format!("jobId={id}&token={token}"))).await;
     // As on /ws/jobs (tests/it/mux.rs): ~19 MB of pongs never read, far
-    // more than the socket buffers and the 256 replies allowed.
+    // more than the server's send buffer (at most 4 MiB, `tcp_wmem`), the
+    // client's 8 KiB and the 256 replies allowed.
     let batch: Vec<Message> = (0..200_000)
         .map(|_| Message::text(r#"{"type":"ping"}"#))
         .collect();
     let mut stream = futures_util::stream::iter(batch.into_iter().map(Ok));
     let _ = tokio::time::timeout(Duration::from_secs(60), ws.send_all(&mut stream)).await;
     let mut pongs = 0;
-    let code = loop {
-        match next_json(&mut ws).await {
-            Ok(_) => pongs += 1,
-            Err(code) => break code,
+    let code = tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            match next_json(&mut ws).await {
+                Ok(_) => pongs += 1,
+                Err(code) => break code,
+            }
         }
-    };
+    })
+    .await
+    .expect("the server closed the flooding socket");
     assert_eq!(code, Some(1008), "after {pongs} pongs");
     assert!(pongs < 200_000, "closed before answering everything");
     srv.stop().await;

@@ -143,9 +143,33 @@ impl Shared {
     }
 }
 
+/// Ends the dispatcher's duty if its task is dropped unfinished (the
+/// runtime shutting down): the waiters are let go rather than left waiting
+/// for a turn nobody will hand out, which kept a blocking enrichment
+/// thread, and so the runtime's shutdown, waiting forever.
+struct Duty {
+    shared: Arc<Shared>,
+    done: bool,
+}
+
+impl Drop for Duty {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut s = self.shared.lock();
+            s.dispatching = false;
+            s.clients.clear();
+            s.queues.clear();
+        }
+    }
+}
+
 /// Hands out one turn per interval while anyone waits, then ends. A waiter
 /// that gave up (its job was cancelled) costs no turn.
 async fn dispatch(shared: Arc<Shared>) {
+    let mut duty = Duty {
+        shared: shared.clone(),
+        done: false,
+    };
     loop {
         let wait_until = {
             let mut s = shared.lock();
@@ -154,6 +178,7 @@ async fn dispatch(shared: Arc<Shared>) {
                 loop {
                     let Some(turn) = s.pop_turn() else {
                         s.dispatching = false;
+                        duty.done = true;
                         return;
                     };
                     if turn.send(()).is_ok() {
