@@ -103,7 +103,7 @@ pub fn handshake(data: &[u8]) {
     let (mut parts, ()) = req.into_parts();
     match Upgrade::check(&mut parts) {
         Ok(up) => assert!(up.subprotocol.is_none_or(|p| p.starts_with("bookstrack."))),
-        Err(e) => assert!(e.status.is_client_error(), "{}", e.status),
+        Err(e) => assert!(e.status().is_client_error(), "{}", e.status()),
     }
 }
 

@@ -117,7 +117,7 @@ async fn a_waiter_that_gave_up_costs_no_turn() {
                 client: None,
                 job: 7,
             })
-            .await
+            .await;
         })
     };
     settle().await;

@@ -45,7 +45,7 @@ async fn a_small_job_takes_turns_with_a_large_one_queued_before_it() {
         .mount(&ol)
         .await;
     let srv = server(&ol, &gb, |c| {
-        c.enrich.providers = vec!["openlibrary".into()]
+        c.enrich.providers = vec!["openlibrary".into()];
     })
     .await;
     let a: Vec<Value> = (0..1000)
