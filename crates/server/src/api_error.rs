@@ -1,7 +1,6 @@
 //! API errors and their HTTP rendering, shared by the HTTP endpoints and the
 //! WebSocket upgrade (which answers a refused upgrade with the same JSON).
 
-use crate::app::AppError;
 use crate::auth::{AuthError, Denied};
 use crate::clock;
 use crate::store::StoreError;
@@ -98,22 +97,6 @@ impl From<StoreError> for ApiErr {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "storage error");
         ApiErr::internal("storage error")
-    }
-}
-
-impl From<AppError> for ApiErr {
-    fn from(e: AppError) -> Self {
-        match e {
-            AppError::Store(StoreError::Duplicate(id)) => ApiErr::new(
-                StatusCode::CONFLICT,
-                ErrorCode::Conflict,
-                format!("job {id} already exists"),
-            ),
-            other => {
-                tracing::error!(error = %other, "could not start job");
-                ApiErr::internal("could not start the job")
-            }
-        }
     }
 }
 

@@ -34,14 +34,35 @@ pub enum AppError {
     Spec(serde_json::Error),
 }
 
+/// How a job that could not start answers (409 for a taken job id).
+impl From<AppError> for crate::api_error::ApiErr {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Store(StoreError::Duplicate(id)) => crate::api_error::ApiErr::new(
+                axum::http::StatusCode::CONFLICT,
+                ErrorCode::Conflict,
+                format!("job {id} already exists"),
+            ),
+            other => {
+                tracing::error!(error = %other, "could not start job");
+                crate::api_error::ApiErr::internal("could not start the job")
+            }
+        }
+    }
+}
+
 pub struct App {
     pub config: Config,
     /// The job quotas every job-creating request passes (`access/`).
     pub admission: Arc<crate::access::Admission>,
     /// What every job's owner is handed.
     pub jobs: Arc<JobDeps>,
-    /// The socket limits and the viewers of ended jobs (`crate::ws`).
-    pub ws: Arc<crate::ws::WsState>,
+    /// `--max-sockets` and `--max-sockets-per-client`, which every socket
+    /// takes a place in before its upgrade (`ws/mod.rs`).
+    pub sockets: Arc<crate::hub::Slots>,
+    /// The viewers of ended jobs, who share one copy of its events
+    /// (`job/ended.rs`).
+    pub ended: Arc<crate::job::EndedJobs>,
     /// What every pipeline is built with.
     pub pipelines: PipelineDeps,
     /// `--max-results-streams`: results answers streaming at once (`http/results.rs`).
@@ -130,9 +151,10 @@ impl App {
             max_csv_field_bytes: config.max_csv_field_bytes,
         };
         Ok(Arc::new(App {
-            ws: crate::ws::WsState::new(&config),
+            sockets: crate::hub::Slots::new(config.max_sockets, config.max_sockets_per_client),
+            ended: crate::job::EndedJobs::new(config.max_viewers_per_job),
             results_streams: Arc::new(Semaphore::new(config.max_results_streams.max(1))),
-            admission: crate::access::Admission::new(config.admission_limits()),
+            admission: crate::access::Admission::new(crate::access::AdmissionLimits::of(&config)),
             config,
             jobs,
             pipelines,

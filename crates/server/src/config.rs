@@ -5,7 +5,7 @@ use bookstrack_protocol::Pipeline;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use crate::access::Secret;
+pub use crate::secret::Secret;
 
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 50 * 1024 * 1024;
 pub const DEFAULT_MAX_ROWS: u64 = 500_000;
@@ -335,15 +335,6 @@ impl Config {
             pong_timeout: self.ws_pong_timeout,
             max_message: self.max_ws_message_bytes,
             max_unread_replies: self.max_unread_replies,
-        }
-    }
-
-    pub fn admission_limits(&self) -> crate::access::AdmissionLimits {
-        crate::access::AdmissionLimits {
-            per_client: self.max_jobs_per_client,
-            total: self.max_active_jobs,
-            start_rate: self.job_start_rate,
-            start_burst: self.job_start_burst,
         }
     }
 

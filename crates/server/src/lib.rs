@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod pipelines;
 pub mod private_fs;
 pub mod routes;
+pub mod secret;
 pub mod server;
 pub mod store;
 pub mod token;

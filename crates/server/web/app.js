@@ -11,6 +11,8 @@ const store = sessionStore();
 const jobs = new Map();
 let uploads = 0;
 
+/** The server's `--max-presented-tokens` default: tokens one request may present. */
+const MAX_PRESENTED_TOKENS = 32;
 const PIPELINES = { csv_import: 'Import', ai_scan: 'Shelf scan', batch_enrichment: 'Enrichment' };
 const TABLE_ROWS = 200;
 
@@ -40,12 +42,18 @@ function showError(form, err) {
 }
 
 /** POSTs a job start; answers `data` or throws the server's `{code, message}`. */
-async function start(path, body, label) {
+/**
+ * Starts a job. `tokens` are earlier jobs' tokens, presented so the server
+ * lets this one read their books (an enrichment of imported books, a scan
+ * matched against this tab's imports): it reaches no job without its token.
+ */
+async function start(path, body, label, tokens = []) {
   uploads++;
   refreshState();
   try {
-    const init = body instanceof FormData ? { method: 'POST', body }
-      : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
+    const headers = body instanceof FormData ? {} : { 'Content-Type': 'application/json' };
+    if (tokens.length > 0) headers['X-Bookstrack-Job-Tokens'] = tokens.join(',');
+    const init = { method: 'POST', headers, body: body instanceof FormData ? body : JSON.stringify(body) };
     let r;
     try { r = await fetch(path, init); } catch {
       throw { code: 'CONNECTION_FAILED', message: 'the server could not be reached' };
@@ -78,7 +86,7 @@ function onUpload(ev) {
     const one = photos.length === 1;
     for (const p of photos) fd.append(one ? 'image' : 'photos', p, p.name);
     starts.push(start(one ? '/api/scan-bookshelf' : '/api/scan-bookshelf/batch', fd,
-      { pipeline: 'ai_scan', name: photos.map((p) => p.name).join(', ') }));
+      { pipeline: 'ai_scan', name: photos.map((p) => p.name).join(', ') }, importTokens()));
   }
   if (starts.length === 0) return showError(form, { code: 'INVALID_REQUEST', message: 'choose a file first' });
   Promise.all(starts).then(() => { showError(form, null); form.reset(); }, (e) => showError(form, e));
@@ -311,11 +319,18 @@ function download(job, kind) {
   setTimeout(() => URL.revokeObjectURL(a.href), 10000);
 }
 
+/** The tokens of this tab's imports, newest first, as many as the server reads. */
+function importTokens() {
+  const imports = [...jobs.values()].filter((j) => j.rec.pipeline === 'csv_import');
+  return imports.reverse().slice(0, MAX_PRESENTED_TOKENS).map((j) => j.follower?.token ?? j.rec.token);
+}
+
 function enrichImported(job) {
   const workIds = [...new Set(job.results.books.map((b) => b.workId).filter(Boolean))];
   const btn = /** @type {HTMLButtonElement} */ ($('.enrich', job.el));
   btn.disabled = true;
-  start('/api/enrichment/start', { workIds }, { pipeline: 'batch_enrichment', name: `${fmt(workIds.length)} books from ${job.rec.name}` })
+  start('/api/enrichment/start', { workIds }, { pipeline: 'batch_enrichment', name: `${fmt(workIds.length)} books from ${job.rec.name}` },
+    [job.follower?.token ?? job.rec.token])
     .catch((e) => { btn.disabled = false; $('.summary', job.el).textContent = `Enrichment not started: ${e.code}: ${e.message}`; });
 }
 

@@ -11,6 +11,7 @@
 //! `--enable-synthetic-jobs` for load generators, are outside the quotas.
 
 use crate::api_error::ApiErr;
+use crate::config::Config;
 use crate::job::{JobContext, JobRunner, Run};
 use axum::http::StatusCode;
 use bookstrack_protocol::ErrorCode;
@@ -28,6 +29,8 @@ pub const FULL_RETRY: Duration = Duration::from_secs(10);
 /// dropped: the map stays small however many addresses come and go.
 const BUCKETS_BEFORE_PRUNE: usize = 4096;
 
+/// `--max-jobs-per-client`, `--max-active-jobs`, `--job-start-rate` and
+/// `--job-start-burst`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdmissionLimits {
     pub per_client: usize,
@@ -36,6 +39,17 @@ pub struct AdmissionLimits {
     pub start_rate: f64,
     /// …with this many at once.
     pub start_burst: usize,
+}
+
+impl AdmissionLimits {
+    pub fn of(config: &Config) -> AdmissionLimits {
+        AdmissionLimits {
+            per_client: config.max_jobs_per_client,
+            total: config.max_active_jobs,
+            start_rate: config.job_start_rate,
+            start_burst: config.job_start_burst,
+        }
+    }
 }
 
 /// Why a job was not admitted.

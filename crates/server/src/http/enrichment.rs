@@ -1,10 +1,11 @@
 //! `POST /api/enrichment/start`: inline books, or `workIds` of books the
 //! server holds from earlier imports; an optional client-chosen `jobId`.
 
-use crate::access::{presented_jobs, Admitted};
+use crate::access::presented_jobs;
 use crate::api_error::ApiErr;
 use crate::app::App;
 use crate::clock;
+use crate::http::admitted::Admitted;
 use crate::pipelines::enrichment::works::{self, WorksError};
 use crate::pipelines::enrichment::{EnrichmentSpec, Query};
 use crate::pipelines::JobSpec;

@@ -5,10 +5,10 @@
 //! with a reason before any job exists.
 
 use super::upload::{self, bad_multipart, Spool, Upload};
-use crate::access::Admitted;
 use crate::api_error::ApiErr;
 use crate::app::App;
 use crate::clock;
+use crate::http::admitted::Admitted;
 use crate::pipelines::csv_import::{self, Format, ScanError};
 use crate::pipelines::JobSpec;
 use axum::extract::{Request, State};

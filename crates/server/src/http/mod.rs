@@ -2,6 +2,7 @@
 //! (`page.rs`); `routes.rs` mounts them. Token checks are in `auth.rs`,
 //! error answers in `api_error.rs`.
 
+pub(crate) mod admitted;
 pub(crate) mod body_idle;
 pub(crate) mod enrichment;
 pub(crate) mod import;

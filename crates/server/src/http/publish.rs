@@ -36,7 +36,7 @@ const FULL_RETRY: Duration = Duration::from_secs(10);
 
 pub async fn create(
     State(app): State<Arc<App>>,
-    admitted: crate::access::Admitted,
+    admitted: crate::http::admitted::Admitted,
     body: Result<Json<CreateExternalJob>, JsonRejection>,
 ) -> Result<(StatusCode, Json<ApiSuccess<ExternalJobCreated>>), ApiErr> {
     let Json(req) = body.map_err(|e| {

@@ -4,10 +4,11 @@
 //! before the job starts.
 
 use super::upload::{self, bad_multipart, Spool, Upload};
-use crate::access::{presented_jobs, Admitted};
+use crate::access::presented_jobs;
 use crate::api_error::ApiErr;
 use crate::app::App;
 use crate::clock;
+use crate::http::admitted::Admitted;
 use crate::pipelines::ai_scan::image::{self, ImageKind, PhotoError};
 use crate::pipelines::ai_scan::AiScanSpec;
 use crate::pipelines::JobSpec;

@@ -52,7 +52,7 @@ pub struct SyntheticJobs {
 /// load test starts thousands of these from one address.
 pub async fn start(
     State(app): State<Arc<App>>,
-    _creator: crate::access::Creator,
+    _creator: crate::http::admitted::Creator,
     body: Result<Json<StartSynthetic>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<ApiSuccess<SyntheticJobs>>), ApiErr> {
     let Json(req) = body.map_err(|e| {

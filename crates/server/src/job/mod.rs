@@ -4,12 +4,14 @@
 
 mod acks;
 mod deps;
+mod ended;
 mod owner;
 mod registry;
 mod replay;
 
 pub use acks::Acks;
 pub use deps::{remove_input, JobDeps, JobLimits};
+pub use ended::{EndedJobs, EndedViewer};
 pub(crate) use owner::{spawn_owner, OwnerStart, Resumed as OwnerResumed};
 pub use owner::{Follow, OwnerMsg, SubscribeError, Subscription};
 pub use registry::{JobHandle, Registry};

@@ -1,23 +1,20 @@
 //! `GET /ws/progress`: authenticate before the upgrade, then hand the
 //! socket to its job's owner, which drives it from then on (`crate::hub`).
 
-mod ended;
 pub(crate) mod handshake;
 mod mux;
 mod mux_subs;
 
-pub use ended::{EndedJobs, EndedViewer};
 pub use mux::ws_jobs;
 
 use crate::api_error::{auth_err, ApiErr};
 use crate::app::App;
 use crate::auth::authorize_until;
 use crate::clock;
-use crate::config::Config;
 use crate::hub::{
     CloseCode, Connection, Protocol, Slot, SlotRefused, Slots, Sockets, Viewer, Wire,
 };
-use crate::job::{JobDeps, OwnerMsg, SubscribeError, Subscription};
+use crate::job::{EndedJobs, EndedViewer, JobDeps, OwnerMsg, SubscribeError, Subscription};
 use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -33,38 +30,22 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-/// What the sockets of every job share: the socket limits and the viewers
-/// of ended jobs.
-pub struct WsState {
-    pub slots: Arc<Slots>,
-    pub ended: Arc<EndedJobs>,
-}
-
-impl WsState {
-    pub fn new(config: &Config) -> Arc<WsState> {
-        Arc::new(WsState {
-            slots: Slots::new(config.max_sockets, config.max_sockets_per_client),
-            ended: EndedJobs::new(config.max_viewers_per_job),
-        })
-    }
-
-    /// A place for one more socket of the request's client: 503 once the
-    /// server holds `--max-sockets`, 429 once the client address holds
-    /// `--max-sockets-per-client` (docs/PROTOCOL.md §17).
-    fn slot(&self, parts: &Parts) -> Result<Slot, ApiErr> {
-        let client = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(a)| a.ip());
-        self.slots.acquire(client).map_err(|e| {
-            let status = match e {
-                SlotRefused::Total(_) => StatusCode::SERVICE_UNAVAILABLE,
-                SlotRefused::Client(_) => StatusCode::TOO_MANY_REQUESTS,
-            };
-            ApiErr::new(status, ErrorCode::TooManyConnections, e.to_string())
-                .retry_after(SOCKETS_RETRY_AFTER)
-        })
-    }
+/// A place for one more socket of the request's client: 503 once the
+/// server holds `--max-sockets`, 429 once the client address holds
+/// `--max-sockets-per-client` (docs/PROTOCOL.md §17).
+pub(crate) fn slot(slots: &Arc<Slots>, parts: &Parts) -> Result<Slot, ApiErr> {
+    let client = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip());
+    slots.acquire(client).map_err(|e| {
+        let status = match e {
+            SlotRefused::Total(_) => StatusCode::SERVICE_UNAVAILABLE,
+            SlotRefused::Client(_) => StatusCode::TOO_MANY_REQUESTS,
+        };
+        ApiErr::new(status, ErrorCode::TooManyConnections, e.to_string())
+            .retry_after(SOCKETS_RETRY_AFTER)
+    })
 }
 
 /// The `Retry-After` of a socket refused for the socket limits.
@@ -135,7 +116,7 @@ pub async fn ws_progress(State(app): State<Arc<App>>, req: Request) -> Response 
             return too_many_viewers(app.jobs.limits.max_viewers_per_job)
         }
         Some(_) => None,
-        None => match app.ws.ended.join(&job_id) {
+        None => match app.ended.join(&job_id) {
             Ok(v) => Some(v),
             Err(max) => return too_many_viewers(max),
         },
@@ -144,7 +125,7 @@ pub async fn ws_progress(State(app): State<Arc<App>>, req: Request) -> Response 
         Ok(u) => u,
         Err(e) => return *e,
     };
-    let slot = match app.ws.slot(&parts) {
+    let slot = match slot(&app.sockets, &parts) {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
@@ -156,7 +137,7 @@ pub async fn ws_progress(State(app): State<Arc<App>>, req: Request) -> Response 
     let last_seq = q.last_seq.unwrap_or(0);
     let tracker = app.jobs.tracker.clone();
     // Tracked so that shutdown waits for the 1001 close.
-    let (jobs, ws) = (app.jobs.clone(), app.ws.clone());
+    let (jobs, ended) = (app.jobs.clone(), app.ended.clone());
     let wire = wire_of(&upgrade, protocol);
     upgrade.respond(&tracker, move |socket, early| {
         let target = Target {
@@ -164,7 +145,7 @@ pub async fn ws_progress(State(app): State<Arc<App>>, req: Request) -> Response 
             last_seq,
             wire,
         };
-        session(jobs, ws, socket, early, target, admit)
+        session(jobs, ended, socket, early, target, admit)
     })
 }
 
@@ -240,13 +221,13 @@ async fn to_owner(jobs: &JobDeps, conn: Connection, job_id: &str, last_seq: u64)
 /// until its socket closes, and shares the events with the others.
 async fn from_store(
     jobs: &JobDeps,
-    ws: &WsState,
+    ended_jobs: &Arc<EndedJobs>,
     ended: Option<EndedViewer>,
     sockets: &mut Sockets,
     mut conn: Connection,
     t: &Target,
 ) -> Result<(MessageFactory, EndedViewer), (CloseCode, String, Connection)> {
-    let viewer = match ended.map_or_else(|| ws.ended.join(&t.job_id), Ok) {
+    let viewer = match ended.map_or_else(|| ended_jobs.join(&t.job_id), Ok) {
         Ok(v) => v,
         Err(max) => {
             let m = format!("this job already has {max} viewers");
@@ -281,7 +262,7 @@ async fn from_store(
 
 async fn session(
     jobs: Arc<JobDeps>,
-    ws: Arc<WsState>,
+    ended_jobs: Arc<EndedJobs>,
     socket: TcpStream,
     early: Vec<u8>,
     t: Target,
@@ -306,7 +287,7 @@ async fn session(
         Handed::Owner => return,
         Handed::Refused(code, reason, conn) => (code, reason, conn),
         Handed::NoOwner(conn) => {
-            match from_store(&jobs, &ws, admit.ended, &mut sockets, conn, &t).await {
+            match from_store(&jobs, &ended_jobs, admit.ended, &mut sockets, conn, &t).await {
                 Ok((factory, _viewer)) => {
                     sockets.linger_until(Some(&factory), &jobs.cancel).await;
                     return;

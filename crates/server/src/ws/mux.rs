@@ -34,12 +34,12 @@ pub async fn ws_jobs(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(u) => u,
         Err(e) => return *e,
     };
-    let slot = match app.ws.slot(&parts) {
+    let slot = match super::slot(&app.sockets, &parts) {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
     let wire = wire_of(&upgrade, Protocol::V2);
-    let (jobs, ended) = (app.jobs.clone(), app.ws.ended.clone());
+    let (jobs, ended) = (app.jobs.clone(), app.ended.clone());
     let tracker = jobs.tracker.clone();
     upgrade.respond(&tracker, move |socket, early| {
         session(jobs, ended, socket, early, (wire, slot))
@@ -48,7 +48,7 @@ pub async fn ws_jobs(State(app): State<Arc<App>>, req: Request) -> Response {
 
 async fn session(
     jobs: Arc<JobDeps>,
-    ended: Arc<super::EndedJobs>,
+    ended: Arc<crate::job::EndedJobs>,
     socket: TcpStream,
     early: Vec<u8>,
     (wire, slot): (crate::hub::Wire, crate::hub::Slot),

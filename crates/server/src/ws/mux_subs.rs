@@ -6,8 +6,8 @@
 use crate::auth::{check, Denied};
 use crate::clock;
 use crate::hub::{relay, AckSink, Frame, Incoming, RelayRx, Solo, Wire};
+use crate::job::{EndedJobs, EndedViewer};
 use crate::job::{Follow, JobDeps, OwnerMsg, SubscribeError};
-use crate::ws::{EndedJobs, EndedViewer};
 use bookstrack_protocol::mux::{MuxRequest, Notice, NoticePayload};
 use bookstrack_protocol::{ErrorCode, Pipeline};
 use std::collections::VecDeque;

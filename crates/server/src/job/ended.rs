@@ -10,9 +10,9 @@
 //! (`/ws/jobs`); a live job's viewers are counted by its owner
 //! (`job::Registry`).
 
+use super::replay_from_store;
 use crate::clock;
 use crate::hub::Frame;
-use crate::job::replay_from_store;
 use crate::store::{JobStore, StoreError, StoreResult};
 use bookstrack_protocol::{JobState, MessageFactory};
 use std::collections::HashMap;
