@@ -8,10 +8,14 @@ mod lookup;
 mod output;
 mod publisher;
 mod reader;
+#[cfg(feature = "redis")]
+mod redis;
 mod schema;
 mod sqlite;
 mod writer;
 
+#[cfg(feature = "redis")]
+pub use self::redis::RedisStore;
 pub use event_log::TRIM_EVERY;
 pub use publisher::TokenRole;
 pub use reader::READER_THREADS;
@@ -48,6 +52,17 @@ pub enum StoreError {
     /// The data directory was last written by a newer build.
     #[error("the database has schema version {found}; this build knows up to {known}")]
     NewerSchema { found: i64, known: i64 },
+    /// Another node took the job over: this node's writes to it are refused.
+    #[error("job {0} is owned by another node now")]
+    Fenced(String),
+    /// A write that would break a job's log: an event out of order, or a
+    /// write to a job that ended or does not exist.
+    #[error("write refused: {0}")]
+    Refused(String),
+    /// The store's settings could lose data (Redis's eviction policy, its
+    /// persistence).
+    #[error("unsafe store settings: {0}")]
+    Unsafe(String),
 }
 
 impl StoreError {
