@@ -28,6 +28,7 @@ mod resume;
 mod scan;
 mod scan_uploads;
 mod store_contract;
+#[cfg(feature = "redis")]
 mod store_redis;
 mod synthetic;
 mod timers;

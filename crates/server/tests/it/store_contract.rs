@@ -7,8 +7,8 @@
 
 use bookstrack_protocol::{JobState, JobStatus, Pipeline, RowError};
 use bookstrack_server::store::{
-    CatalogEntry, Checkpoint, EventKind, Item, JobStore, LookupStore, NewJob, RedisStore,
-    SqliteStore, StoreError, StoredEvent, TokenRecord, TRIM_EVERY,
+    CatalogEntry, Checkpoint, EventKind, Item, JobStore, LookupStore, NewJob, SqliteStore,
+    StoreError, StoredEvent, TokenRecord, TRIM_EVERY,
 };
 use bookstrack_server::token;
 use serde_json::json;
@@ -44,6 +44,7 @@ macro_rules! contract {
 }
 
 contract!(sqlite, open_sqlite);
+#[cfg(feature = "redis")]
 contract!(redis, open_redis);
 
 async fn open_sqlite() -> Option<(tempfile::TempDir, Arc<dyn JobStore>)> {
@@ -60,9 +61,12 @@ fn lookup_store() -> (tempfile::TempDir, Arc<SqliteStore>) {
 
 /// A fresh `redis-server` per test (stopped when the test ends); `None`
 /// outside CI when it is not installed.
+#[cfg(feature = "redis")]
 pub(crate) async fn open_redis() -> Option<(bookstrack_testkit::RedisProc, Arc<dyn JobStore>)> {
     let redis = bookstrack_testkit::RedisProc::start()?;
-    let store = RedisStore::open(&redis.url(), "n1").await.unwrap();
+    let store = bookstrack_server::store::RedisStore::open(&redis.url(), "n1")
+        .await
+        .unwrap();
     Some((redis, Arc::new(store)))
 }
 
