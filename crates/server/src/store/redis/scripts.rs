@@ -120,7 +120,9 @@ if ARGV[9] == '1' then
   if ARGV[16] == '1' then
     redis.call('HDEL', st, 'input')
     redis.call('SREM', KEYS[7], ARGV[4])
-    redis.call('ZADD', KEYS[8], ARGV[12], ARGV[4])
+    -- An end time is what the 24 h cleanup goes by; a terminal state
+    -- without one (none is built so) stays out of the index, not an error.
+    if ARGV[12] ~= '' then redis.call('ZADD', KEYS[8], ARGV[12], ARGV[4]) end
   end
 end
 return 'OK'
